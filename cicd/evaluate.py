@@ -1,0 +1,208 @@
+"""Run the real Pulumi program offline, under Pulumi's mocks, and record what it declares.
+
+`evaluate()` runs `__main__.py` with a stack's config through `pulumi.runtime.set_mocks` (the
+official unit-testing route) and returns every registration: type, name, parent, inputs (wire
+names), dependencies and options, plus the stack outputs. `compare()` diffs two evaluations the
+way a reviewer reads a preview: added, removed, changed (with the inputs that change).
+
+Used by the tests, the offline preview (`cicd.preview`) and the benchmark. It needs neither the
+Pulumi CLI nor credentials, and it is not the truth about a real workspace: `pulumi preview`
+against real state stays that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import runpy
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks, rpc, settings
+
+PROJECT = "databricks-cicd"
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One resource the program declared, as the engine would receive it."""
+
+    type: str
+    name: str
+    parent: str | None  # parent's name; None for children of the stack
+    inputs: dict[str, Any]
+    dependencies: tuple[str, ...]  # names of explicit and implicit dependencies
+    delete_before_replace: bool
+    protect: bool
+    custom: bool
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.type, self.name)
+
+
+@dataclass
+class Evaluation:
+    """What one run of the program declared; `resources` is keyed by (type, name)."""
+
+    resources: dict[tuple[str, str], Registration] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def of_type(self, type_: str) -> list[Registration]:
+        return [r for r in self.resources.values() if r.type == type_]
+
+    def named(self, name: str) -> Registration:
+        matches = [r for r in self.resources.values() if r.name == name]
+        if len(matches) != 1:
+            raise KeyError(f"{len(matches)} resources named {name!r}")
+        return matches[0]
+
+
+def _name_of(urn: str) -> str:
+    return urn.rsplit("::", 1)[-1]
+
+
+def _fake_id(name: str) -> str:
+    return str(int(hashlib.sha256(name.encode()).hexdigest()[:12], 16))
+
+
+class _ProgramMocks(pulumi.runtime.Mocks):
+    """Returns what the real provider computes and the program (or its outputs) reads."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host.rstrip("/")
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        resource_id = _fake_id(args.name)
+        state = dict(args.inputs)
+        path = args.inputs.get("path")
+        if args.typ == "databricks:index/job:Job":
+            state["url"] = f"{self.host}/#job/{resource_id}"
+        elif args.typ == "databricks:index/cluster:Cluster":
+            state["clusterId"] = resource_id
+            state["url"] = f"{self.host}/#setting/clusters/{resource_id}/configuration"
+        elif args.typ == "databricks:index/dbfsFile:DbfsFile":
+            state["dbfsPath"] = f"dbfs:{path}"
+        elif args.typ in ("databricks:index/notebook:Notebook",
+                          "databricks:index/workspaceFile:WorkspaceFile",
+                          "databricks:index/directory:Directory"):
+            state["workspacePath"] = f"/Workspace{path}"
+            state["objectId"] = int(resource_id) % 10**9
+        return (resource_id if args.custom else None), state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        return {}, None
+
+
+class _RecordingMonitor(mocks.MockMonitor):
+    """The SDK's mock monitor, also keeping what it is told about parents, options and outputs."""
+
+    def __init__(self, program_mocks: pulumi.runtime.Mocks, evaluation: Evaluation) -> None:
+        super().__init__(program_mocks)
+        self.evaluation = evaluation
+        self.stack_urn: str | None = None
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        if request.type == STACK_TYPE:
+            self.stack_urn = response.urn
+            return response
+        parent = request.parent if request.parent and request.parent != self.stack_urn else None
+        registration = Registration(
+            type=request.type,
+            name=request.name,
+            parent=_name_of(parent) if parent else None,
+            inputs=rpc.deserialize_properties(request.object),
+            dependencies=tuple(sorted(_name_of(u) for u in request.dependencies)),
+            delete_before_replace=bool(request.deleteBeforeReplace),
+            protect=bool(request.protect),
+            custom=bool(request.custom),
+        )
+        if registration.key in self.evaluation.resources:
+            raise ValueError(f"duplicate resource {registration.key}")
+        self.evaluation.resources[registration.key] = registration
+        return response
+
+
+
+@contextlib.contextmanager
+def _working_directory(path: Path) -> Iterator[None]:
+    # The program reads release folders relative to the project, as under the Pulumi CLI.
+    previous = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+def evaluate(
+    config: Mapping[str, str], stack: str, project_dir: Path = PROJECT_DIR
+) -> Evaluation:
+    """Run `__main__.py` once with `config` ({"ns:key": "string or JSON"}) as stack `stack`.
+
+    Raises what the program raises (a bad config is a `pulumi.RunError` naming the key).
+    """
+    evaluation = Evaluation()
+    host = str(config.get("databricks:host", "https://workspace.example.cloud.databricks.com"))
+    program_mocks = _ProgramMocks(host)
+    monitor = _RecordingMonitor(program_mocks, evaluation)
+    # A fresh root stack per run: otherwise a second run in this process parents its resources to
+    # the first run's stack.
+    settings.reset_options()
+    pulumi.runtime.set_mocks(program_mocks, project=PROJECT, stack=stack, preview=True,
+                             monitor=monitor)
+    pulumi.runtime.set_all_config(dict(config), [])
+
+    @pulumi.runtime.test  # type: ignore[untyped-decorator]
+    def run_program() -> pulumi.Output[None]:
+        runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
+        stack = settings.get_root_resource()
+        exported: dict[str, Any] = getattr(stack, "outputs", {})
+        # Returned so that the test decorator waits until every export has resolved.
+        return pulumi.Output.all(**exported).apply(evaluation.outputs.update)
+
+    with _working_directory(project_dir):
+        run_program()
+    return evaluation
+
+
+@dataclass(frozen=True)
+class Change:
+    """One resource that differs between two evaluations."""
+
+    kind: str  # "add", "remove" or "change"
+    type: str
+    name: str
+    changed_inputs: tuple[str, ...] = ()
+
+
+def _changed_keys(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k)))
+
+
+def compare(before: Evaluation, after: Evaluation) -> list[Change]:
+    """Resources added, removed, or registered differently (inputs, parent, options)."""
+    changes = []
+    for key in sorted(set(before.resources) | set(after.resources)):
+        old, new = before.resources.get(key), after.resources.get(key)
+        if old is None:
+            changes.append(Change("add", *key))
+        elif new is None:
+            changes.append(Change("remove", *key))
+        else:
+            keys = _changed_keys(old.inputs, new.inputs)
+            extra = tuple(
+                f"({option})"
+                for option in ("parent", "delete_before_replace", "protect")
+                if getattr(old, option) != getattr(new, option)
+            )
+            if keys or extra:
+                changes.append(Change("change", *key, changed_inputs=keys + extra))
+    return changes

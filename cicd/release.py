@@ -1,0 +1,202 @@
+"""Release content on disk: `python -m cicd.release build|ensure|restore`.
+
+- `build VERSION` builds the pipeline library as VERSION (a reproducible wheel: fixed
+  SOURCE_DATE_EPOCH, hatchling's stable file order) and assembles `dist/releases/VERSION/`
+  with the notebooks tree. A new version is recorded in `releases.lock.yaml` (commit it with
+  the stack config); a version already recorded must rebuild to the same bytes or it fails.
+- `restore VERSION` rebuilds a published release from its git tag `v<VERSION>` and checks it
+  against the lock: how a kept-but-not-live release comes back on a fresh CI machine.
+- `ensure --stack STACK` makes every release the stack keeps present and identical to the lock:
+  already there, else restored from its tag, else built from the working tree. It never writes
+  the lock. CI runs it before `pulumi preview`/`up`.
+
+Exit codes: 0 done; 1 a release cannot be built or does not match the lock; 2 bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from cicd.config import ConfigError, check_version, parse_stack_config, stack_file_values
+from cicd.release_content import ReleaseContentError, scan_release
+from cicd.release_lock import LOCK_FILE, LockError, differences, read_lock, verify, write_lock
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+PIPELINE_DIR = "pipeline"
+# 1980-01-01, the earliest time a zip entry can hold: the wheel's bytes never depend on when or
+# where it was built.
+SOURCE_DATE_EPOCH = "315532800"
+IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".*")
+
+
+class ReleaseBuildError(Exception):
+    """A release that cannot be built, restored or verified; the message says what to do."""
+
+
+def release_dir(project_dir: Path, version: str) -> Path:
+    return project_dir / "dist" / "releases" / version
+
+
+def build_from_source(pipeline_dir: Path, version: str, target: Path) -> Path:
+    """Build the wheel from `pipeline_dir` as `version` and assemble the release in `target`."""
+    if not (pipeline_dir / "pyproject.toml").is_file():
+        raise ReleaseBuildError(f"{pipeline_dir}: no pyproject.toml; nothing to build")
+    with tempfile.TemporaryDirectory() as scratch:
+        # Build from a clean copy so build/ and *.egg-info never land in the working tree.
+        source = Path(scratch) / "src"
+        shutil.copytree(pipeline_dir, source, ignore=shutil.ignore_patterns(
+            "__pycache__", "*.pyc", "build", "dist", "*.egg-info"))
+        out = Path(scratch) / "out"
+        env = dict(os.environ, SOURCE_DATE_EPOCH=SOURCE_DATE_EPOCH, ETL_PIPELINE_VERSION=version)
+        result = subprocess.run(
+            [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out),
+             str(source)],
+            env=env, capture_output=True, text=True, check=False,
+        )
+        if result.returncode != 0:
+            raise ReleaseBuildError(
+                f"building the library in {pipeline_dir} as {version} failed:\n"
+                + (result.stderr or result.stdout)[-2000:]
+            )
+        wheels = sorted(out.glob("*.whl"))
+        if target.exists():
+            shutil.rmtree(target)
+        (target / "libraries").mkdir(parents=True)
+        for wheel in wheels:
+            shutil.copy2(wheel, target / "libraries" / wheel.name)
+        shutil.copytree(pipeline_dir / "notebooks", target / "notebooks", ignore=IGNORED)
+    return target
+
+
+def build(project_dir: Path, version: str, record: bool = True) -> list[str]:
+    """`build VERSION`: build from the working tree; record a new version in the lock."""
+    target = build_from_source(project_dir / PIPELINE_DIR, version,
+                               release_dir(project_dir, version))
+    content = scan_release(target)
+    lock_path = project_dir / LOCK_FILE
+    lock = read_lock(lock_path)
+    if version in lock:
+        problems = differences(version, lock[version], content)
+        if problems:
+            raise ReleaseBuildError(
+                "\n".join(problems)
+                + f"\n{version} is already published with other content: releases are"
+                " immutable, so build the change as a new version"
+            )
+        return [f"{version}: rebuilt in {target}, identical to {LOCK_FILE}"]
+    if not record:
+        raise ReleaseBuildError(f"{version} is not in {LOCK_FILE}")
+    lock[version] = content.digests
+    write_lock(lock_path, lock)
+    return [f"{version}: built in {target} and recorded in {LOCK_FILE} ({len(content.digests)}"
+            " files); commit the lock file with the stack config"]
+
+
+def _git(project_dir: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["git", "-C", str(project_dir), *args], capture_output=True,
+                          check=False)
+
+
+def has_tag(project_dir: Path, version: str) -> bool:
+    return _git(project_dir, "rev-parse", "--verify", "--quiet", f"refs/tags/v{version}").returncode == 0
+
+
+def restore(project_dir: Path, version: str) -> list[str]:
+    """`restore VERSION`: rebuild a published release from its git tag and verify it."""
+    lock = read_lock(project_dir / LOCK_FILE)
+    if version not in lock:
+        raise ReleaseBuildError(f"{version} is not in {LOCK_FILE}: it was never published")
+    if not has_tag(project_dir, version):
+        raise ReleaseBuildError(
+            f"no git tag v{version}: fetch tags (`git fetch --tags`, or checkout with"
+            f" fetch-depth: 0 in CI) or tag the commit {version} was built from"
+        )
+    with tempfile.TemporaryDirectory() as scratch:
+        archive = _git(project_dir, "archive", "--format=tar", f"v{version}", PIPELINE_DIR)
+        if archive.returncode != 0:
+            raise ReleaseBuildError(
+                f"git archive v{version} {PIPELINE_DIR} failed: {archive.stderr.decode()[-500:]}"
+            )
+        subprocess.run(["tar", "-x", "-C", scratch], input=archive.stdout, check=True)
+        target = build_from_source(Path(scratch) / PIPELINE_DIR, version,
+                                   release_dir(project_dir, version))
+    verify(version, lock, scan_release(target))
+    return [f"{version}: restored from tag v{version} into {target}, identical to {LOCK_FILE}"]
+
+
+def ensure(project_dir: Path, stack: str) -> list[str]:
+    """`ensure --stack STACK`: every kept release present and identical to the lock."""
+    config = parse_stack_config(stack_file_values(project_dir / f"Pulumi.{stack}.yaml"))
+    lock = read_lock(project_dir / LOCK_FILE)
+    report = []
+    for version in config.releases.versions:
+        if version not in lock:
+            raise ReleaseBuildError(
+                f"{version} (kept by stack {stack}) is not in {LOCK_FILE}: publish it with"
+                f" `python -m cicd.release build {version}` and commit the lock file"
+            )
+        folder = project_dir / config.releases.entry(version).source_dir
+        if folder.is_dir():
+            try:
+                verify(version, lock, scan_release(folder))
+                report.append(f"{version}: present in {folder}, identical to {LOCK_FILE}")
+                continue
+            except (ReleaseContentError, LockError):
+                pass  # rebuilt below, then verified again
+        if has_tag(project_dir, version):
+            report += restore(project_dir, version)
+            continue
+        target = build_from_source(project_dir / PIPELINE_DIR, version, folder)
+        try:
+            verify(version, lock, scan_release(target))
+        except LockError as exc:
+            raise ReleaseBuildError(
+                f"{exc}\nThere is no tag v{version} to rebuild it from, and the working tree"
+                f" builds other content: tag the commit {version} was published from"
+            ) from None
+        report.append(f"{version}: built from the working tree into {folder}, identical to"
+                      f" {LOCK_FILE}")
+    return report
+
+
+def main(argv: Sequence[str] | None = None, project_dir: Path = PROJECT_DIR) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cicd.release", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("build", "build the working tree as VERSION and record it"),
+                       ("restore", "rebuild a published VERSION from its git tag")):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("version", type=_version_argument)
+    ensure_command = commands.add_parser("ensure", help="make every kept release of a stack ready")
+    ensure_command.add_argument("--stack", required=True)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "build":
+            lines = build(project_dir, args.version)
+        elif args.command == "restore":
+            lines = restore(project_dir, args.version)
+        else:
+            lines = ensure(project_dir, args.stack)
+    except (ReleaseBuildError, ReleaseContentError, LockError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(lines))
+    return 0
+
+
+def _version_argument(value: str) -> str:
+    try:
+        return check_version(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

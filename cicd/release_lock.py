@@ -1,0 +1,83 @@
+"""`releases.lock.yaml`: the content digest of every published release, reviewed with the code.
+
+`python -m cicd.release build <version>` records a new version; nothing else writes the file. At
+every preview each kept release's files are compared with their recorded digests, so content
+that changed under an already-published version fails with the file named instead of silently
+replacing what production runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import yaml
+
+from cicd.release_content import ReleaseContent
+
+LOCK_FILE = "releases.lock.yaml"
+HEADER = (
+    "# Content digests of every published release, written by `python -m cicd.release build`.\n"
+    "# Reviewed with the code; never edit by hand. A release's files may never change once\n"
+    "# recorded here: publish a new version instead.\n"
+)
+
+
+class LockError(Exception):
+    """The lock file is unreadable, or a release does not match what it records."""
+
+
+def read_lock(path: Path) -> dict[str, dict[str, str]]:
+    if not path.exists():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise LockError(f"{path}: is not valid YAML ({exc}); restore it from git") from None
+    releases = data.get("releases") if isinstance(data, Mapping) else None
+    if not isinstance(releases, Mapping) or not all(
+        isinstance(v, str) and isinstance(files, Mapping) for v, files in releases.items()
+    ):
+        raise LockError(
+            f"{path}: expected 'releases: {{<version>: {{<file>: sha256:...}}}}' with quoted"
+            " versions; restore it from git"
+        )
+    return {str(v): {str(f): str(d) for f, d in files.items()} for v, files in releases.items()}
+
+
+def write_lock(path: Path, releases: Mapping[str, Mapping[str, str]]) -> None:
+    ordered = {v: dict(sorted(releases[v].items())) for v in sorted(releases)}
+    body = yaml.safe_dump({"releases": ordered}, sort_keys=False, default_flow_style=False)
+    path.write_text(HEADER + body, encoding="utf-8")
+
+
+def differences(version: str, recorded: Mapping[str, str], content: ReleaseContent) -> list[str]:
+    """What differs between a release folder and its recorded digests, one line per file."""
+    problems = []
+    for name in sorted(set(recorded) | set(content.digests)):
+        if name not in content.digests:
+            problems.append(f"release {version}: {name} was published but is missing from {content.root}")
+        elif name not in recorded:
+            problems.append(f"release {version}: {name} is new in {content.root}; it was not published with {version}")
+        elif recorded[name] != content.digests[name]:
+            problems.append(
+                f"release {version}: {name} changed since it was published"
+                f" (recorded {recorded[name][:19]}..., now {content.digests[name][:19]}...)"
+            )
+    return problems
+
+
+def verify(version: str, lock: Mapping[str, Mapping[str, str]], content: ReleaseContent) -> None:
+    """Refuse a kept release whose content is not exactly what was published."""
+    if version not in lock:
+        raise LockError(
+            f"release {version} is not in {LOCK_FILE}: publish it with"
+            f" `python -m cicd.release build {version}` and commit the lock file with the config"
+        )
+    problems = differences(version, lock[version], content)
+    if problems:
+        raise LockError(
+            "\n".join(problems)
+            + f"\nReleases are immutable: bring back the published bytes with `python -m"
+            f" cicd.release ensure --stack <stack>`, or publish the change as a new version."
+        )

@@ -1,0 +1,60 @@
+"""The `ProtectedFolder` component: a workspace folder only named principals control.
+
+Used for the production root: the admin group and the deploy identity get CAN_MANAGE, the
+identity the job runs as may read and run what is inside, and nobody else is granted anything.
+One authoritative `Permissions` resource owns the folder's grants (a second one would silently
+overwrite the first).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_databricks as databricks
+
+
+@dataclass(frozen=True)
+class ProtectedFolderArgs:
+    path: str
+    admin_group: str
+    deploy_identity: str
+    # Service principal the job runs as: it must read the notebooks it runs.
+    runner: str | None = None
+
+
+class ProtectedFolder(pulumi.ComponentResource):
+    """Owns the folder and its permissions."""
+
+    path: str
+
+    def __init__(
+        self, name: str, args: ProtectedFolderArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("databricks-cicd:folder:ProtectedFolder", name, None, opts)
+        folder = databricks.Directory(
+            f"{name}-directory",
+            databricks.DirectoryArgs(path=args.path),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        grants = [
+            databricks.PermissionsAccessControlArgs(
+                group_name=args.admin_group, permission_level="CAN_MANAGE"
+            ),
+            databricks.PermissionsAccessControlArgs(
+                service_principal_name=args.deploy_identity, permission_level="CAN_MANAGE"
+            ),
+        ]
+        if args.runner and args.runner != args.deploy_identity:
+            grants.append(
+                databricks.PermissionsAccessControlArgs(
+                    service_principal_name=args.runner, permission_level="CAN_RUN"
+                )
+            )
+        databricks.Permissions(
+            f"{name}-permissions",
+            databricks.PermissionsArgs(directory_path=folder.path, access_controls=grants),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.path = args.path
+        self.register_outputs({"path": self.path})
