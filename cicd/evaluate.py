@@ -143,13 +143,17 @@ def _working_directory(path: Path) -> Iterator[None]:
 
 
 def evaluate(
-    config: Mapping[str, str], stack: str, project_dir: Path = PROJECT_DIR
+    config: Mapping[str, str],
+    stack: str,
+    project_dir: Path = PROJECT_DIR,
+    into: Evaluation | None = None,
 ) -> Evaluation:
     """Run `__main__.py` once with `config` ({"ns:key": "string or JSON"}) as stack `stack`.
 
-    Raises what the program raises (a bad config is a `pulumi.RunError` naming the key).
+    Raises what the program raises (a bad config is a `pulumi.RunError` naming the key); pass
+    `into` to see what was registered before that.
     """
-    evaluation = Evaluation()
+    evaluation = into if into is not None else Evaluation()
     host = str(config.get("databricks:host", "https://workspace.example.cloud.databricks.com"))
     program_mocks = _ProgramMocks(host)
     monitor = _RecordingMonitor(program_mocks, evaluation)

@@ -113,8 +113,9 @@ class SandboxProject:
             current[version] = scan_release(self.root / "dist" / "releases" / version).digests
         write_lock(self.root / LOCK_FILE, current)
 
-    def evaluate(self, values: Mapping[str, Any], stack: str = "test") -> Evaluation:
-        return evaluate(to_pulumi_config(values), stack, self.root)
+    def evaluate(self, values: Mapping[str, Any], stack: str = "test",
+                 into: Evaluation | None = None) -> Evaluation:
+        return evaluate(to_pulumi_config(values), stack, self.root, into)
 
 
 @pytest.fixture

@@ -1,0 +1,74 @@
+"""Whole-program tests: `__main__.py` with each stack's own `Pulumi.<stack>.yaml`, as CI runs it
+(after `python -m cicd.release ensure`, which builds every kept release from this repo)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cicd.config import pulumi_config_map
+from cicd.evaluate import Evaluation, evaluate
+from cicd.release_content import scan_release
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.usefixtures("built_releases")
+
+
+def run_stack(stack: str) -> Evaluation:
+    return evaluate(pulumi_config_map(REPO / f"Pulumi.{stack}.yaml"), stack, REPO)
+
+
+@pytest.fixture(scope="module")
+def staging() -> Evaluation:
+    return run_stack("staging")
+
+
+@pytest.fixture(scope="module")
+def prod() -> Evaluation:
+    return run_stack("prod")
+
+
+def test_staging_publishes_its_one_release_and_points_the_job_at_it(staging: Evaluation) -> None:
+    content = scan_release(Path("dist/releases/1.1.0"))
+    notebooks = {r.inputs["path"]: r.inputs for r in staging.of_type("databricks:index/notebook:Notebook")
+                 if r.parent == "release-1.1.0"}
+    expected = {f"/Shared/etl-pipeline/staging/releases/1.1.0/{n.workspace_name}": n for n in content.notebooks}
+    assert set(notebooks) == set(expected), f"notebook paths: {sorted(notebooks)}"
+    for path, notebook in expected.items():
+        assert notebooks[path]["language"] == notebook.language, f"{path}: {notebooks[path]['language']}"
+        assert notebooks[path]["source"] == notebook.source.as_posix(), notebooks[path]["source"]
+    languages = {n.language for n in content.notebooks}
+    assert {"PYTHON", "SQL"} <= languages, languages
+
+    uploads = [r for r in staging.of_type("databricks:index/file:File") if r.parent == "release-1.1.0"]
+    assert [u.inputs["path"] for u in uploads] == [
+        f"/Volumes/staging/etl_pipeline/artifacts/releases/1.1.0/{lib.file_name}" for lib in content.libraries
+    ], [u.inputs for u in uploads]
+
+    task = staging.named("pipeline-job").inputs["tasks"][0]
+    assert task["notebookTask"]["notebookPath"] == "/Shared/etl-pipeline/staging/releases/1.1.0/main", task
+    assert sorted(lib["whl"] for lib in task["libraries"]) == sorted(u.inputs["path"] for u in uploads), task
+    assert staging.outputs["liveRelease"] == "1.1.0" and staging.outputs["keptReleases"] == ["1.1.0"]
+
+
+def test_staging_has_no_restricted_folder(staging: Evaluation) -> None:
+    assert staging.of_type("databricks:index/directory:Directory") == []
+
+
+def test_prod_keeps_two_releases_side_by_side_under_the_restricted_root(prod: Evaluation) -> None:
+    releases = sorted(r.name for r in prod.of_type("databricks-cicd:release:Release"))
+    assert releases == ["release-1.0.0", "release-1.1.0"], releases
+    assert prod.named("workspace-root-directory").inputs["path"] == "/Production/etl-pipeline"
+    task = prod.named("pipeline-job").inputs["tasks"][0]
+    assert task["notebookTask"]["notebookPath"] == "/Production/etl-pipeline/releases/1.1.0/main", task
+    assert prod.outputs["rollbackTarget"] == "1.0.0", prod.outputs
+    assert prod.named("pipeline-job").inputs["runAs"]["servicePrincipalName"] == "3c9b8a7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d"
+
+
+def test_stack_files_hold_no_credentials() -> None:
+    for stack in ("staging", "prod"):
+        keys = pulumi_config_map(REPO / f"Pulumi.{stack}.yaml")
+        leaked = [k for k in keys if k.split(":")[-1].lower() in
+                  {"token", "password", "clientsecret", "azureclientsecret"}]
+        assert leaked == [], f"Pulumi.{stack}.yaml holds credentials in plain text: {leaked}"
