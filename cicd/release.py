@@ -21,8 +21,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from cicd.config import ConfigError, check_version, parse_stack_config, stack_file_values
 from cicd.release_content import ReleaseContentError, scan_release
@@ -133,13 +134,19 @@ def restore(project_dir: Path, version: str) -> list[str]:
 
 def ensure(project_dir: Path, stack: str) -> list[str]:
     """`ensure --stack STACK`: every kept release present and identical to the lock."""
-    config = parse_stack_config(stack_file_values(project_dir / f"Pulumi.{stack}.yaml"))
+    return ensure_releases(project_dir, stack_file_values(project_dir / f"Pulumi.{stack}.yaml"),
+                           f"stack {stack}")
+
+
+def ensure_releases(project_dir: Path, values: Mapping[str, Any], owner: str) -> list[str]:
+    """Every release kept by a stack config (`values`, as in its file) ready on disk."""
+    config = parse_stack_config(values)
     lock = read_lock(project_dir / LOCK_FILE)
     report = []
     for version in config.releases.versions:
         if version not in lock:
             raise ReleaseBuildError(
-                f"{version} (kept by stack {stack}) is not in {LOCK_FILE}: publish it with"
+                f"{version} (kept by {owner}) is not in {LOCK_FILE}: publish it with"
                 f" `python -m cicd.release build {version}` and commit the lock file"
             )
         folder = project_dir / config.releases.entry(version).source_dir

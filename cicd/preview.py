@@ -1,0 +1,118 @@
+"""Offline preview for code review: `python -m cicd.preview --stack prod [--base FILE]`.
+
+Evaluates the real program for a stack under Pulumi's mocks — no Pulumi CLI, no credentials, no
+workspace — and prints the resources it declares (type, name, key inputs). Given the stack file
+of the base branch (`--base`), it prints what the change would add, change or remove, and which
+inputs change, old -> new. A rollback edit shows exactly one changed resource: the job.
+
+It complements `pulumi preview`, which compares with the real state of the stack (drift,
+provider-computed values, deletions of resources made outside this program) and stays the
+source of truth. Release content must be on disk: kept releases are built or restored first,
+as `python -m cicd.release ensure` does.
+
+Exit codes: 0 printed; 1 the program refuses the config (the message names key and fix);
+2 bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pulumi
+
+from cicd.config import ConfigError, pulumi_config_map, stack_file_values
+from cicd.evaluate import PROJECT_DIR, Change, Evaluation, compare, evaluate
+from cicd.release import ReleaseBuildError, ensure_releases
+from cicd.release_content import ReleaseContentError
+from cicd.release_lock import LockError
+
+# What identifies each kind of resource to a reviewer.
+KEY_INPUTS = ("path", "name", "clusterName", "directoryPath")
+
+
+def flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Nested inputs as dotted paths: tasks[0].notebookTask.notebookPath -> value."""
+    if isinstance(value, Mapping):
+        for key in sorted(value):
+            yield from flatten(value[key], f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from flatten(item, f"{prefix}[{index}]")
+    else:
+        yield prefix, value
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # the wire carries numbers as floats
+    return "(unset)" if value is None else str(value)
+
+
+def describe(evaluation: Evaluation) -> list[str]:
+    lines = []
+    for registration in sorted(evaluation.resources.values(), key=lambda r: r.name):
+        keys = [f"{k}={_show(registration.inputs[k])}" for k in KEY_INPUTS if k in registration.inputs]
+        lines.append(f"  {registration.type}  {registration.name}  {' '.join(keys)}".rstrip())
+    return lines
+
+
+def describe_changes(before: Evaluation, after: Evaluation, changes: Sequence[Change]) -> list[str]:
+    symbols = {"add": "+", "remove": "-", "change": "~"}
+    lines = []
+    for change in changes:
+        lines.append(f"  {symbols[change.kind]} {change.type}  {change.name}")
+        if change.kind != "change":
+            continue
+        old = dict(flatten(before.resources[(change.type, change.name)].inputs))
+        new = dict(flatten(after.resources[(change.type, change.name)].inputs))
+        for path in sorted(set(old) | set(new)):
+            if old.get(path) != new.get(path):
+                lines.append(f"      {path}: {_show(old.get(path))} -> {_show(new.get(path))}")
+        lines += [f"      {option}" for option in change.changed_inputs if option.startswith("(")]
+    counts = {kind: sum(1 for c in changes if c.kind == kind) for kind in symbols}
+    unchanged = len(after.resources) - counts["add"] - counts["change"]
+    lines.append(f"{counts['add']} to add, {counts['change']} to change, {counts['remove']} to remove,"
+                 f" {unchanged} unchanged")
+    return lines
+
+
+def _evaluate_file(stack_file: Path, stack: str, project_dir: Path) -> Evaluation:
+    ensure_releases(project_dir, stack_file_values(stack_file), str(stack_file))
+    return evaluate(pulumi_config_map(stack_file), stack, project_dir)
+
+
+def main(argv: Sequence[str] | None = None, project_dir: Path = PROJECT_DIR) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cicd.preview", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
+    parser.add_argument("--config", type=Path, help="stack file to preview instead of Pulumi.<stack>.yaml")
+    parser.add_argument("--base", type=Path,
+                        help="the stack file before the change (e.g. `git show origin/main:Pulumi.prod.yaml`)")
+    args = parser.parse_args(argv)
+    stack_file = args.config or project_dir / f"Pulumi.{args.stack}.yaml"
+    for path in (stack_file, args.base):
+        if path is not None and not path.is_file():
+            parser.error(f"{path}: no such stack file")
+    print(f"Offline preview of stack {args.stack} ({stack_file.name}), evaluated under mocks;"
+          " `pulumi preview` against the real state stays the source of truth.")
+    try:
+        before = _evaluate_file(args.base, args.stack, project_dir) if args.base else None
+        after = _evaluate_file(stack_file, args.stack, project_dir)
+    except (pulumi.RunError, ConfigError, ReleaseBuildError, ReleaseContentError, LockError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if before is None:
+        print(f"{len(after.resources)} resources:")
+        print("\n".join(describe(after)))
+    else:
+        print(f"Compared with {args.base}:")
+        print("\n".join(describe_changes(before, after, compare(before, after))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

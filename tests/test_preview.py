@@ -1,0 +1,103 @@
+"""The offline preview (`python -m cicd.preview`): what a reviewer sees for a rollback and a
+promotion edit of the prod stack file, without the Pulumi CLI or credentials."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from cicd.preview import main
+from tests.conftest import REPO, SandboxProject, with_releases
+
+
+def write_stack_file(path: Path, values: dict[str, Any]) -> Path:
+    config = {f"databricks-cicd:{k}": v for k, v in values.items()}
+    path.write_text(yaml.safe_dump({"config": config}, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def prod_files(sandbox: SandboxProject, values: dict[str, Any]) -> tuple[SandboxProject, dict[str, Any]]:
+    for version in ("1.0.0", "1.1.0", "1.2.0"):
+        sandbox.add_release(version)
+    return sandbox, values
+
+
+def preview(project: SandboxProject, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["--stack", "prod", *args], project_dir=project.root)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_rollback_edit_shows_only_the_job(prod_files: tuple[SandboxProject, dict[str, Any]],
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    project, values = prod_files
+    base = write_stack_file(project.root / "base.yaml", with_releases(values, ["1.0.0", "1.1.0"], "1.1.0"))
+    head = write_stack_file(project.root / "Pulumi.prod.yaml", with_releases(values, ["1.0.0", "1.1.0"], "1.0.0"))
+    code, out, err = preview(project, capsys, "--config", str(head), "--base", str(base))
+    assert code == 0, err
+    changed = [line for line in out.splitlines() if line.startswith(("  +", "  -", "  ~"))]
+    assert changed == ["  ~ databricks:index/job:Job  pipeline-job"], out
+    assert ("tasks[0].notebookTask.notebookPath: /Production/etl-pipeline/releases/1.1.0/main"
+            " -> /Production/etl-pipeline/releases/1.0.0/main") in out, out
+    assert "0 to add, 1 to change, 0 to remove" in out, out
+
+
+def test_promotion_edit_shows_the_new_release_added_and_the_job_changed(
+        prod_files: tuple[SandboxProject, dict[str, Any]], capsys: pytest.CaptureFixture[str]) -> None:
+    project, values = prod_files
+    base = write_stack_file(project.root / "base.yaml", with_releases(values, ["1.0.0", "1.1.0"], "1.1.0"))
+    head = write_stack_file(project.root / "Pulumi.prod.yaml",
+                            with_releases(values, ["1.0.0", "1.1.0", "1.2.0"], "1.2.0", rollbackTarget="1.1.0"))
+    code, out, err = preview(project, capsys, "--config", str(head), "--base", str(base))
+    assert code == 0, err
+    changed = [line for line in out.splitlines() if line.startswith(("  +", "  -", "  ~"))]
+    additions = [line for line in changed if line.startswith("  +")]
+    assert additions and all("release-1.2.0" in line for line in additions), changed
+    assert [line for line in changed if not line.startswith("  +")] == [
+        "  ~ databricks:index/job:Job  pipeline-job"], changed
+    assert "  + databricks:index/notebook:Notebook  release-1.2.0-notebook-main" in additions, additions
+
+
+def test_listing_without_base_shows_every_resource_with_its_path(
+        prod_files: tuple[SandboxProject, dict[str, Any]], capsys: pytest.CaptureFixture[str]) -> None:
+    project, values = prod_files
+    write_stack_file(project.root / "Pulumi.prod.yaml", with_releases(values, ["1.1.0"], "1.1.0"))
+    code, out, _ = preview(project, capsys)
+    assert code == 0
+    assert "databricks:index/notebook:Notebook  release-1.1.0-notebook-main  path=/Production/etl-pipeline/releases/1.1.0/main" in out, out
+    assert "`pulumi preview` against the real state stays the source of truth" in out
+
+
+def test_bad_edit_is_reported_without_a_traceback(prod_files: tuple[SandboxProject, dict[str, Any]],
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    project, values = prod_files
+    write_stack_file(project.root / "Pulumi.prod.yaml", with_releases(values, ["1.0.0"], "1.1.0"))
+    code, _, err = preview(project, capsys)
+    assert code == 1, err
+    assert "live release '1.1.0' is not in kept" in err and "Traceback" not in err, err
+
+
+def test_help_says_it_complements_pulumi_preview(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"], project_dir=REPO)
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert "complements `pulumi preview`" in out and "source of truth" in out, out
+
+
+@pytest.mark.usefixtures("built_releases")
+def test_rollback_of_the_repo_prod_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = (REPO / "Pulumi.prod.yaml").read_text()
+    assert '    live: "1.1.0"\n' in text, "the example prod stack is expected to run 1.1.0"
+    rolled_back = tmp_path / "Pulumi.prod.yaml"
+    rolled_back.write_text(text.replace('    live: "1.1.0"\n', '    live: "1.0.0"\n'))
+    code = main(["--stack", "prod", "--config", str(rolled_back), "--base", str(REPO / "Pulumi.prod.yaml")],
+                project_dir=REPO)
+    out = capsys.readouterr().out
+    assert code == 0
+    changed = [line for line in out.splitlines() if line.startswith(("  +", "  -", "  ~"))]
+    assert changed == ["  ~ databricks:index/job:Job  pipeline-job"], out
