@@ -25,6 +25,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from packaging.version import InvalidVersion, Version
+
 from cicd.config import ConfigError, check_version, parse_stack_config, stack_file_values
 from cicd.release_content import ReleaseContentError, scan_release
 from cicd.release_lock import LOCK_FILE, LockError, differences, read_lock, verify, write_lock
@@ -76,8 +78,23 @@ def build_from_source(pipeline_dir: Path, version: str, target: Path) -> Path:
     return target
 
 
+def check_wheel_version(version: str) -> None:
+    """The wheel's file name carries the normalised version; the release folder must match it."""
+    try:
+        normalised = str(Version(version))
+    except InvalidVersion:
+        raise ReleaseBuildError(
+            f"{version!r} is not a Python package version: use one such as 2.1.0 or 2.1.0rc1"
+        ) from None
+    if normalised != version:
+        raise ReleaseBuildError(
+            f"{version!r} is spelled differently in the wheel ({normalised!r}): use {normalised!r}"
+        )
+
+
 def build(project_dir: Path, version: str, record: bool = True) -> list[str]:
     """`build VERSION`: build from the working tree; record a new version in the lock."""
+    check_wheel_version(version)
     target = build_from_source(project_dir / PIPELINE_DIR, version,
                                release_dir(project_dir, version))
     content = scan_release(target)

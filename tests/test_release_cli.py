@@ -1,0 +1,122 @@
+"""`python -m cicd.release`: reproducible builds recorded in the lock, refusal to republish a
+version with other content, and bringing kept releases back (from a git tag or the tree)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cicd.release import main
+from cicd.release_lock import read_lock
+from tests.conftest import REPO, base_values
+
+
+def git(project: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(project), *args], check=True, capture_output=True)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A git repo holding a copy of the example pipeline, as a team's repo would."""
+    root = tmp_path / "repo"
+    shutil.copytree(REPO / "pipeline", root / "pipeline",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "build", "dist"))
+    git(root, "init", "-q")
+    git(root, "-c", "user.email=ci@example.com", "-c", "user.name=ci", "add", "-A")
+    git(root, "-c", "user.email=ci@example.com", "-c", "user.name=ci", "commit", "-qm", "pipeline")
+    return root
+
+
+def stack_file(project: Path, kept: list[str], live: str) -> None:
+    values = base_values()
+    values["releases"] = {"kept": [{"version": v} for v in kept], "live": live}
+    config = {f"databricks-cicd:{k}": v for k, v in values.items()}
+    (project / "Pulumi.prod.yaml").write_text(yaml.safe_dump({"config": config}))
+
+
+def change_library(project: Path) -> None:
+    module = project / "pipeline" / "src" / "etl_pipeline" / "orders.py"
+    module.write_text(module.read_text() + "\n# a change after 1.0.0\n")
+
+
+def test_build_records_a_new_version_and_rebuilds_identically(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["build", "1.0.0"], project_dir=project) == 0, capsys.readouterr().err
+    lock = read_lock(project / "releases.lock.yaml")
+    assert sorted(lock["1.0.0"]) == sorted(
+        ["libraries/etl_pipeline-1.0.0-py3-none-any.whl", "notebooks/config/defaults.json",
+         "notebooks/main.py", "notebooks/transforms/clean_orders.sql",
+         "notebooks/transforms/explore_orders.py"]), lock
+    wheel = project / "dist/releases/1.0.0/libraries/etl_pipeline-1.0.0-py3-none-any.whl"
+    first = wheel.read_bytes()
+    shutil.rmtree(project / "dist")
+    assert main(["build", "1.0.0"], project_dir=project) == 0
+    assert wheel.read_bytes() == first, "the same source built twice gave different wheels"
+    assert "identical to releases.lock.yaml" in capsys.readouterr().out
+
+
+def test_republishing_a_version_with_other_content_is_refused(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["build", "1.0.0"], project_dir=project) == 0
+    recorded = (project / "releases.lock.yaml").read_text()
+    change_library(project)
+    assert main(["build", "1.0.0"], project_dir=project) == 1
+    err = capsys.readouterr().err
+    assert "libraries/etl_pipeline-1.0.0-py3-none-any.whl changed since it was published" in err, err
+    assert "build the change as a new version" in err, err
+    assert (project / "releases.lock.yaml").read_text() == recorded, "the lock was rewritten"
+
+
+def test_version_that_could_escape_its_folder_is_a_usage_error(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["build", "../1.0"], project_dir=project)
+    assert exited.value.code == 2
+    assert "not a plain identifier" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("version", "fragment"), [("1.0.0-rc1", "use '1.0.0rc1'"),
+                                                   ("release-one", "not a Python package version")])
+def test_version_the_wheel_would_spell_differently_is_refused(
+        project: Path, capsys: pytest.CaptureFixture[str], version: str, fragment: str) -> None:
+    assert main(["build", version], project_dir=project) == 1
+    assert fragment in capsys.readouterr().err
+    assert not (project / "releases.lock.yaml").exists()
+
+
+def test_ensure_restores_from_tag_and_builds_the_rest(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["build", "1.0.0"], project_dir=project) == 0
+    git(project, "tag", "v1.0.0")
+    change_library(project)
+    assert main(["build", "1.1.0"], project_dir=project) == 0
+    shutil.rmtree(project / "dist")  # a fresh CI machine
+    stack_file(project, ["1.0.0", "1.1.0"], "1.1.0")
+    capsys.readouterr()
+    assert main(["ensure", "--stack", "prod"], project_dir=project) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "1.0.0: restored from tag v1.0.0" in out, out
+    assert "1.1.0: built from the working tree" in out, out
+    assert (project / "dist/releases/1.0.0/libraries/etl_pipeline-1.0.0-py3-none-any.whl").is_file()
+
+
+def test_ensure_without_tag_refuses_a_release_the_tree_no_longer_builds(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["build", "1.0.0"], project_dir=project) == 0
+    change_library(project)
+    shutil.rmtree(project / "dist")
+    stack_file(project, ["1.0.0"], "1.0.0")
+    assert main(["ensure", "--stack", "prod"], project_dir=project) == 1
+    err = capsys.readouterr().err
+    assert "changed since it was published" in err and "tag the commit 1.0.0 was published from" in err, err
+
+
+def test_ensure_refuses_an_unpublished_release(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    stack_file(project, ["2.0.0"], "2.0.0")
+    assert main(["ensure", "--stack", "prod"], project_dir=project) == 1
+    assert "2.0.0 (kept by stack prod) is not in releases.lock.yaml" in capsys.readouterr().err
+
+
+def test_restore_needs_the_tag(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["build", "1.0.0"], project_dir=project) == 0
+    assert main(["restore", "1.0.0"], project_dir=project) == 1
+    assert "no git tag v1.0.0" in capsys.readouterr().err
