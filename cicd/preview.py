@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -95,8 +96,13 @@ def main(argv: Sequence[str] | None = None, project_dir: Path = PROJECT_DIR) -> 
     args = parser.parse_args(argv)
     stack_file = args.config or project_dir / f"Pulumi.{args.stack}.yaml"
     for path in (stack_file, args.base):
-        if path is not None and not path.is_file():
+        if path is not None and not path.exists():
             parser.error(f"{path}: no such stack file")
+    if args.base is not None:
+        # Read once: --base may be a pipe, e.g. <(git show origin/main:Pulumi.prod.yaml).
+        copy = Path(tempfile.mkdtemp()) / "base.yaml"
+        copy.write_bytes(args.base.read_bytes())
+        args.base = copy
     print(f"Offline preview of stack {args.stack} ({stack_file.name}), evaluated under mocks;"
           " `pulumi preview` against the real state stays the source of truth.")
     try:
