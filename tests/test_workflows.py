@@ -409,3 +409,18 @@ def test_third_party_actions_are_pinned_to_a_major_version() -> None:
 def test_workflows_have_least_privilege_token() -> None:
     for path in WORKFLOWS:
         assert _load(path)["permissions"] == {"contents": "read"}, path.name
+
+
+def test_jobs_that_bring_back_releases_check_out_the_tags() -> None:
+    # `cicd.release ensure` rebuilds kept releases from their v<version> tags; a shallow clone
+    # has none, and the rebuild from the working tree would then not match the lock.
+    for file, name, job in _all_jobs():
+        steps = _steps(job)
+        runs = " ".join(str(step.get("run", "")) for step in steps)
+        if "cicd.release ensure" not in runs and "./scripts/test" not in runs:
+            continue
+        checkout = [s for s in steps if str(s.get("uses", "")).startswith("actions/checkout@")]
+        assert checkout and checkout[0].get("with", {}).get("fetch-depth") == 0, (
+            f"{file}:{name} runs `cicd.release ensure` but checks out without fetch-depth: 0 "
+            f"(got {checkout[0].get('with') if checkout else 'no checkout'})"
+        )
