@@ -1,7 +1,8 @@
 """The Pulumi program: wires one stack's components together from its validated config.
 
 Staging and prod run the same code; what differs lives in `Pulumi.<stack>.yaml`. Nothing is
-registered until the config and every kept release have been checked (`cicd.stack_inputs`).
+registered until the config, every kept release and every engineer's dev build have been
+checked (`cicd.stack_inputs`, `cicd.dev_build`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from pathlib import Path
 
 import pulumi
 
+from cicd.dev_build import load_dev_builds
 from cicd.stack_inputs import StackInputError, load_stack_inputs
+from components.dev_environment import DevEnvironment, DevEnvironmentArgs
 from components.pipeline_job import PipelineJob, PipelineJobArgs
 from components.protected_folder import ProtectedFolder, ProtectedFolderArgs
 from components.release import Release, ReleaseArgs
@@ -19,6 +22,8 @@ PROJECT_DIR = Path(__file__).resolve().parent
 
 try:
     inputs = load_stack_inputs(PROJECT_DIR)
+    # Each listed engineer's dev build (dist/dev/<slug>/), checked before anything registers.
+    dev_builds = load_dev_builds(inputs.config, pulumi.get_stack())
 except StackInputError as error:
     # RunError prints the message alone: the problems, not a Python traceback.
     raise pulumi.RunError(str(error)) from None
@@ -67,6 +72,25 @@ job = PipelineJob(
     # The job must not point at files before they are uploaded.
     opts=pulumi.ResourceOptions(depends_on=[live]),
 )
+
+# One dev environment per listed engineer, named by slug: list order never matters.
+if config.developers is not None:
+    developers = config.developers
+    dev_clusters = {}
+    for engineer in developers.by_slug():
+        environment = DevEnvironment(
+            f"dev-{engineer.slug}",
+            DevEnvironmentArgs(
+                engineer=engineer,
+                cluster=developers.cluster_for(engineer),
+                admin_group=developers.admin_group_in(access),
+                pipeline_name=config.pipeline_name,
+                build=dev_builds[engineer.slug],
+                artifact_store=config.artifact_store,
+            ),
+        )
+        dev_clusters[engineer.user] = environment.cluster_id
+    pulumi.export("devClusters", dev_clusters)
 
 pulumi.export("liveRelease", config.releases.live)
 pulumi.export("rollbackTarget", config.releases.effective_rollback_target)

@@ -187,7 +187,10 @@ def ensure_releases(project_dir: Path, values: Mapping[str, Any], owner: str) ->
             ) from None
         report.append(f"{version}: built from the working tree into {folder}, identical to"
                       f" {LOCK_FILE}")
-    return report
+    # The program also reads each listed engineer's dev build; missing ones are built here.
+    from cicd.dev_build import ensure_dev_builds  # imports this module
+
+    return report + ensure_dev_builds(project_dir, config)
 
 
 def main(argv: Sequence[str] | None = None, project_dir: Path = PROJECT_DIR) -> int:

@@ -74,17 +74,31 @@ def upload_library(
     opts: pulumi.ResourceOptions | None = None,
 ) -> str:
     """Upload one built library to `path` in the artifact store; returns its library URI."""
+    return upload_library_file(owner, name, store, path, source, opts)[1]
+
+
+def upload_library_file(
+    owner: pulumi.Resource,
+    name: str,
+    store: ArtifactStore,
+    path: str,
+    source: str,
+    opts: pulumi.ResourceOptions | None = None,
+) -> tuple[pulumi.CustomResource, str]:
+    """`upload_library`, also returning the upload: a cluster that installs the library takes
+    only its URI (a plain string), so it must depend on the upload explicitly."""
+    upload: pulumi.CustomResource
     if store.kind is ArtifactStoreKind.DBFS:
-        databricks.DbfsFile(
+        upload = databricks.DbfsFile(
             name, databricks.DbfsFileArgs(path=path, source=source), opts=_upload_options(owner, opts)
         )
     elif store.kind is ArtifactStoreKind.VOLUME:
-        databricks.File(
+        upload = databricks.File(
             name, databricks.FileArgs(path=path, source=source), opts=_upload_options(owner, opts)
         )
     else:
-        databricks.WorkspaceFile(
+        upload = databricks.WorkspaceFile(
             name, databricks.WorkspaceFileArgs(path=path, source=source),
             opts=_upload_options(owner, opts),
         )
-    return store.library_uri(path)
+    return upload, store.library_uri(path)
