@@ -262,6 +262,24 @@ class Releases(Model):
         return next(r for r in self.kept if r.version == version)
 
 
+def check_one_size(num_workers: int | None, autoscale: object | None) -> None:
+    """A cluster has a fixed size or autoscales, never both, never neither."""
+    if (num_workers is None) == (autoscale is None):
+        raise ValueError(
+            "give exactly one of numWorkers (fixed size; 0 for single node) or"
+            " autoscale {minWorkers, maxWorkers}"
+        )
+
+
+def check_spark_version(value: str) -> str:
+    if not SPARK_VERSION.match(value):
+        raise ValueError(
+            f"sparkVersion {value!r} is not a Databricks runtime key: use the form"
+            " '15.4.x-scala2.12' (see `databricks clusters spark-versions`)"
+        )
+    return value
+
+
 class Autoscale(Model):
     min_workers: int = Field(ge=1, le=1000)
     max_workers: int = Field(ge=1, le=1000)
@@ -294,20 +312,11 @@ class ClusterSpec(Model):
     @field_validator("spark_version")
     @classmethod
     def _runtime_version(cls, value: str) -> str:
-        if not SPARK_VERSION.match(value):
-            raise ValueError(
-                f"sparkVersion {value!r} is not a Databricks runtime key: use the form"
-                " '15.4.x-scala2.12' (see `databricks clusters spark-versions`)"
-            )
-        return value
+        return check_spark_version(value)
 
     @model_validator(mode="after")
     def _one_size(self) -> Self:
-        if (self.num_workers is None) == (self.autoscale is None):
-            raise ValueError(
-                "give exactly one of numWorkers (fixed size; 0 for single node) or"
-                " autoscale {minWorkers, maxWorkers}"
-            )
+        check_one_size(self.num_workers, self.autoscale)
         return self
 
     @property
@@ -438,15 +447,6 @@ def dev_slug(user: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", user.lower()).strip("-")
 
 
-def _check_spark_version(value: str) -> str:
-    if not SPARK_VERSION.match(value):
-        raise ValueError(
-            f"sparkVersion {value!r} is not a Databricks runtime key: use the form"
-            " '15.4.x-scala2.12' (see `databricks clusters spark-versions`)"
-        )
-    return value
-
-
 def _check_autotermination(value: int) -> int:
     if value == 0:
         raise ValueError(
@@ -482,7 +482,7 @@ class DevCluster(Model):
     @field_validator("spark_version")
     @classmethod
     def _runtime(cls, value: str) -> str:
-        return _check_spark_version(value)
+        return check_spark_version(value)
 
     @field_validator("autotermination_minutes")
     @classmethod
@@ -491,11 +491,7 @@ class DevCluster(Model):
 
     @model_validator(mode="after")
     def _one_size(self) -> Self:
-        if (self.num_workers is None) == (self.autoscale is None):
-            raise ValueError(
-                "give exactly one of numWorkers (fixed size; 0 for single node) or"
-                " autoscale {minWorkers, maxWorkers}"
-            )
+        check_one_size(self.num_workers, self.autoscale)
         return self
 
     @property
@@ -524,7 +520,7 @@ class DevOverrides(Model):
     @field_validator("spark_version")
     @classmethod
     def _runtime(cls, value: str | None) -> str | None:
-        return None if value is None else _check_spark_version(value)
+        return None if value is None else check_spark_version(value)
 
     @field_validator("autotermination_minutes")
     @classmethod

@@ -25,7 +25,7 @@ import pulumi_databricks as databricks
 from cicd.config import ArtifactStore, DevCluster, DevEngineer
 from cicd.release_content import ReleaseContent
 from components.cluster_settings import cluster_tags, spark_conf
-from components.publishing import child_options, publish_notebooks, upload_library_file
+from components.publishing import child_options, publish_notebooks, upload_library
 
 # Enough to start the auto-terminated cluster, restart it and attach notebooks. CAN_MANAGE would
 # let the owner edit it outside code review: switch autotermination off, grow past the caps.
@@ -85,7 +85,7 @@ class DevEnvironment(pulumi.ComponentResource):
         uploads: list[pulumi.Resource] = []
         libraries: list[str] = []
         for library in args.build.libraries:
-            upload, uri = upload_library_file(
+            upload, uri = upload_library(
                 self,
                 f"{name}-library-{library.file_name}",
                 args.artifact_store,

@@ -72,21 +72,9 @@ def upload_library(
     path: str,
     source: str,
     opts: pulumi.ResourceOptions | None = None,
-) -> str:
-    """Upload one built library to `path` in the artifact store; returns its library URI."""
-    return upload_library_file(owner, name, store, path, source, opts)[1]
-
-
-def upload_library_file(
-    owner: pulumi.Resource,
-    name: str,
-    store: ArtifactStore,
-    path: str,
-    source: str,
-    opts: pulumi.ResourceOptions | None = None,
 ) -> tuple[pulumi.CustomResource, str]:
-    """`upload_library`, also returning the upload: a cluster that installs the library takes
-    only its URI (a plain string), so it must depend on the upload explicitly."""
+    """Upload one built library to `path` in the artifact store; returns the upload and the
+    library URI (a plain string: whoever installs it must depend on the upload explicitly)."""
     upload: pulumi.CustomResource
     if store.kind is ArtifactStoreKind.DBFS:
         upload = databricks.DbfsFile(

@@ -51,7 +51,7 @@ class Release(pulumi.ComponentResource):
                 f"{artifact_folder}/{library.file_name}",
                 library.source.as_posix(),
                 opts,
-            )
+            )[1]
             for library in args.content.libraries
         ]
         self.notebook_root = folder
