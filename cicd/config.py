@@ -262,6 +262,17 @@ class Releases(Model):
         return next(r for r in self.kept if r.version == version)
 
 
+def check_admin_group(value: str | None) -> str | None:
+    """The built-in `admins` group cannot be named in a permissions list (the provider refuses it),
+    and it already controls everything: a stack names its own, smaller group."""
+    if value == "admins":
+        raise ValueError(
+            "adminGroup 'admins' is the workspace admins group, which already holds CAN_MANAGE on"
+            " every object and cannot be granted explicitly: name a dedicated group such as 'etl-admins'"
+        )
+    return value
+
+
 def check_one_size(num_workers: int | None, autoscale: object | None) -> None:
     """A cluster has a fixed size or autoscales, never both, never neither."""
     if (num_workers is None) == (autoscale is None):
@@ -418,6 +429,11 @@ class Access(Model):
     """Who controls the stack's objects: admins and the deploy identity; operators may run."""
 
     admin_group: StrictStr = Field(min_length=1)
+
+    @field_validator("admin_group", "operators_group")
+    @classmethod
+    def _not_builtin_admins(cls, value: str | None) -> str | None:
+        return check_admin_group(value)
     # Application id of the service principal CI deploys with.
     deploy_identity: StrictStr
     operators_group: StrictStr | None = None
@@ -599,6 +615,11 @@ class Developers(Model):
     defaults: DevCluster
     caps: DevCaps = Field(default_factory=DevCaps)
     engineers: list[DevEngineer] = Field(default_factory=list)
+
+    @field_validator("admin_group")
+    @classmethod
+    def _not_builtin_admins(cls, value: str | None) -> str | None:
+        return check_admin_group(value)
 
     def _cap_problems(
         self, size: DevCluster | DevOverrides, where: tuple[str | int, ...], whose: str

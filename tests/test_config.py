@@ -95,6 +95,8 @@ BAD_VALUES = [
     ("job.runAs", ..., ["SINGLE_USER needs job.runAs", "service principal"]),
     ("access.deployIdentity", "ci-bot", ["databricks-cicd:access.deployIdentity", "'ci-bot'", "UUID"]),
     ("access.adminGroup", ..., ["databricks-cicd:access.adminGroup", "is missing"]),
+    ("access.adminGroup", "admins", ["databricks-cicd:access.adminGroup", "'admins'", "dedicated group"]),
+    ("access.operatorsGroup", "admins", ["databricks-cicd:access.operatorsGroup", "'etl-admins'"]),
 ]
 
 

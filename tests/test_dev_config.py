@@ -251,3 +251,16 @@ def test_staging_lists_three_engineers_one_a_service_principal() -> None:
     assert {ALICE, BOB} <= set(users), users
     assert sum(e.is_service_principal for e in config.developers.engineers) == 1, users
 
+
+
+def test_builtin_admins_group_cannot_manage_dev_clusters() -> None:
+    values = base_values()
+    values["developers"] = {
+        "adminGroup": "admins",
+        "defaults": {"sparkVersion": "15.4.x-scala2.12", "nodeType": "i3.xlarge", "numWorkers": 0},
+        "engineers": [{"user": "alice@example.com"}],
+    }
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(values)
+    assert any("developers.adminGroup" in p and "dedicated group" in p for p in caught.value.problems), (
+        caught.value.problems)
