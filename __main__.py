@@ -44,8 +44,9 @@ if access is not None and access.restrict_workspace_root:
     )
     release_opts = pulumi.ResourceOptions(depends_on=[folder])
 
-releases = {
-    version: Release(
+releases: dict[str, Release] = {}
+for version, content in inputs.releases.items():
+    releases[version] = Release(
         f"release-{version}",
         ReleaseArgs(
             version=version,
@@ -55,8 +56,6 @@ releases = {
         ),
         opts=release_opts,
     )
-    for version, content in inputs.releases.items()
-}
 
 live = releases[config.releases.live]
 live_notebook_path = live.notebook_paths[config.job.entry_notebook]

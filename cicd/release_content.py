@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -76,14 +77,9 @@ def sha256_of(path: Path) -> str:
     return f"sha256:{digest.hexdigest()}"
 
 
-def _first_line(path: Path) -> str:
-    with path.open("rb") as handle:
-        return handle.readline(200).decode("utf-8", errors="replace").strip()
-
-
-def _jupyter_language(path: Path) -> str:
+def _jupyter_language(path: Path, data: bytes) -> str:
     try:
-        metadata = json.loads(path.read_text(encoding="utf-8")).get("metadata", {})
+        metadata = json.loads(data.decode("utf-8")).get("metadata", {})
     except (ValueError, UnicodeDecodeError) as exc:
         raise ReleaseContentError(f"{path}: is not a valid .ipynb (JSON) file: {exc}") from None
     name = (metadata.get("kernelspec", {}).get("language")
@@ -91,20 +87,49 @@ def _jupyter_language(path: Path) -> str:
     return JUPYTER_LANGUAGES.get(str(name).lower(), "PYTHON")
 
 
-def _classify(path: Path, relative: PurePosixPath) -> Notebook | WorkspaceFile:
+def _classify(path: Path, relative: PurePosixPath, data: bytes) -> Notebook | WorkspaceFile:
     suffix = relative.suffix.lower()
     if suffix == ".ipynb":
-        return Notebook(str(relative), str(relative.with_suffix("")), _jupyter_language(path),
+        return Notebook(str(relative), str(relative.with_suffix("")), _jupyter_language(path, data),
                         "JUPYTER", path)
     if suffix in NOTEBOOK_HEADERS:
         language, header = NOTEBOOK_HEADERS[suffix]
-        if _first_line(path) == header:
+        first_line = data[:200].split(b"\n", 1)[0].decode("utf-8", errors="replace").strip()
+        if first_line == header:
             return Notebook(str(relative), str(relative.with_suffix("")), language, "SOURCE", path)
     return WorkspaceFile(str(relative), path)
 
 
-def scan_notebooks(notebooks_dir: Path) -> tuple[tuple[Notebook, ...], tuple[WorkspaceFile, ...]]:
-    """Classify every file of a notebooks tree; shared by releases and dev folders."""
+def _tree_files(notebooks_dir: Path) -> list[tuple[str, Path]]:
+    """(relative posix path, path) of every file below `notebooks_dir`, refusing what is not
+    published: hidden entries, __pycache__ and symbolic links."""
+    # Plain strings while walking: this runs for every file of every kept release at every preview.
+    root = os.fspath(notebooks_dir)
+    found: list[tuple[str, Path]] = []
+    for directory, subdirectories, names in os.walk(root):
+        for name in (*subdirectories, *names):
+            full = os.path.join(directory, name)
+            if name.startswith(".") or name == "__pycache__":
+                raise ReleaseContentError(
+                    f"{full}: hidden files and __pycache__ are not published; remove it from the"
+                    " notebooks tree (the release build never copies them)"
+                )
+            if os.path.islink(full):
+                raise ReleaseContentError(f"{full}: is a symbolic link; copy the file in instead")
+        for name in names:
+            full = os.path.join(directory, name)
+            found.append((os.path.relpath(full, root).replace(os.sep, "/"), Path(full)))
+    return sorted(found)
+
+
+def scan_notebooks(
+    notebooks_dir: Path,
+) -> tuple[tuple[Notebook, ...], tuple[WorkspaceFile, ...], dict[str, str]]:
+    """Classify every file of a notebooks tree; shared by releases and dev folders.
+
+    Returns the notebooks, the other files, and each file's digest by relative path; every file
+    is read once.
+    """
     if not notebooks_dir.is_dir():
         raise ReleaseContentError(
             f"{notebooks_dir}: no notebooks folder; a release needs notebooks/ with at least the"
@@ -112,33 +137,25 @@ def scan_notebooks(notebooks_dir: Path) -> tuple[tuple[Notebook, ...], tuple[Wor
         )
     notebooks: list[Notebook] = []
     files: list[WorkspaceFile] = []
-    for path in sorted(notebooks_dir.rglob("*")):
-        relative = PurePosixPath(path.relative_to(notebooks_dir).as_posix())
-        if any(part.startswith(".") or part == "__pycache__" for part in relative.parts):
-            raise ReleaseContentError(
-                f"{path}: hidden files and __pycache__ are not published; remove it from the"
-                " notebooks tree (the release build never copies them)"
-            )
-        if path.is_symlink():
-            raise ReleaseContentError(f"{path}: is a symbolic link; copy the file in instead")
-        if path.is_dir():
-            continue
-        entry = _classify(path, relative)
+    digests: dict[str, str] = {}
+    claimed: dict[str, str] = {}
+    for relative, path in _tree_files(notebooks_dir):
+        data = path.read_bytes()
+        digests[relative] = f"sha256:{hashlib.sha256(data).hexdigest()}"
+        entry = _classify(path, PurePosixPath(relative), data)
         if isinstance(entry, Notebook):
             notebooks.append(entry)
+            target = entry.workspace_name
         else:
             files.append(entry)
-    claimed: dict[str, str] = {}
-    items: list[Notebook | WorkspaceFile] = [*notebooks, *files]
-    for item in items:
-        target = item.workspace_name if isinstance(item, Notebook) else item.relative_path
+            target = entry.relative_path
         if target in claimed:
             raise ReleaseContentError(
-                f"{notebooks_dir}: {claimed[target]!r} and {item.relative_path!r} would both be"
+                f"{notebooks_dir}: {claimed[target]!r} and {relative!r} would both be"
                 f" published as {target!r}; rename one of them"
             )
-        claimed[target] = item.relative_path
-    return tuple(notebooks), tuple(files)
+        claimed[target] = relative
+    return tuple(notebooks), tuple(files), digests
 
 
 def scan_release(root: Path) -> ReleaseContent:
@@ -155,7 +172,7 @@ def scan_release(root: Path) -> ReleaseContent:
             f"{root}: unexpected {unexpected[0]!r}; a release folder holds only notebooks/ and"
             " libraries/"
         )
-    notebooks, workspace_files = scan_notebooks(root / "notebooks")
+    notebooks, workspace_files, tree_digests = scan_notebooks(root / "notebooks")
     libraries_dir = root / "libraries"
     libraries: list[Library] = []
     if libraries_dir.is_dir():
@@ -170,8 +187,7 @@ def scan_release(root: Path) -> ReleaseContent:
             f"{libraries_dir}: no built library; a release ships the pipeline library"
             " (build it with `python -m cicd.release build <version>`)"
         )
-    digests = {f"notebooks/{n.relative_path}": sha256_of(n.source) for n in notebooks}
-    digests.update({f"notebooks/{f.relative_path}": sha256_of(f.source) for f in workspace_files})
+    digests = {f"notebooks/{relative}": digest for relative, digest in tree_digests.items()}
     digests.update({f"libraries/{lib.file_name}": sha256_of(lib.source) for lib in libraries})
     return ReleaseContent(root, notebooks, workspace_files, tuple(libraries),
                           dict(sorted(digests.items())))

@@ -16,6 +16,7 @@ import yaml
 from cicd.release_content import ReleaseContent
 
 LOCK_FILE = "releases.lock.yaml"
+SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 HEADER = (
     "# Content digests of every published release, written by `python -m cicd.release build`.\n"
     "# Reviewed with the code; never edit by hand. A release's files may never change once\n"
@@ -31,7 +32,8 @@ def read_lock(path: Path) -> dict[str, dict[str, str]]:
     if not path.exists():
         return {}
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        # The C loader when PyYAML has it: the lock grows with every file of every release.
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER) or {}
     except yaml.YAMLError as exc:
         raise LockError(f"{path}: is not valid YAML ({exc}); restore it from git") from None
     releases = data.get("releases") if isinstance(data, Mapping) else None

@@ -25,8 +25,8 @@ def child_options(owner: pulumi.Resource, opts: pulumi.ResourceOptions | None) -
 def _upload_options(owner: pulumi.Resource, opts: pulumi.ResourceOptions | None) -> pulumi.ResourceOptions:
     # An upload that must be replaced is deleted first: replacing a file at the same path the
     # default way (create, then delete the old) would delete the new file (pulumi-databricks #18).
-    return pulumi.ResourceOptions.merge(
-        child_options(owner, opts), pulumi.ResourceOptions(delete_before_replace=True)
+    return pulumi.ResourceOptions(
+        parent=owner, depends_on=opts.depends_on if opts else None, delete_before_replace=True
     )
 
 

@@ -24,7 +24,7 @@ def test_languages_come_from_extension_and_header(tmp_path: Path) -> None:
     write(tmp_path, "q/job.scala", "// Databricks notebook source\nval x = 1")
     write(tmp_path, "q/model.r", "# Databricks notebook source\nx <- 1")
     write(tmp_path, "q/lab.ipynb", json.dumps({"cells": [], "metadata": {"kernelspec": {"language": "python"}}}))
-    notebooks, files = scan_notebooks(tmp_path)
+    notebooks, files, _ = scan_notebooks(tmp_path)
     found = {n.workspace_name: (n.language, n.format) for n in notebooks}
     assert found == {
         "main": ("PYTHON", "SOURCE"),
@@ -40,7 +40,7 @@ def test_files_that_are_not_notebooks_become_workspace_files(tmp_path: Path) -> 
     write(tmp_path, "main.py", "# Databricks notebook source\n1")
     write(tmp_path, "helpers.py", "def helper(): ...\n")  # no header: a module, not a notebook
     write(tmp_path, "config/defaults.json", "{}")
-    notebooks, files = scan_notebooks(tmp_path)
+    notebooks, files, _ = scan_notebooks(tmp_path)
     assert [n.workspace_name for n in notebooks] == ["main"]
     assert [f.relative_path for f in files] == ["config/defaults.json", "helpers.py"], files
 

@@ -1,0 +1,282 @@
+"""Prod-scale benchmark: the real program under Pulumi's mocks beside a bare registration loop.
+
+Run by hand from the repo root (it is not a test):
+
+    python benchmarks/prod_scale.py [--sizes 2x20,3x200,5x1000] [--repeat N]
+
+For every size KxN it writes a temporary project (as the tests' `SandboxProject` does) with K
+releases of N notebooks each (`main.py` plus .py and .sql notebooks in a few subfolders) and one
+wheel, all locked, and then measures:
+
+- program: wall time of `cicd.evaluate.evaluate()` running `__main__.py` with the prod stack's
+  config (`Pulumi.prod.yaml`) keeping all K releases, the newest live (min of the repeats);
+- bare: a `@pulumi.runtime.test` function, under the same mocks and recording monitor, that
+  registers the very resources the program registered (same types, names, parents, inputs,
+  dependencies and options) straight from the recorded registrations: each custom resource
+  through its `pulumi_databricks` constructor with the recorded inputs rebuilt as the SDK's typed
+  Args (nested Args included, built before the clock starts), components as bare
+  `pulumi.ComponentResource`s.
+  Only that loop is timed; its registrations are checked against the program's.
+
+Both sides run under the same garbage-collector policy, the one a long-running Python process
+with a large import graph should use: after a `gc.collect()` the heap left by imports is frozen
+(`gc.freeze()`) and generation 0 collects every 50,000 allocations instead of 700. With CPython's
+defaults, each full collection walks the ~280k objects pulumi_databricks leaves behind, so a
+0.2-0.9 s pause lands on one side or the other at random and swamps the comparison (measured at
+5x1000: 10.6 of 16.7 s in the collector). The "(gc s)" columns show what was still spent there.
+
+The program's overhead over the loop is everything it adds on top of registering: config
+validation, scanning and hashing the releases, checking the lock, building the arguments.
+It must stay within 25% at every size, and ms/resource at the largest size within 1.5x the
+smallest (linear growth). Every size also checks the blue/green guarantees: a rollback (live =
+newest -> previous) changes exactly one resource, the job; a promotion (kept K-1 -> K, new one
+live) changes only the job and adds exactly the new release's resources.
+Exit code 0 only if every check passes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import pulumi  # noqa: E402
+import pulumi_databricks as databricks  # noqa: E402
+from pulumi.runtime import settings  # noqa: E402
+
+from cicd.config import pulumi_config_map  # noqa: E402
+from cicd.evaluate import (  # noqa: E402
+    PROJECT, Evaluation, Registration, _ProgramMocks, _RecordingMonitor, compare, evaluate,
+)
+from tests.conftest import PY_NOTEBOOK, SQL_NOTEBOOK, SandboxProject  # noqa: E402
+from tests.test_provider_schema import _args_classes, _fields, resource_args_class  # noqa: E402
+from pulumi._types import input_type_py_to_pulumi_names  # noqa: E402
+
+MAX_OVERHEAD = 0.25
+MAX_GROWTH = 1.5
+JOB = "pipeline-job"
+FOLDERS = ("ingest", "transforms/orders", "transforms/customers", "reports")
+
+
+def versions_for(kept: int) -> list[str]:
+    return [f"1.{i}.0" for i in range(kept)]
+
+
+def build_project(root: Path, kept: int, notebooks: int) -> SandboxProject:
+    project = SandboxProject(root)
+    for version in versions_for(kept):
+        files = {"main.py": PY_NOTEBOOK.format(version)}
+        for i in range(1, notebooks):
+            stem = f"{FOLDERS[i % len(FOLDERS)]}/step_{i:04d}"
+            if i % 3 == 0:
+                files[f"{stem}.sql"] = SQL_NOTEBOOK.format(f"{version} {i}")
+            else:
+                files[f"{stem}.py"] = PY_NOTEBOOK.format(f"{version} {i}")
+        project.add_release(version, files, lock=False)
+    project.lock(*versions_for(kept))
+    return project
+
+
+def prod_config(kept: list[str], live: str, rollback_target: str) -> dict[str, str]:
+    """The prod stack's own config with only the releases replaced."""
+    config = pulumi_config_map(REPO / "Pulumi.prod.yaml")
+    releases = json.loads(config["databricks-cicd:releases"])
+    releases.update(kept=[{"version": v} for v in kept], live=live, rollbackTarget=rollback_target)
+    config["databricks-cicd:releases"] = json.dumps(releases)
+    return config
+
+
+def timed(run: Callable[[], Evaluation], repeat: int) -> tuple[float, float, Evaluation]:
+    """Best wall time of `repeat` runs, the time the cyclic collector took in it, the result."""
+    best: tuple[float, float, Evaluation] | None = None
+    in_gc = [0.0, 0.0]  # [total, start of the current collection]
+
+    def clock(phase: str, _info: dict[str, Any]) -> None:
+        if phase == "start":
+            in_gc[1] = time.perf_counter()
+        else:
+            in_gc[0] += time.perf_counter() - in_gc[1]
+
+    default_threshold = gc.get_threshold()
+    for _ in range(repeat):
+        gc.collect()  # every run starts from the same heap; the collector stays on while timed
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 100)
+        in_gc[0] = 0.0
+        gc.callbacks.append(clock)
+        try:
+            start = time.perf_counter()
+            result = run()
+            seconds = time.perf_counter() - start
+        finally:
+            gc.callbacks.remove(clock)
+            gc.set_threshold(*default_threshold)
+            gc.unfreeze()
+        if best is None or seconds < best[0]:
+            best = (seconds, in_gc[0], result)
+    assert best is not None
+    return best
+
+
+def typed(args_class: type, wire: dict[str, Any]) -> Any:
+    """The recorded wire inputs rebuilt as the SDK's typed Args, nested Args included, so the bare
+    loop pays the same typed serialization as the program."""
+    fields, _ = _fields(args_class)
+    python_names = {wire_name: py for py, wire_name in input_type_py_to_pulumi_names(args_class).items()}
+    kwargs: dict[str, Any] = {}
+    for key, value in wire.items():
+        nested = _args_classes(fields[key])
+        if nested and isinstance(value, dict):
+            value = typed(nested[0], value)
+        elif nested and isinstance(value, list):
+            value = [typed(nested[0], item) if isinstance(item, dict) else item for item in value]
+        kwargs[python_names.get(key, key)] = value
+    return args_class(**kwargs)
+
+
+def plan_of(recorded: Evaluation) -> list[tuple[Registration, Any]]:
+    """The recorded registrations (parents and dependencies first) with their typed Args."""
+    return [(reg, typed(resource_args_class(reg.type), reg.inputs) if reg.custom else None)
+            for reg in recorded.resources.values()]
+
+
+def bare_loop(plan: list[tuple[Registration, Any]], config: dict[str, str]) -> Evaluation:
+    """Register `plan` directly under the program's mocks and recording monitor, as evaluate() does."""
+    evaluation = Evaluation()
+    program_mocks = _ProgramMocks(config["databricks:host"])
+    settings.reset_options()
+    pulumi.runtime.set_mocks(program_mocks, project=PROJECT, stack="prod", preview=True,
+                             monitor=_RecordingMonitor(program_mocks, evaluation))
+    pulumi.runtime.set_all_config(dict(config), [])
+
+    @pulumi.runtime.test  # type: ignore[untyped-decorator]
+    def register_all() -> None:
+        made: dict[str, pulumi.Resource] = {}
+        for reg, args in plan:
+            opts = pulumi.ResourceOptions(
+                parent=made[reg.parent] if reg.parent else None,
+                depends_on=[made[d] for d in reg.dependencies] or None,
+                delete_before_replace=reg.delete_before_replace or None,
+                protect=reg.protect or None,
+            )
+            if args is None:
+                made[reg.name] = pulumi.ComponentResource(reg.type, reg.name, None, opts)
+            else:
+                constructor = getattr(databricks, reg.type.rsplit(":", 1)[-1])
+                made[reg.name] = constructor(reg.name, args, opts=opts)
+
+    register_all()
+    return evaluation
+
+
+def same_registrations(program: Evaluation, bare: Evaluation) -> bool:
+    return not compare(program, bare) and all(
+        bare.resources[key].dependencies == reg.dependencies for key, reg in program.resources.items())
+
+
+def check_rollback(project: Path, versions: list[str], before: Evaluation) -> tuple[bool, str]:
+    previous = versions[-2]
+    after = evaluate(prod_config(versions, previous, previous), "prod", project)
+    changes = compare(before, after)
+    ok = [(c.kind, c.name) for c in changes] == [("change", JOB)]
+    return ok, f"{len(changes)} changed: " + ", ".join(f"{c.kind} {c.name}" for c in changes[:3])
+
+
+def check_promotion(project: Path, versions: list[str], after: Evaluation) -> tuple[bool, str]:
+    old, new = versions[:-1], versions[-1]
+    before = evaluate(prod_config(old, old[-1], old[-2] if len(old) > 1 else old[-1]), "prod", project)
+    changes = compare(before, after)
+    prefix = f"release-{new}"
+    adds = {c.name for c in changes if c.kind == "add"}
+    others = [(c.kind, c.name) for c in changes if c.kind != "add"]
+    new_names = {r.name for r in after.resources.values()
+                 if r.name == prefix or r.name.startswith(prefix + "-")}
+    ok = others == [("change", JOB)] and adds == new_names
+    return ok, f"{len(adds)} added ({prefix}*), changed: " + ", ".join(n for _, n in others)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="2x20,3x200,5x1000", help="kept x notebooks, comma-separated")
+    parser.add_argument("--repeat", type=int, default=0,
+                        help="runs per measurement, best kept (default 15 up to 100 notebooks, 3 up to 2,000, then 2)")
+    args = parser.parse_args(argv)
+    sizes = [tuple(int(n) for n in size.split("x")) for size in args.sizes.split(",")]
+    if any(k < 2 or n < 1 for k, n in sizes):
+        parser.error("every size needs at least 2 kept releases and 1 notebook")
+
+    began = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    all_ok = True
+    for kept, notebooks in sizes:
+        # Small sizes are a few tens of milliseconds: more runs, so the best is not noise.
+        repeat = args.repeat or (15 if kept * notebooks <= 100 else 3 if kept * notebooks <= 2000 else 2)
+        with tempfile.TemporaryDirectory(prefix=f"prod-scale-{kept}x{notebooks}-") as tmp:
+            project = build_project(Path(tmp), kept, notebooks).root
+            versions = versions_for(kept)
+            config = prod_config(versions, versions[-1], versions[-2])
+            if not rows:  # warm-up: imports and first-run costs stay out of the numbers
+                evaluate(config, "prod", project)
+            program_s, program_gc, evaluation = timed(
+                lambda: evaluate(config, "prod", project), repeat)
+            plan = plan_of(evaluation)
+            bare_s, bare_gc, bare_eval = timed(lambda: bare_loop(plan, config), repeat)
+            rollback = check_rollback(project, versions, evaluation)
+            promotion = check_promotion(project, versions, evaluation)
+        count = len(evaluation.resources)
+        row: dict[str, Any] = {
+            "size": f"{kept}x{notebooks}", "resources": count, "program_s": program_s,
+            "program_ms": 1000 * program_s / count, "program_gc": program_gc, "bare_s": bare_s,
+            "bare_ms": 1000 * bare_s / count, "bare_gc": bare_gc,
+            "overhead": (program_s - bare_s) / bare_s, "same": same_registrations(evaluation, bare_eval),
+            "rollback": rollback, "promotion": promotion,
+        }
+        all_ok = all_ok and row["same"] and rollback[0] and promotion[0]
+        rows.append(row)
+
+    print(f"{'size':>8} {'resources':>9} {'program s':>10} {'ms/res':>7} {'(gc s)':>7}"
+          f" {'bare s':>8} {'ms/res':>7} {'(gc s)':>7} {'overhead':>9} {'same regs':>9}")
+    for r in rows:
+        print(f"{r['size']:>8} {r['resources']:>9} {r['program_s']:>10.3f} {r['program_ms']:>7.3f}"
+              f" {r['program_gc']:>7.3f} {r['bare_s']:>8.3f} {r['bare_ms']:>7.3f} {r['bare_gc']:>7.3f}"
+              f" {r['overhead']:>+9.1%} {str(r['same']):>9}")
+    print()
+    for r in rows:
+        print(f"{r['size']:>8}  rollback  {'ok  ' if r['rollback'][0] else 'FAIL'}  {r['rollback'][1]}")
+        print(f"{'':>8}  promotion {'ok  ' if r['promotion'][0] else 'FAIL'}  {r['promotion'][1]}")
+    print()
+    worst = max(rows, key=lambda r: r["overhead"])
+    overhead_ok = worst["overhead"] <= MAX_OVERHEAD
+    small, large = min(rows, key=lambda r: r["resources"]), max(rows, key=lambda r: r["resources"])
+
+    def ratio(key: str, gc_key: str | None = None) -> float:
+        def per_resource(r: dict[str, Any]) -> float:
+            return float(r[key] - (r[gc_key] if gc_key else 0.0)) / int(r["resources"])
+        return per_resource(large) / per_resource(small)
+
+    growth = ratio("program_s")
+    linear_ok = growth <= MAX_GROWTH
+    print(f"linearity: program ms/resource {large['size']} / {small['size']} = {growth:.2f}x"
+          f" (limit {MAX_GROWTH}x); bare loop {ratio('bare_s'):.2f}x;"
+          f" without GC time: program {ratio('program_s', 'program_gc'):.2f}x,"
+          f" bare {ratio('bare_s', 'bare_gc'):.2f}x")
+    print(f"{'PASS' if overhead_ok else 'FAIL'}  overhead <= {MAX_OVERHEAD:.0%} at every size"
+          f" (worst {worst['overhead']:+.1%} at {worst['size']})")
+    print(f"{'PASS' if linear_ok else 'FAIL'}  linear growth (ms/resource at largest <= {MAX_GROWTH}x smallest)")
+    print(f"{'PASS' if all_ok else 'FAIL'}  same registrations in the bare loop; rollback and promotion")
+    print(f"total {time.perf_counter() - began:.1f} s")
+    return 0 if overhead_ok and linear_ok and all_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
