@@ -4,10 +4,11 @@
   SOURCE_DATE_EPOCH, hatchling's stable file order) and assembles `dist/releases/VERSION/`
   with the notebooks tree. A new version is recorded in `releases.lock.yaml` (commit it with
   the stack config); a version already recorded must rebuild to the same bytes or it fails.
-- `restore VERSION` rebuilds a published release from its git tag `v<VERSION>` and checks it
-  against the lock: how a kept-but-not-live release comes back on a fresh CI machine.
+- `restore VERSION` rebuilds a published release from git (its tag `v<VERSION>`, else the git
+  tree of pipeline/ recorded in the lock when it was built) and checks it against the lock: how
+  a kept-but-not-live release comes back on a fresh CI machine.
 - `ensure --stack STACK` makes every release the stack keeps present and identical to the lock:
-  already there, else restored from its tag, else built from the working tree. It never writes
+  already there, else restored from git, else built from the working tree. It never writes
   the lock. CI runs it before `pulumi preview`/`up`.
 
 Exit codes: 0 done; 1 a release cannot be built or does not match the lock; 2 bad arguments.
@@ -29,7 +30,15 @@ from packaging.version import InvalidVersion, Version
 
 from cicd.config import ConfigError, check_version, parse_stack_config, stack_file_values
 from cicd.release_content import ReleaseContentError, scan_release
-from cicd.release_lock import LOCK_FILE, LockError, differences, read_lock, verify, write_lock
+from cicd.release_lock import (
+    LOCK_FILE,
+    LockError,
+    differences,
+    read_lock,
+    read_sources,
+    verify,
+    write_lock,
+)
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PIPELINE_DIR = "pipeline"
@@ -99,7 +108,8 @@ def build(project_dir: Path, version: str, record: bool = True) -> list[str]:
                                release_dir(project_dir, version))
     content = scan_release(target)
     lock_path = project_dir / LOCK_FILE
-    lock = read_lock(lock_path)
+    lock, sources = read_lock(lock_path), read_sources(lock_path)
+    tree = source_tree(project_dir)
     if version in lock:
         problems = differences(version, lock[version], content)
         if problems:
@@ -108,45 +118,75 @@ def build(project_dir: Path, version: str, record: bool = True) -> list[str]:
                 + f"\n{version} is already published with other content: releases are"
                 " immutable, so build the change as a new version"
             )
+        if tree and version not in sources:
+            write_lock(lock_path, lock, {**sources, version: tree})
+            return [f"{version}: rebuilt in {target}, identical to {LOCK_FILE}; recorded its"
+                    f" source tree {tree[:12]}"]
         return [f"{version}: rebuilt in {target}, identical to {LOCK_FILE}"]
     if not record:
         raise ReleaseBuildError(f"{version} is not in {LOCK_FILE}")
     lock[version] = content.digests
-    write_lock(lock_path, lock)
+    write_lock(lock_path, lock, {**sources, version: tree} if tree else sources)
     return [f"{version}: built in {target} and recorded in {LOCK_FILE} ({len(content.digests)}"
-            " files); commit the lock file with the stack config"]
+            " files); commit the lock file with the stack config and the pipeline source"]
 
 
-def _git(project_dir: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+def _git(project_dir: Path, *args: str, env: Mapping[str, str] | None = None,
+         ) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(["git", "-C", str(project_dir), *args], capture_output=True,
-                          check=False)
+                          check=False, env=env)
+
+
+def source_tree(project_dir: Path) -> str | None:
+    """The git tree id of pipeline/ as it is in the working tree (what committing it would
+    record), or None outside a git repository. Written into a scratch index, so the real index
+    and the working tree are left as they are."""
+    with tempfile.TemporaryDirectory() as scratch:
+        env = dict(os.environ, GIT_INDEX_FILE=str(Path(scratch) / "index"))
+        if _git(project_dir, "add", "--all", "--", PIPELINE_DIR, env=env).returncode != 0:
+            return None
+        tree = _git(project_dir, "write-tree", f"--prefix={PIPELINE_DIR}/", env=env)
+    return tree.stdout.decode().strip() if tree.returncode == 0 else None
 
 
 def has_tag(project_dir: Path, version: str) -> bool:
     return _git(project_dir, "rev-parse", "--verify", "--quiet", f"refs/tags/v{version}").returncode == 0
 
 
+def has_tree(project_dir: Path, tree: str | None) -> bool:
+    return bool(tree) and _git(project_dir, "cat-file", "-e", f"{tree}^{{tree}}").returncode == 0
+
+
 def restore(project_dir: Path, version: str) -> list[str]:
-    """`restore VERSION`: rebuild a published release from its git tag and verify it."""
-    lock = read_lock(project_dir / LOCK_FILE)
+    """`restore VERSION`: rebuild a published release from git (its tag `v<VERSION>`, else the
+    source tree recorded in the lock) and verify it against the lock."""
+    lock_path = project_dir / LOCK_FILE
+    lock = read_lock(lock_path)
     if version not in lock:
         raise ReleaseBuildError(f"{version} is not in {LOCK_FILE}: it was never published")
-    if not has_tag(project_dir, version):
+    tree = read_sources(lock_path).get(version)
+    if has_tag(project_dir, version):
+        archive_args, origin = [f"v{version}", PIPELINE_DIR], f"tag v{version}"
+    elif has_tree(project_dir, tree):
+        archive_args, origin = [f"--prefix={PIPELINE_DIR}/", str(tree)], f"source tree {str(tree)[:12]}"
+    else:
         raise ReleaseBuildError(
-            f"no git tag v{version}: fetch tags (`git fetch --tags`, or checkout with"
-            f" fetch-depth: 0 in CI) or tag the commit {version} was built from"
+            f"cannot rebuild {version}: there is no git tag v{version} and its source tree"
+            f" ({tree or 'not recorded'}) is not in this clone; fetch the full history and tags"
+            f" (`git fetch --tags --unshallow`, or fetch-depth: 0 in CI), or tag the commit"
+            f" {version} was built from"
         )
     with tempfile.TemporaryDirectory() as scratch:
-        archive = _git(project_dir, "archive", "--format=tar", f"v{version}", PIPELINE_DIR)
+        archive = _git(project_dir, "archive", "--format=tar", *archive_args)
         if archive.returncode != 0:
             raise ReleaseBuildError(
-                f"git archive v{version} {PIPELINE_DIR} failed: {archive.stderr.decode()[-500:]}"
+                f"git archive of {origin} failed: {archive.stderr.decode()[-500:]}"
             )
         subprocess.run(["tar", "-x", "-C", scratch], input=archive.stdout, check=True)
         target = build_from_source(Path(scratch) / PIPELINE_DIR, version,
                                    release_dir(project_dir, version))
     verify(version, lock, scan_release(target))
-    return [f"{version}: restored from tag v{version} into {target}, identical to {LOCK_FILE}"]
+    return [f"{version}: restored from {origin} into {target}, identical to {LOCK_FILE}"]
 
 
 def ensure(project_dir: Path, stack: str) -> list[str]:
@@ -159,6 +199,7 @@ def ensure_releases(project_dir: Path, values: Mapping[str, Any], owner: str) ->
     """Every release kept by a stack config (`values`, as in its file) ready on disk."""
     config = parse_stack_config(values)
     lock = read_lock(project_dir / LOCK_FILE)
+    sources = read_sources(project_dir / LOCK_FILE)
     report = []
     for version in config.releases.versions:
         if version not in lock:
@@ -174,7 +215,7 @@ def ensure_releases(project_dir: Path, values: Mapping[str, Any], owner: str) ->
                 continue
             except (ReleaseContentError, LockError):
                 pass  # rebuilt below, then verified again
-        if has_tag(project_dir, version):
+        if has_tag(project_dir, version) or has_tree(project_dir, sources.get(version)):
             report += restore(project_dir, version)
             continue
         target = build_from_source(project_dir / PIPELINE_DIR, version, folder)
@@ -182,8 +223,9 @@ def ensure_releases(project_dir: Path, values: Mapping[str, Any], owner: str) ->
             verify(version, lock, scan_release(target))
         except LockError as exc:
             raise ReleaseBuildError(
-                f"{exc}\nThere is no tag v{version} to rebuild it from, and the working tree"
-                f" builds other content: tag the commit {version} was published from"
+                f"{exc}\nThere is no tag v{version} or recorded source tree to rebuild it from,"
+                f" and the working tree builds other content: tag the commit {version} was"
+                " published from"
             ) from None
         report.append(f"{version}: built from the working tree into {folder}, identical to"
                       f" {LOCK_FILE}")
@@ -198,7 +240,7 @@ def main(argv: Sequence[str] | None = None, project_dir: Path = PROJECT_DIR) -> 
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     for name, text in (("build", "build the working tree as VERSION and record it"),
-                       ("restore", "rebuild a published VERSION from its git tag")):
+                       ("restore", "rebuild a published VERSION from git (tag or recorded tree)")):
         command = commands.add_parser(name, help=text)
         command.add_argument("version", type=_version_argument)
     ensure_command = commands.add_parser("ensure", help="make every kept release of a stack ready")

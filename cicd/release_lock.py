@@ -20,7 +20,8 @@ SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoade
 HEADER = (
     "# Content digests of every published release, written by `python -m cicd.release build`.\n"
     "# Reviewed with the code; never edit by hand. A release's files may never change once\n"
-    "# recorded here: publish a new version instead.\n"
+    "# recorded here: publish a new version instead. `sources` names the git tree of pipeline/\n"
+    "# each release was built from, so that it can be rebuilt on any clone of the repo.\n"
 )
 
 
@@ -47,9 +48,25 @@ def read_lock(path: Path) -> dict[str, dict[str, str]]:
     return {str(v): {str(f): str(d) for f, d in files.items()} for v, files in releases.items()}
 
 
-def write_lock(path: Path, releases: Mapping[str, Mapping[str, str]]) -> None:
+def read_sources(path: Path) -> dict[str, str]:
+    """Version -> git tree id of the library source each release was built from."""
+    if not path.exists():
+        return {}
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER) or {}
+    sources = data.get("sources") if isinstance(data, Mapping) else None
+    return {str(v): str(t) for v, t in sources.items()} if isinstance(sources, Mapping) else {}
+
+
+def write_lock(
+    path: Path,
+    releases: Mapping[str, Mapping[str, str]],
+    sources: Mapping[str, str] | None = None,
+) -> None:
     ordered = {v: dict(sorted(releases[v].items())) for v in sorted(releases)}
-    body = yaml.safe_dump({"releases": ordered}, sort_keys=False, default_flow_style=False)
+    document: dict[str, object] = {"releases": ordered}
+    if sources:
+        document["sources"] = {v: sources[v] for v in sorted(sources)}
+    body = yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
     path.write_text(HEADER + body, encoding="utf-8")
 
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from cicd.release import main
-from cicd.release_lock import read_lock
+from cicd.release_lock import read_lock, write_lock
 from tests.conftest import REPO, base_values
 
 
@@ -36,6 +36,12 @@ def stack_file(project: Path, kept: list[str], live: str) -> None:
     values["releases"] = {"kept": [{"version": v} for v in kept], "live": live}
     config = {f"databricks-cicd:{k}": v for k, v in values.items()}
     (project / "Pulumi.prod.yaml").write_text(yaml.safe_dump({"config": config}))
+
+
+def forget_sources(project: Path) -> None:
+    """A lock written where git was not available: it names no source trees."""
+    lock = project / "releases.lock.yaml"
+    write_lock(lock, read_lock(lock))
 
 
 def change_library(project: Path) -> None:
@@ -90,6 +96,7 @@ def test_ensure_restores_from_tag_and_builds_the_rest(project: Path, capsys: pyt
     git(project, "tag", "v1.0.0")
     change_library(project)
     assert main(["build", "1.1.0"], project_dir=project) == 0
+    forget_sources(project)  # only the tag and the working tree are left to rebuild from
     shutil.rmtree(project / "dist")  # a fresh CI machine
     stack_file(project, ["1.0.0", "1.1.0"], "1.1.0")
     capsys.readouterr()
@@ -102,12 +109,13 @@ def test_ensure_restores_from_tag_and_builds_the_rest(project: Path, capsys: pyt
 
 def test_ensure_without_tag_refuses_a_release_the_tree_no_longer_builds(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["build", "1.0.0"], project_dir=project) == 0
+    forget_sources(project)
     change_library(project)
     shutil.rmtree(project / "dist")
     stack_file(project, ["1.0.0"], "1.0.0")
     assert main(["ensure", "--stack", "prod"], project_dir=project) == 1
     err = capsys.readouterr().err
-    assert "changed since it was published" in err and "tag the commit 1.0.0 was published from" in err, err
+    assert "changed since it was published" in err and "tag the commit 1.0.0 was" in err, err
 
 
 def test_ensure_refuses_an_unpublished_release(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -116,7 +124,33 @@ def test_ensure_refuses_an_unpublished_release(project: Path, capsys: pytest.Cap
     assert "2.0.0 (kept by stack prod) is not in releases.lock.yaml" in capsys.readouterr().err
 
 
-def test_restore_needs_the_tag(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_restore_needs_a_tag_or_the_source_tree(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["build", "1.0.0"], project_dir=project) == 0
+    forget_sources(project)
     assert main(["restore", "1.0.0"], project_dir=project) == 1
-    assert "no git tag v1.0.0" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no git tag v1.0.0 and its source tree (not recorded)" in err, err
+
+
+def test_ensure_rebuilds_from_the_recorded_source_tree_without_a_tag(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["build", "1.0.0"], project_dir=project) == 0  # built from the committed tree
+    tree = yaml.safe_load((project / "releases.lock.yaml").read_text())["sources"]["1.0.0"]
+    head_tree = subprocess.run(["git", "-C", str(project), "rev-parse", "HEAD:pipeline"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    assert tree == head_tree, f"recorded source tree {tree} is not the committed pipeline/ {head_tree}"
+    change_library(project)  # the team moves on; no tag was ever made
+    shutil.rmtree(project / "dist")
+    stack_file(project, ["1.0.0"], "1.0.0")
+    capsys.readouterr()
+    assert main(["ensure", "--stack", "prod"], project_dir=project) == 0, capsys.readouterr().err
+    assert f"1.0.0: restored from source tree {tree[:12]}" in capsys.readouterr().out
+
+
+def test_the_repo_lock_records_where_each_release_came_from() -> None:
+    lock = yaml.safe_load((REPO / "releases.lock.yaml").read_text())
+    assert set(lock["sources"]) == set(lock["releases"]), lock.get("sources")
+    for version, tree in lock["sources"].items():
+        found = subprocess.run(["git", "-C", str(REPO), "cat-file", "-t", tree],
+                               capture_output=True, text=True, check=False)
+        assert found.stdout.strip() == "tree", f"{version}: source tree {tree} is not in this repo's history"
