@@ -137,6 +137,33 @@ class Model(BaseModel):
         return data
 
 
+def transition_problems(before: StackConfig, after: StackConfig) -> list[str]:
+    """What a change of a stack's config may not do in one step, judged against the config it
+    replaces (the base branch's file in code review): remove the release the job runs, or the
+    rollback target. Switch first; remove in a later change, once neither live nor target.
+
+    Applies where releases.requireRollbackTarget is set (prod); staging replaces its one
+    candidate in a single change.
+    """
+    if not (before.releases.require_rollback_target or after.releases.require_rollback_target):
+        return []
+    kept = set(after.releases.versions)
+    problems = []
+    old_live, old_target = before.releases.live, before.releases.effective_rollback_target
+    if old_live not in kept:
+        problems.append(
+            f"{NAMESPACE}:releases.kept: removes {old_live!r}, which the job runs before this"
+            f" change; keep it while live moves to {after.releases.live!r}, and remove it in a"
+            " later change"
+        )
+    if old_target is not None and old_target != old_live and old_target not in kept:
+        problems.append(
+            f"{NAMESPACE}:releases.kept: removes {old_target!r}, the rollback target before"
+            " this change; keep it until another target has been deployed, then remove it"
+        )
+    return problems
+
+
 class ArtifactStoreKind(str, Enum):
     DBFS = "dbfs"
     VOLUME = "volume"
@@ -215,7 +242,8 @@ class Releases(Model):
     # Default: the highest kept version below the live one. Right after a rollback it may name
     # the live release itself, so that a rollback stays a one-line edit of `live`.
     rollback_target: StrictStr | None = None
-    # Prod: refuse any edit that would leave no release to roll back to.
+    # Prod: refuse any edit that would leave no release to roll back to, or that removes the
+    # deployed live release or rollback target in the same change (checked by cicd.preview --base).
     require_rollback_target: bool = False
 
     @model_validator(mode="after")
@@ -237,11 +265,13 @@ class Releases(Model):
                     f"rollbackTarget {self.rollback_target!r} is not in kept"
                     f" ({', '.join(sorted(versions))}): keep it until another target is named"
                 )
-        if self.require_rollback_target and self.effective_rollback_target is None:
+        if self.require_rollback_target and (
+            self.effective_rollback_target is None or len(versions) < 2
+        ):
             raise ValueError(
-                f"no rollback target would remain: live {self.live!r} is the oldest kept release"
-                " and requireRollbackTarget is set; keep the release you would roll back to"
-                " under kept and name it as rollbackTarget"
+                f"no rollback target would remain: besides live {self.live!r} no kept release"
+                " can be rolled back to, and requireRollbackTarget is set; keep the release you"
+                " would roll back to under kept and name it as rollbackTarget"
             )
         return self
 

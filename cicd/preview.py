@@ -10,8 +10,12 @@ provider-computed values, deletions of resources made outside this program) and 
 source of truth. Release content must be on disk: kept releases are built or restored first,
 as `python -m cicd.release ensure` does.
 
-Exit codes: 0 printed; 1 the program refuses the config (the message names key and fix);
-2 bad arguments.
+With `--base`, a change that removes the release the job ran or the rollback target in the same
+step (where releases.requireRollbackTarget is set, i.e. prod) is refused: switch first, remove
+in a later change.
+
+Exit codes: 0 printed; 1 the program refuses the config, or the change removes what the base
+ran or would roll back to (the message names key and fix); 2 bad arguments.
 """
 
 from __future__ import annotations
@@ -25,7 +29,13 @@ from typing import Any
 
 import pulumi
 
-from cicd.config import ConfigError, pulumi_config_map, stack_file_values
+from cicd.config import (
+    ConfigError,
+    parse_stack_config,
+    pulumi_config_map,
+    stack_file_values,
+    transition_problems,
+)
 from cicd.evaluate import PROJECT_DIR, Change, Evaluation, compare, evaluate
 from cicd.release import ReleaseBuildError, ensure_releases
 from cicd.release_content import ReleaseContentError
@@ -98,18 +108,30 @@ def main(argv: Sequence[str] | None = None, project_dir: Path = PROJECT_DIR) -> 
     for path in (stack_file, args.base):
         if path is not None and not path.exists():
             parser.error(f"{path}: no such stack file")
-    if args.base is not None:
-        # Read once: --base may be a pipe, e.g. <(git show origin/main:Pulumi.prod.yaml).
-        copy = Path(tempfile.mkdtemp()) / "base.yaml"
-        copy.write_bytes(args.base.read_bytes())
-        args.base = copy
+    with tempfile.TemporaryDirectory() as scratch:
+        if args.base is not None:
+            # Read once: --base may be a pipe, e.g. <(git show origin/main:Pulumi.prod.yaml).
+            copy = Path(scratch) / "base.yaml"
+            copy.write_bytes(args.base.read_bytes())
+            args.base = copy
+        return _preview(args, stack_file, project_dir)
+
+
+def _preview(args: argparse.Namespace, stack_file: Path, project_dir: Path) -> int:
     print(f"Offline preview of stack {args.stack} ({stack_file.name}), evaluated under mocks;"
           " `pulumi preview` against the real state stays the source of truth.")
     try:
         before = _evaluate_file(args.base, args.stack, project_dir) if args.base else None
         after = _evaluate_file(stack_file, args.stack, project_dir)
+        problems = (transition_problems(parse_stack_config(stack_file_values(args.base)),
+                                        parse_stack_config(stack_file_values(stack_file)))
+                    if args.base else [])
     except (pulumi.RunError, ConfigError, ReleaseBuildError, ReleaseContentError, LockError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if problems:
+        print("error: this change cannot go out in one step; nothing would be deployed:\n"
+              + "\n".join(f"  - {p}" for p in problems), file=sys.stderr)
         return 1
     if before is None:
         print(f"{len(after.resources)} resources:")

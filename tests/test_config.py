@@ -193,6 +193,12 @@ def test_default_rollback_target_is_the_previous_version_by_version_order() -> N
     assert releases.versions == ["1.2.0", "1.9.0", "1.10.0"], releases.versions
 
 
+def test_live_release_alone_is_no_rollback_target() -> None:
+    values = changed("releases", {"kept": [{"version": "1.1.0"}], "live": "1.1.0",
+                                  "rollbackTarget": "1.1.0", "requireRollbackTarget": True})
+    assert "no rollback target would remain" in only_problem(values)
+
+
 def test_rollback_target_may_name_the_live_release_right_after_a_rollback() -> None:
     values = changed("releases", {"kept": [{"version": "1.0.0"}, {"version": "1.1.0"}],
                                   "live": "1.0.0", "rollbackTarget": "1.0.0",

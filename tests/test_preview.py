@@ -101,3 +101,48 @@ def test_rollback_of_the_repo_prod_file(tmp_path: Path, capsys: pytest.CaptureFi
     assert code == 0
     changed = [line for line in out.splitlines() if line.startswith(("  +", "  -", "  ~"))]
     assert changed == ["  ~ databricks:index/job:Job  pipeline-job"], out
+
+
+@pytest.mark.parametrize(
+    ("base", "head", "removed"),
+    [
+        # promote 1.2.0 and drop the release the job ran, in one change
+        ((["1.0.0", "1.1.0"], "1.1.0", "1.0.0"), (["1.0.0", "1.2.0"], "1.2.0", "1.0.0"), "'1.1.0', which the job runs"),
+        # drop the rollback target while re-targeting, in one change
+        ((["1.0.0", "1.1.0"], "1.1.0", "1.0.0"), (["1.1.0", "1.2.0"], "1.2.0", "1.1.0"), "'1.0.0', the rollback target"),
+    ],
+    ids=["live-removed-with-promotion", "rollback-target-removed-with-promotion"],
+)
+def test_prod_change_may_not_remove_what_the_base_runs_or_rolls_back_to(
+        prod_files: tuple[SandboxProject, dict[str, Any]], capsys: pytest.CaptureFixture[str],
+        base: tuple[list[str], str, str], head: tuple[list[str], str, str], removed: str) -> None:
+    project, values = prod_files
+    def stack(kept: list[str], live: str, target: str) -> dict[str, Any]:
+        return with_releases(values, kept, live, rollbackTarget=target, requireRollbackTarget=True)
+    base_file = write_stack_file(project.root / "base.yaml", stack(*base))
+    head_file = write_stack_file(project.root / "Pulumi.prod.yaml", stack(*head))
+    code, _, err = preview(project, capsys, "--config", str(head_file), "--base", str(base_file))
+    assert code == 1, err
+    assert f"databricks-cicd:releases.kept: removes {removed}" in err, err
+
+
+def test_retiring_a_release_that_is_neither_live_nor_target_is_allowed(
+        prod_files: tuple[SandboxProject, dict[str, Any]], capsys: pytest.CaptureFixture[str]) -> None:
+    project, values = prod_files
+    base = with_releases(values, ["1.0.0", "1.1.0", "1.2.0"], "1.2.0", rollbackTarget="1.1.0",
+                         requireRollbackTarget=True)
+    head = with_releases(values, ["1.1.0", "1.2.0"], "1.2.0", rollbackTarget="1.1.0",
+                         requireRollbackTarget=True)
+    code, out, err = preview(project, capsys, "--config", str(write_stack_file(project.root / "h.yaml", head)),
+                             "--base", str(write_stack_file(project.root / "b.yaml", base)))
+    assert code == 0, err
+    assert "to remove" in out and "0 to remove" not in out, out
+
+
+def test_staging_may_replace_its_candidate_in_one_change(
+        prod_files: tuple[SandboxProject, dict[str, Any]], capsys: pytest.CaptureFixture[str]) -> None:
+    project, values = prod_files
+    base = write_stack_file(project.root / "b.yaml", with_releases(values, ["1.1.0"], "1.1.0"))
+    head = write_stack_file(project.root / "h.yaml", with_releases(values, ["1.2.0"], "1.2.0"))
+    code, _, err = preview(project, capsys, "--config", str(head), "--base", str(base))
+    assert code == 0, err
