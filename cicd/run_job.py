@@ -6,8 +6,9 @@ Usage::
     python -m cicd.run_job --job-id 123 [--job-param KEY=VALUE ...] [--poll-interval 15]
 
 ``--stack NAME`` reads the job id from the stack's ``jobId`` output
-(``pulumi stack output jobId --stack NAME``, run in the Pulumi project directory); ``--job-id``
-skips Pulumi. ``--param`` passes notebook parameters (``dbutils.widgets``) to the run,
+(``pulumi stack output jobId --stack NAME``, run in the Pulumi project directory) and the
+workspace from ``databricks:host`` in ``Pulumi.<NAME>.yaml``; ``--job-id`` skips Pulumi (the
+host then comes from ``DATABRICKS_HOST`` or a profile). ``--param`` passes notebook parameters (``dbutils.widgets``) to the run,
 ``--job-param`` job-level parameters (for jobs that define them); both repeatable.
 
 The run is started with the official Databricks SDK for Python (``databricks.sdk``), which takes
@@ -46,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Protocol, Sequence, TextIO
 
+import yaml
 from databricks.sdk.errors.base import DatabricksError
 from databricks.sdk.errors.platform import NotFound, PermissionDenied, Unauthenticated
 from databricks.sdk.service._internal import Wait
@@ -407,6 +409,17 @@ class RunWatcher:
 # Entry point
 
 
+def stack_host(stack: str, project_dir: Path = PROJECT_DIR) -> Optional[str]:
+    """`databricks:host` of `Pulumi.<stack>.yaml`, the workspace the stack deploys to."""
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return None
+    host = (document.get("config") or {}).get("databricks:host") if isinstance(document, dict) else None
+    return host if isinstance(host, str) and host else None
+
+
 def _host_of(client: Optional[object]) -> str:
     host = getattr(getattr(client, "config", None), "host", None)
     if isinstance(host, str) and host:
@@ -478,6 +491,10 @@ def main(
             print(f"error: {exc}", file=err, flush=True)
             return EXIT_UNREACHABLE
         print(f"stack {args.stack}: job {job_id}", file=out, flush=True)
+        host = stack_host(args.stack)
+        if host:
+            # The job lives in the workspace the stack deploys to: one place names the host.
+            os.environ["DATABRICKS_HOST"] = host
 
     try:
         client = client_factory()

@@ -75,7 +75,7 @@ class DevEnvironment(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: DevEnvironmentArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("databricks-cicd:dev:DevEnvironment", name, None, opts)
+        super().__init__("databricks-cicd:dev_environment:DevEnvironment", name, None, opts)
         engineer = args.engineer
         folder = f"/Users/{engineer.user}/{args.pipeline_name}"
         paths = publish_notebooks(

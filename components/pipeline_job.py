@@ -68,7 +68,7 @@ class PipelineJob(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: PipelineJobArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("databricks-cicd:job:PipelineJob", name, None, opts)
+        super().__init__("databricks-cicd:pipeline_job:PipelineJob", name, None, opts)
         settings = args.settings
         tags = dict(sorted({**(args.extra_tags or {}), **settings.tags}.items()))
         schedule = (
@@ -128,9 +128,11 @@ class PipelineJob(pulumi.ComponentResource):
                 databricks.PermissionsAccessControlArgs(
                     group_name=args.access.admin_group, permission_level="CAN_MANAGE"
                 ),
+                # A job has exactly one owner; naming the deploy identity keeps the provider from
+                # adding the caller as IS_OWNER beside a CAN_MANAGE entry for the same principal.
                 databricks.PermissionsAccessControlArgs(
                     service_principal_name=args.access.deploy_identity,
-                    permission_level="CAN_MANAGE",
+                    permission_level="IS_OWNER",
                 ),
             ]
             if args.access.operators_group:
@@ -143,7 +145,7 @@ class PipelineJob(pulumi.ComponentResource):
             databricks.Permissions(
                 f"{name}-permissions",
                 databricks.PermissionsArgs(job_id=job.id, access_controls=grants),
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=child_options(self, None),
             )
         self.job_id = job.id
         self.job_url = job.url

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_databricks as databricks
 
+from components.publishing import child_options
+
 
 @dataclass(frozen=True)
 class ProtectedFolderArgs:
@@ -31,11 +33,11 @@ class ProtectedFolder(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ProtectedFolderArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("databricks-cicd:folder:ProtectedFolder", name, None, opts)
+        super().__init__("databricks-cicd:protected_folder:ProtectedFolder", name, None, opts)
         folder = databricks.Directory(
             f"{name}-directory",
             databricks.DirectoryArgs(path=args.path),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=child_options(self, opts),
         )
         grants = [
             databricks.PermissionsAccessControlArgs(
@@ -54,7 +56,7 @@ class ProtectedFolder(pulumi.ComponentResource):
         databricks.Permissions(
             f"{name}-permissions",
             databricks.PermissionsArgs(directory_path=folder.path, access_controls=grants),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=child_options(self, opts),
         )
         self.path = args.path
         self.register_outputs({"path": self.path})

@@ -165,7 +165,7 @@ def test_job_permissions_admins_manage_operators_run(two_releases: Evaluation) -
         (g.get("groupName") or g.get("servicePrincipalName"), g["permissionLevel"])
         for g in permissions.inputs["accessControls"]
     )
-    assert grants == [(DEPLOYER, "CAN_MANAGE"), ("etl-admins", "CAN_MANAGE"),
+    assert grants == [(DEPLOYER, "IS_OWNER"), ("etl-admins", "CAN_MANAGE"),
                       ("etl-operators", "CAN_MANAGE_RUN")], grants
 
 

@@ -21,7 +21,7 @@ from cicd.evaluate import Change, Evaluation, compare
 from tests.conftest import PY_NOTEBOOK, SQL_NOTEBOOK, SandboxProject
 from tests.test_provider_schema import schema_problems
 
-COMPONENT = "databricks-cicd:dev:DevEnvironment"
+COMPONENT = "databricks-cicd:dev_environment:DevEnvironment"
 CLUSTER = "databricks:index/cluster:Cluster"
 PERMISSIONS = "databricks:index/permissions:Permissions"
 NOTEBOOK = "databricks:index/notebook:Notebook"

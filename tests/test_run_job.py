@@ -397,6 +397,27 @@ def test_stack_resolves_job_id_from_pulumi_output(
     assert f"stack staging: job {JOB_ID}" in out
 
 
+def test_stack_runs_against_the_host_its_stack_file_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _fake_pulumi(tmp_path / "bin", f"echo '\"{JOB_ID}\"'\n")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("DATABRICKS_HOST", "https://some-other-workspace.example.com")
+    seen: List[str] = []
+    jobs = _success_jobs()
+
+    def factory() -> Any:
+        seen.append(os.environ["DATABRICKS_HOST"])
+        return FakeClient(jobs)
+
+    clock = FakeClock()
+    code = run_job.main(["--stack", "staging"], client_factory=factory, clock=clock, sleep=clock.sleep)
+    assert code == 0, capsys.readouterr().err
+    staging_host = run_job.stack_host("staging")
+    assert staging_host and staging_host.startswith("https://"), staging_host
+    assert seen == [staging_host], f"client built for {seen}, stack file names {staging_host}"
+
+
 def test_stack_without_job_output_exits_4(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

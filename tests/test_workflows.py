@@ -324,9 +324,24 @@ def test_production_needs_approval_and_only_production_deploys_prod() -> None:
     wf = _workflow("deploy-prod.yml")
     push = wf["on"]["push"]
     assert push["branches"] == ["main"]
-    assert set(push["paths"]) == {"Pulumi.prod.yaml", "releases.lock.yaml"}
+    # The prod config and lock, and the program itself: prod never lags behind main's code.
+    assert {"Pulumi.prod.yaml", "releases.lock.yaml", "__main__.py", "components/**",
+            "cicd/**"} <= set(push["paths"]), push["paths"]
     assert "workflow_dispatch" in wf["on"]
     assert "pull_request" not in wf["on"]
+
+
+def test_previews_never_hold_the_prod_deploy_identity() -> None:
+    # Previews run before any approval; prod is previewed in `prod-preview` (read-only principal).
+    for file, job_name, job in _all_jobs():
+        for _, step in _pulumi_steps(job):
+            if step["with"].get("command") != "preview":
+                continue
+            stacks = _matrix_values(job, str(step["with"]["stack-name"]))
+            environment = str(_environment_name(job))
+            assert environment != "production", f"{file}:{job_name} previews with the deploy identity"
+            if "prod" in stacks:
+                assert "prod-preview" in environment, f"{file}:{job_name}: environment {environment!r}"
 
 
 def test_merge_deploys_staging_then_gates_on_one_job_run() -> None:
