@@ -23,8 +23,11 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictInt,
     StrictStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -244,7 +247,7 @@ class Releases(Model):
     rollback_target: StrictStr | None = None
     # Prod: refuse any edit that would leave no release to roll back to, or that removes the
     # deployed live release or rollback target in the same change (checked by cicd.preview --base).
-    require_rollback_target: bool = False
+    require_rollback_target: StrictBool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -292,12 +295,12 @@ class Releases(Model):
         return next(r for r in self.kept if r.version == version)
 
 
-def check_admin_group(value: str | None) -> str | None:
+def check_admin_group(value: str | None, key: str = "adminGroup") -> str | None:
     """The built-in `admins` group cannot be named in a permissions list (the provider refuses it),
     and it already controls everything: a stack names its own, smaller group."""
     if value == "admins":
         raise ValueError(
-            "adminGroup 'admins' is the workspace admins group, which already holds CAN_MANAGE on"
+            f"{key} 'admins' is the workspace admins group, which already holds CAN_MANAGE on"
             " every object and cannot be granted explicitly: name a dedicated group such as 'etl-admins'"
         )
     return value
@@ -322,8 +325,8 @@ def check_spark_version(value: str) -> str:
 
 
 class Autoscale(Model):
-    min_workers: int = Field(ge=1, le=1000)
-    max_workers: int = Field(ge=1, le=1000)
+    min_workers: StrictInt = Field(ge=1, le=1000)
+    max_workers: StrictInt = Field(ge=1, le=1000)
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -345,7 +348,7 @@ class ClusterSpec(Model):
 
     spark_version: StrictStr
     node_type: StrictStr = Field(min_length=1)
-    num_workers: int | None = Field(default=None, ge=0, le=1000)
+    num_workers: StrictInt | None = Field(default=None, ge=0, le=1000)
     autoscale: Autoscale | None = None
     data_security_mode: DataSecurityMode = DataSecurityMode.SINGLE_USER
     spark_conf: dict[str, StrictStr] = Field(default_factory=dict)
@@ -374,7 +377,7 @@ class ClusterSpec(Model):
 class Schedule(Model):
     quartz_cron: StrictStr
     timezone: StrictStr = "UTC"
-    paused: bool = False
+    paused: StrictBool = False
 
     @field_validator("quartz_cron")
     @classmethod
@@ -405,9 +408,9 @@ class Schedule(Model):
 
 
 class Retries(Model):
-    max_retries: int = Field(default=0, ge=0, le=10)
-    min_interval_millis: int = Field(default=60_000, ge=0, le=3_600_000)
-    retry_on_timeout: bool = False
+    max_retries: StrictInt = Field(default=0, ge=0, le=10)
+    min_interval_millis: StrictInt = Field(default=60_000, ge=0, le=3_600_000)
+    retry_on_timeout: StrictBool = False
 
 
 class JobSettings(Model):
@@ -417,9 +420,9 @@ class JobSettings(Model):
     entry_notebook: StrictStr = "main"
     cluster: ClusterSpec
     schedule: Schedule | None = None
-    timeout_seconds: int = Field(default=3600, ge=60, le=172_800)
+    timeout_seconds: StrictInt = Field(default=3600, ge=60, le=172_800)
     retries: Retries = Field(default_factory=Retries)
-    max_concurrent_runs: int = Field(default=1, ge=1, le=1000)
+    max_concurrent_runs: StrictInt = Field(default=1, ge=1, le=1000)
     failure_emails: list[StrictStr] = Field(default_factory=list)
     tags: dict[str, StrictStr] = Field(default_factory=dict)
     parameters: dict[str, StrictStr] = Field(default_factory=dict)
@@ -462,13 +465,13 @@ class Access(Model):
 
     @field_validator("admin_group", "operators_group")
     @classmethod
-    def _not_builtin_admins(cls, value: str | None) -> str | None:
-        return check_admin_group(value)
+    def _not_builtin_admins(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return check_admin_group(value, to_camel(info.field_name or "adminGroup"))
     # Application id of the service principal CI deploys with.
     deploy_identity: StrictStr
     operators_group: StrictStr | None = None
     # Prod: the workspace root becomes a folder only admins and the deploy identity control.
-    restrict_workspace_root: bool = False
+    restrict_workspace_root: StrictBool = False
 
     @field_validator("deploy_identity")
     @classmethod
@@ -521,9 +524,9 @@ class DevCluster(Model):
 
     spark_version: StrictStr
     node_type: StrictStr = Field(min_length=1)
-    num_workers: int | None = Field(default=None, ge=0, le=1000)
+    num_workers: StrictInt | None = Field(default=None, ge=0, le=1000)
     autoscale: Autoscale | None = None
-    autotermination_minutes: int = 30
+    autotermination_minutes: StrictInt = 30
 
     @field_validator("spark_version")
     @classmethod
@@ -559,9 +562,9 @@ class DevOverrides(Model):
 
     spark_version: StrictStr | None = None
     node_type: StrictStr | None = Field(default=None, min_length=1)
-    num_workers: int | None = Field(default=None, ge=0, le=1000)
+    num_workers: StrictInt | None = Field(default=None, ge=0, le=1000)
     autoscale: Autoscale | None = None
-    autotermination_minutes: int | None = None
+    autotermination_minutes: StrictInt | None = None
 
     @field_validator("spark_version")
     @classmethod
@@ -631,8 +634,8 @@ class DevEngineer(Model):
 class DevCaps(Model):
     """Bounds no dev cluster may exceed, whatever the defaults or an engineer's overrides say."""
 
-    max_workers: int = Field(default=2, ge=0, le=1000)
-    max_autotermination_minutes: int = Field(
+    max_workers: StrictInt = Field(default=2, ge=0, le=1000)
+    max_autotermination_minutes: StrictInt = Field(
         default=120, ge=MIN_AUTOTERMINATION_MINUTES, le=10_000
     )
 
