@@ -11,6 +11,9 @@
   already there, else restored from git, else built from the working tree. It never writes
   the lock. CI runs it before `pulumi preview`/`up`.
 
+- `check-lock --base FILE` fails when the lock lost a release or a recorded file changed
+  compared with FILE (the base branch's lock): the lock only grows.
+
 Exit codes: 0 done; 1 a release cannot be built or does not match the lock; 2 bad arguments.
 """
 
@@ -29,7 +32,7 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from cicd.config import ConfigError, check_version, parse_stack_config, stack_file_values
-from cicd.release_content import ReleaseContentError, scan_release
+from cicd.release_content import ReleaseContent, ReleaseContentError, scan_release
 from cicd.release_lock import (
     LOCK_FILE,
     LockError,
@@ -235,6 +238,31 @@ def ensure_releases(project_dir: Path, values: Mapping[str, Any], owner: str) ->
     return report + ensure_dev_builds(project_dir, config)
 
 
+def check_lock(project_dir: Path, base: Path) -> list[str]:
+    """`check-lock --base FILE`: the lock only grows. Every release recorded in the base
+    branch's lock is still recorded, with the same files and digests (CI runs this on pull
+    requests, so a published release cannot be rewritten together with its lock entry)."""
+    before, after = read_lock(base), read_lock(project_dir / LOCK_FILE)
+    problems = []
+    for version in sorted(before):
+        if version not in after:
+            problems.append(f"release {version} was removed from {LOCK_FILE}; restore its entry")
+            continue
+        problems += differences(version, before[version], _as_content(after[version]))
+    if problems:
+        raise ReleaseBuildError(
+            "\n".join(problems)
+            + f"\n{LOCK_FILE} may only gain releases: published content never changes"
+        )
+    added = sorted(set(after) - set(before))
+    return [f"{LOCK_FILE}: {len(before)} published release(s) unchanged"
+            + (f"; new: {', '.join(added)}" if added else "")]
+
+
+def _as_content(digests: Mapping[str, str]) -> ReleaseContent:
+    return ReleaseContent(Path(LOCK_FILE), (), (), (), dict(digests))
+
+
 def main(argv: Sequence[str] | None = None, project_dir: Path = PROJECT_DIR) -> int:
     parser = argparse.ArgumentParser(prog="python -m cicd.release", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -245,12 +273,17 @@ def main(argv: Sequence[str] | None = None, project_dir: Path = PROJECT_DIR) -> 
         command.add_argument("version", type=_version_argument)
     ensure_command = commands.add_parser("ensure", help="make every kept release of a stack ready")
     ensure_command.add_argument("--stack", required=True)
+    check_command = commands.add_parser("check-lock", help="the lock only grows (against --base)")
+    check_command.add_argument("--base", type=Path, required=True,
+                               help="the lock file of the base branch")
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
             lines = build(project_dir, args.version)
         elif args.command == "restore":
             lines = restore(project_dir, args.version)
+        elif args.command == "check-lock":
+            lines = check_lock(project_dir, args.base)
         else:
             lines = ensure(project_dir, args.stack)
     except (ReleaseBuildError, ReleaseContentError, LockError, ConfigError) as exc:

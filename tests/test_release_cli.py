@@ -154,3 +154,33 @@ def test_the_repo_lock_records_where_each_release_came_from() -> None:
         found = subprocess.run(["git", "-C", str(REPO), "cat-file", "-t", tree],
                                capture_output=True, text=True, check=False)
         assert found.stdout.strip() == "tree", f"{version}: source tree {tree} is not in this repo's history"
+
+
+def test_check_lock_accepts_a_lock_that_only_grew(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["build", "1.0.0"], project_dir=project) == 0
+    base = project.parent / "base.lock.yaml"
+    shutil.copy(project / "releases.lock.yaml", base)
+    change_library(project)
+    assert main(["build", "1.1.0"], project_dir=project) == 0
+    capsys.readouterr()
+    assert main(["check-lock", "--base", str(base)], project_dir=project) == 0
+    assert "1 published release(s) unchanged; new: 1.1.0" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("tamper", ["rewrite", "drop"])
+def test_check_lock_refuses_a_rewritten_or_dropped_release(
+        project: Path, capsys: pytest.CaptureFixture[str], tamper: str) -> None:
+    assert main(["build", "1.0.0"], project_dir=project) == 0
+    base = project.parent / "base.lock.yaml"
+    shutil.copy(project / "releases.lock.yaml", base)
+    lock = read_lock(project / "releases.lock.yaml")
+    if tamper == "rewrite":
+        lock["1.0.0"]["notebooks/main.py"] = "sha256:" + "0" * 64
+        expected = "release 1.0.0: notebooks/main.py changed since it was published"
+    else:
+        del lock["1.0.0"]
+        expected = "release 1.0.0 was removed from releases.lock.yaml"
+    write_lock(project / "releases.lock.yaml", lock)
+    assert main(["check-lock", "--base", str(base)], project_dir=project) == 1
+    err = capsys.readouterr().err
+    assert expected in err and "may only gain releases" in err, err

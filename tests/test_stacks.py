@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from cicd.config import pulumi_config_map
 from cicd.evaluate import Evaluation, evaluate
@@ -66,9 +69,35 @@ def test_prod_keeps_two_releases_side_by_side_under_the_restricted_root(prod: Ev
     assert prod.named("pipeline-job").inputs["runAs"]["servicePrincipalName"] == "3c9b8a7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d"
 
 
+CREDENTIAL_KEY = re.compile(r"(token|secret|password|credential|private.?key)", re.IGNORECASE)
+CREDENTIAL_VALUE = re.compile(r"(dapi[0-9a-f]{32}|dose[0-9a-f]{32}|-----BEGIN|pul-[0-9a-f]{40})")
+
+
+def credential_problems(path: Path) -> list[str]:
+    """Credential-like keys must hold `secure:` values; no value may look like a token."""
+    document = yaml.safe_load(path.read_text()) or {}
+    problems = []
+    for key, value in (document.get("config") or {}).items():
+        if CREDENTIAL_KEY.search(str(key)) and not (isinstance(value, dict) and "secure" in value):
+            problems.append(f"{path.name}: {key} holds a credential in plain text; use `pulumi config set --secret`")
+        if CREDENTIAL_VALUE.search(json.dumps(value)):
+            problems.append(f"{path.name}: {key} holds a value that looks like a token")
+    return problems
+
+
 def test_stack_files_hold_no_credentials() -> None:
     for stack in ("staging", "prod"):
-        keys = pulumi_config_map(REPO / f"Pulumi.{stack}.yaml")
-        leaked = [k for k in keys if k.split(":")[-1].lower() in
-                  {"token", "password", "clientsecret", "azureclientsecret"}]
-        assert leaked == [], f"Pulumi.{stack}.yaml holds credentials in plain text: {leaked}"
+        assert credential_problems(REPO / f"Pulumi.{stack}.yaml") == []
+
+
+def test_credential_check_catches_plain_text_tokens(tmp_path: Path) -> None:
+    leaky = tmp_path / "Pulumi.leaky.yaml"
+    leaky.write_text(yaml.safe_dump({"config": {
+        "databricks:token": "dapi" + "0" * 32,
+        "databricks-cicd:job": {"parameters": {"api": "dapi" + "a" * 32}},
+        "databricks:clientSecret": {"secure": "v1:abc"},
+    }}))
+    problems = credential_problems(leaky)
+    assert "Pulumi.leaky.yaml: databricks:token holds a credential in plain text; use `pulumi config set --secret`" in problems
+    assert "Pulumi.leaky.yaml: databricks-cicd:job holds a value that looks like a token" in problems
+    assert not [p for p in problems if "clientSecret" in p], problems

@@ -439,3 +439,10 @@ def test_jobs_that_bring_back_releases_check_out_the_tags() -> None:
             f"{file}:{name} runs `cicd.release ensure` but checks out without fetch-depth: 0 "
             f"(got {checkout[0].get('with') if checkout else 'no checkout'})"
         )
+
+
+def test_pull_requests_check_the_lock_only_grows_and_the_prod_transition() -> None:
+    pr = " ".join(str(step.get("run", "")) for job in _workflow("pull-request.yml")["jobs"].values()
+                  for step in _steps(job))
+    assert "cicd.release check-lock --base" in pr, "pull requests do not check releases.lock.yaml"
+    assert "cicd.preview --stack prod --base" in pr, "pull requests do not compare prod with the base"
