@@ -15,7 +15,7 @@ import zoneinfo
 from collections.abc import Mapping
 from enum import Enum
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 import yaml
 from packaging.version import InvalidVersion, Version
@@ -368,10 +368,6 @@ class ClusterSpec(Model):
         match = SPARK_VERSION.match(self.spark_version)
         assert match is not None  # checked by _runtime_version
         return int(match.group(1))
-
-    @property
-    def max_size(self) -> int:
-        return self.autoscale.max_workers if self.autoscale else (self.num_workers or 0)
 
 
 class Schedule(Model):
@@ -888,16 +884,20 @@ def read_stack_config() -> StackConfig:
     """Collect this stack's `databricks-cicd:` values from the running Pulumi program."""
     import pulumi.runtime.config as runtime_config
 
-    prefix = f"{NAMESPACE}:"
     # The language host passes every config value in PULUMI_CONFIG; the mocks set CONFIG directly.
     raw: dict[str, Any] = dict(runtime_config.get_config_env())
     raw.update(runtime_config.CONFIG.get())
-    values = {k[len(prefix):]: v for k, v in raw.items() if k.startswith(prefix)}
-    return parse_stack_config(values)
+    return parse_stack_config(namespace_values(raw))
 
 
-def stack_file_values(path: Path) -> dict[str, Any]:
-    """The `databricks-cicd:` values of a `Pulumi.<stack>.yaml`, as the Pulumi CLI would pass them.
+def namespace_values(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The `databricks-cicd:` keys of a Pulumi config map, without the namespace."""
+    prefix = f"{NAMESPACE}:"
+    return {key[len(prefix):]: value for key, value in config.items() if key.startswith(prefix)}
+
+
+def pulumi_config_map(path: Path) -> dict[str, str]:
+    """Every key of a stack file in the `{"ns:key": "string or JSON"}` form Pulumi programs get.
 
     Used by the tools that run without the Pulumi CLI (release build, offline preview, tests).
     """
@@ -910,18 +910,17 @@ def stack_file_values(path: Path) -> dict[str, Any]:
     section = document.get("config") if isinstance(document, Mapping) else None
     if not isinstance(section, Mapping):
         raise ConfigError([f"{path}: has no 'config:' mapping"])
-    prefix = f"{NAMESPACE}:"
-    return {
-        key[len(prefix):]: value if isinstance(value, str) else json.dumps(value)
-        for key, value in section.items()
-        if isinstance(key, str) and key.startswith(prefix)
-    }
-
-
-def pulumi_config_map(path: Path) -> dict[str, str]:
-    """Every key of a stack file in the `{"ns:key": "string or JSON"}` form Pulumi programs get."""
-    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     return {
         str(key): value if isinstance(value, str) else json.dumps(value)
-        for key, value in (document.get("config") or {}).items()
+        for key, value in section.items()
     }
+
+
+def stack_file_values(path: Path) -> dict[str, Any]:
+    """The `databricks-cicd:` values of a `Pulumi.<stack>.yaml`, as the Pulumi CLI would pass them."""
+    return namespace_values(pulumi_config_map(path))
+
+
+def read_stack_file(path: Path) -> StackConfig:
+    """A stack file's config, validated."""
+    return parse_stack_config(stack_file_values(path))

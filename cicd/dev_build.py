@@ -24,7 +24,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from cicd.config import ConfigError, DevEngineer, StackConfig, parse_stack_config, stack_file_values
+from cicd.config import ConfigError, DevEngineer, StackConfig, read_stack_file
 from cicd.release import PIPELINE_DIR, PROJECT_DIR, ReleaseBuildError, build_from_source
 from cicd.release_content import ReleaseContent, ReleaseContentError, scan_release
 from cicd.stack_inputs import StackInputError
@@ -169,7 +169,7 @@ def main(argv: Sequence[str] | None = None, project_dir: Path = PROJECT_DIR) -> 
     who.add_argument("--all", action="store_true", help="build for every listed engineer")
     args = parser.parse_args(argv)
     try:
-        config = parse_stack_config(stack_file_values(project_dir / f"Pulumi.{args.stack}.yaml"))
+        config = read_stack_file(project_dir / f"Pulumi.{args.stack}.yaml")
         engineers = _select(config, args.stack, args.user or [], args.all)
         lines = build_dev(project_dir, engineers)
     except (DevBuildError, ReleaseBuildError, ConfigError) as exc:

@@ -31,9 +31,10 @@ import pulumi
 
 from cicd.config import (
     ConfigError,
+    StackConfig,
+    namespace_values,
     parse_stack_config,
     pulumi_config_map,
-    stack_file_values,
     transition_problems,
 )
 from cicd.evaluate import PROJECT_DIR, Change, Evaluation, compare, evaluate
@@ -91,9 +92,12 @@ def describe_changes(before: Evaluation, after: Evaluation, changes: Sequence[Ch
     return lines
 
 
-def _evaluate_file(stack_file: Path, stack: str, project_dir: Path) -> Evaluation:
-    ensure_releases(project_dir, stack_file_values(stack_file), str(stack_file))
-    return evaluate(pulumi_config_map(stack_file), stack, project_dir)
+def _evaluate_file(stack_file: Path, stack: str, project_dir: Path) -> tuple[StackConfig, Evaluation]:
+    """The stack file's validated config, and what the program declares with it."""
+    config_map = pulumi_config_map(stack_file)
+    config = parse_stack_config(namespace_values(config_map))
+    ensure_releases(project_dir, config, str(stack_file))
+    return config, evaluate(config_map, stack, project_dir)
 
 
 def main(argv: Sequence[str] | None = None, project_dir: Path = PROJECT_DIR) -> int:
@@ -121,11 +125,9 @@ def _preview(args: argparse.Namespace, stack_file: Path, project_dir: Path) -> i
     print(f"Offline preview of stack {args.stack} ({stack_file.name}), evaluated under mocks;"
           " `pulumi preview` against the real state stays the source of truth.")
     try:
-        before = _evaluate_file(args.base, args.stack, project_dir) if args.base else None
-        after = _evaluate_file(stack_file, args.stack, project_dir)
-        problems = (transition_problems(parse_stack_config(stack_file_values(args.base)),
-                                        parse_stack_config(stack_file_values(stack_file)))
-                    if args.base else [])
+        base = _evaluate_file(args.base, args.stack, project_dir) if args.base else None
+        config, after = _evaluate_file(stack_file, args.stack, project_dir)
+        problems = transition_problems(base[0], config) if base else []
     except (pulumi.RunError, ConfigError, ReleaseBuildError, ReleaseContentError, LockError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -133,6 +135,7 @@ def _preview(args: argparse.Namespace, stack_file: Path, project_dir: Path) -> i
         print("error: this change cannot go out in one step; nothing would be deployed:\n"
               + "\n".join(f"  - {p}" for p in problems), file=sys.stderr)
         return 1
+    before = base[1] if base else None
     if before is None:
         print(f"{len(after.resources)} resources:")
         print("\n".join(describe(after)))

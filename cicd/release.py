@@ -27,18 +27,17 @@ import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from cicd.config import ConfigError, check_version, parse_stack_config, stack_file_values
+from cicd.config import ConfigError, StackConfig, check_version, read_stack_file
 from cicd.release_content import ReleaseContent, ReleaseContentError, scan_release
 from cicd.release_lock import (
     LOCK_FILE,
     LockError,
     differences,
     read_lock,
-    read_sources,
+    read_lock_file,
     verify,
     write_lock,
 )
@@ -111,7 +110,7 @@ def build(project_dir: Path, version: str, record: bool = True) -> list[str]:
                                release_dir(project_dir, version))
     content = scan_release(target)
     lock_path = project_dir / LOCK_FILE
-    lock, sources = read_lock(lock_path), read_sources(lock_path)
+    lock, sources = read_lock_file(lock_path)
     tree = source_tree(project_dir)
     if version in lock:
         problems = differences(version, lock[version], content)
@@ -163,11 +162,10 @@ def has_tree(project_dir: Path, tree: str | None) -> bool:
 def restore(project_dir: Path, version: str) -> list[str]:
     """`restore VERSION`: rebuild a published release from git (its tag `v<VERSION>`, else the
     source tree recorded in the lock) and verify it against the lock."""
-    lock_path = project_dir / LOCK_FILE
-    lock = read_lock(lock_path)
+    lock, sources = read_lock_file(project_dir / LOCK_FILE)
     if version not in lock:
         raise ReleaseBuildError(f"{version} is not in {LOCK_FILE}: it was never published")
-    tree = read_sources(lock_path).get(version)
+    tree = sources.get(version)
     if has_tag(project_dir, version):
         archive_args, origin = [f"v{version}", PIPELINE_DIR], f"tag v{version}"
     elif has_tree(project_dir, tree):
@@ -194,15 +192,13 @@ def restore(project_dir: Path, version: str) -> list[str]:
 
 def ensure(project_dir: Path, stack: str) -> list[str]:
     """`ensure --stack STACK`: every kept release present and identical to the lock."""
-    return ensure_releases(project_dir, stack_file_values(project_dir / f"Pulumi.{stack}.yaml"),
+    return ensure_releases(project_dir, read_stack_file(project_dir / f"Pulumi.{stack}.yaml"),
                            f"stack {stack}")
 
 
-def ensure_releases(project_dir: Path, values: Mapping[str, Any], owner: str) -> list[str]:
-    """Every release kept by a stack config (`values`, as in its file) ready on disk."""
-    config = parse_stack_config(values)
-    lock = read_lock(project_dir / LOCK_FILE)
-    sources = read_sources(project_dir / LOCK_FILE)
+def ensure_releases(project_dir: Path, config: StackConfig, owner: str) -> list[str]:
+    """Every release kept by a stack config ready on disk."""
+    lock, sources = read_lock_file(project_dir / LOCK_FILE)
     report = []
     for version in config.releases.versions:
         if version not in lock:

@@ -29,9 +29,10 @@ class LockError(Exception):
     """The lock file is unreadable, or a release does not match what it records."""
 
 
-def read_lock(path: Path) -> dict[str, dict[str, str]]:
+def read_lock_file(path: Path) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """The lock's releases (version -> file -> digest) and sources (version -> git tree id)."""
     if not path.exists():
-        return {}
+        return {}, {}
     try:
         # The C loader when PyYAML has it: the lock grows with every file of every release.
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER) or {}
@@ -45,16 +46,15 @@ def read_lock(path: Path) -> dict[str, dict[str, str]]:
             f"{path}: expected 'releases: {{<version>: {{<file>: sha256:...}}}}' with quoted"
             " versions; restore it from git"
         )
-    return {str(v): {str(f): str(d) for f, d in files.items()} for v, files in releases.items()}
+    sources = data.get("sources")
+    return (
+        {str(v): {str(f): str(d) for f, d in files.items()} for v, files in releases.items()},
+        {str(v): str(t) for v, t in sources.items()} if isinstance(sources, Mapping) else {},
+    )
 
 
-def read_sources(path: Path) -> dict[str, str]:
-    """Version -> git tree id of the library source each release was built from."""
-    if not path.exists():
-        return {}
-    data = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER) or {}
-    sources = data.get("sources") if isinstance(data, Mapping) else None
-    return {str(v): str(t) for v, t in sources.items()} if isinstance(sources, Mapping) else {}
+def read_lock(path: Path) -> dict[str, dict[str, str]]:
+    return read_lock_file(path)[0]
 
 
 def write_lock(

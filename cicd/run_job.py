@@ -47,7 +47,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Protocol, Sequence, TextIO
 
-import yaml
 from databricks.sdk.errors.base import DatabricksError
 from databricks.sdk.errors.platform import NotFound, PermissionDenied, Unauthenticated
 from databricks.sdk.service._internal import Wait
@@ -59,6 +58,8 @@ from databricks.sdk.service.jobs import (
     RunOutput,
     RunResultState,
 )
+
+from cicd.config import ConfigError, pulumi_config_map
 
 EXIT_SUCCESS = 0
 EXIT_RUN_FAILED = 1
@@ -411,13 +412,11 @@ class RunWatcher:
 
 def stack_host(stack: str, project_dir: Path = PROJECT_DIR) -> Optional[str]:
     """`databricks:host` of `Pulumi.<stack>.yaml`, the workspace the stack deploys to."""
-    path = project_dir / f"Pulumi.{stack}.yaml"
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
+        host = pulumi_config_map(project_dir / f"Pulumi.{stack}.yaml").get("databricks:host")
+    except ConfigError:
         return None
-    host = (document.get("config") or {}).get("databricks:host") if isinstance(document, dict) else None
-    return host if isinstance(host, str) and host else None
+    return host or None
 
 
 def _host_of(client: Optional[object]) -> str:

@@ -20,7 +20,6 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
-import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
