@@ -44,6 +44,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -53,15 +54,21 @@ if str(REPO) not in sys.path:
 
 import pulumi  # noqa: E402
 import pulumi_databricks as databricks  # noqa: E402
+from pulumi._types import input_type_py_to_pulumi_names  # noqa: E402
 from pulumi.runtime import settings  # noqa: E402
 
 from cicd.config import pulumi_config_map  # noqa: E402
 from cicd.evaluate import (  # noqa: E402
-    PROJECT, Evaluation, Registration, _ProgramMocks, _RecordingMonitor, compare, evaluate,
+    PROJECT,
+    Evaluation,
+    Registration,
+    _ProgramMocks,
+    _RecordingMonitor,
+    compare,
+    evaluate,
 )
 from tests.conftest import PY_NOTEBOOK, SQL_NOTEBOOK, SandboxProject  # noqa: E402
 from tests.test_provider_schema import _args_classes, _fields, resource_args_class  # noqa: E402
-from pulumi._types import input_type_py_to_pulumi_names  # noqa: E402
 
 MAX_OVERHEAD = 0.25
 MAX_GROWTH = 1.5
@@ -92,10 +99,14 @@ def prod_config(kept: list[str], live: str, rollback_target: str) -> dict[str, s
     """The prod stack's own config with only the releases replaced."""
     config = pulumi_config_map(REPO / "Pulumi.prod.yaml")
     releases = json.loads(config["databricks-cicd:releases"])
-    releases.update(kept=[{"version": v} for v in kept], live=live, rollbackTarget=rollback_target,
-                    # A prod that keeps a single release (the start of a promotion at 2xN) has
-                    # nothing to roll back to yet.
-                    requireRollbackTarget=len(kept) > 1)
+    releases.update(
+        kept=[{"version": v} for v in kept],
+        live=live,
+        rollbackTarget=rollback_target,
+        # A prod that keeps a single release (the start of a promotion at 2xN) has
+        # nothing to roll back to yet.
+        requireRollbackTarget=len(kept) > 1,
+    )
     config["databricks-cicd:releases"] = json.dumps(releases)
     return config
 
@@ -129,8 +140,9 @@ def timed_once(run: Callable[[], Evaluation]) -> Measurement:
     return seconds, in_gc[0], result
 
 
-def timed_pair(program: Callable[[], Evaluation], bare: Callable[[], Evaluation],
-               repeat: int) -> tuple[Measurement, Measurement]:
+def timed_pair(
+    program: Callable[[], Evaluation], bare: Callable[[], Evaluation], repeat: int
+) -> tuple[Measurement, Measurement]:
     """Best of `repeat` runs of each side, the two sides alternating, so that a slow spell of
     the machine falls on both alike instead of on whichever side happened to run then."""
     best: list[Measurement | None] = [None, None]
@@ -148,7 +160,9 @@ def typed(args_class: type, wire: dict[str, Any]) -> Any:
     """The recorded wire inputs rebuilt as the SDK's typed Args, nested Args included, so the bare
     loop pays the same typed serialization as the program."""
     fields, _ = _fields(args_class)
-    python_names = {wire_name: py for py, wire_name in input_type_py_to_pulumi_names(args_class).items()}
+    python_names = {
+        wire_name: py for py, wire_name in input_type_py_to_pulumi_names(args_class).items()
+    }
     kwargs: dict[str, Any] = {}
     for key, value in wire.items():
         nested = _args_classes(fields[key])
@@ -162,8 +176,10 @@ def typed(args_class: type, wire: dict[str, Any]) -> Any:
 
 def plan_of(recorded: Evaluation) -> list[tuple[Registration, Any]]:
     """The recorded registrations (parents and dependencies first) with their typed Args."""
-    return [(reg, typed(resource_args_class(reg.type), reg.inputs) if reg.custom else None)
-            for reg in recorded.resources.values()]
+    return [
+        (reg, typed(resource_args_class(reg.type), reg.inputs) if reg.custom else None)
+        for reg in recorded.resources.values()
+    ]
 
 
 def bare_loop(plan: list[tuple[Registration, Any]], config: dict[str, str]) -> Evaluation:
@@ -171,8 +187,13 @@ def bare_loop(plan: list[tuple[Registration, Any]], config: dict[str, str]) -> E
     evaluation = Evaluation()
     program_mocks = _ProgramMocks(config["databricks:host"])
     settings.reset_options()
-    pulumi.runtime.set_mocks(program_mocks, project=PROJECT, stack="prod", preview=True,
-                             monitor=_RecordingMonitor(program_mocks, evaluation))
+    pulumi.runtime.set_mocks(
+        program_mocks,
+        project=PROJECT,
+        stack="prod",
+        preview=True,
+        monitor=_RecordingMonitor(program_mocks, evaluation),
+    )
     pulumi.runtime.set_all_config(dict(config), [])
 
     @pulumi.runtime.test  # type: ignore[untyped-decorator]
@@ -197,7 +218,9 @@ def bare_loop(plan: list[tuple[Registration, Any]], config: dict[str, str]) -> E
 
 def same_registrations(program: Evaluation, bare: Evaluation) -> bool:
     return not compare(program, bare) and all(
-        bare.resources[key].dependencies == reg.dependencies for key, reg in program.resources.items())
+        bare.resources[key].dependencies == reg.dependencies
+        for key, reg in program.resources.items()
+    )
 
 
 def check_rollback(project: Path, versions: list[str], before: Evaluation) -> tuple[bool, str]:
@@ -210,22 +233,33 @@ def check_rollback(project: Path, versions: list[str], before: Evaluation) -> tu
 
 def check_promotion(project: Path, versions: list[str], after: Evaluation) -> tuple[bool, str]:
     old, new = versions[:-1], versions[-1]
-    before = evaluate(prod_config(old, old[-1], old[-2] if len(old) > 1 else old[-1]), "prod", project)
+    before = evaluate(
+        prod_config(old, old[-1], old[-2] if len(old) > 1 else old[-1]), "prod", project
+    )
     changes = compare(before, after)
     prefix = f"release-{new}"
     adds = {c.name for c in changes if c.kind == "add"}
     others = [(c.kind, c.name) for c in changes if c.kind != "add"]
-    new_names = {r.name for r in after.resources.values()
-                 if r.name == prefix or r.name.startswith(prefix + "-")}
+    new_names = {
+        r.name
+        for r in after.resources.values()
+        if r.name == prefix or r.name.startswith(prefix + "-")
+    }
     ok = others == [("change", JOB)] and adds == new_names
     return ok, f"{len(adds)} added ({prefix}*), changed: " + ", ".join(n for _, n in others)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", default="2x20,3x200,5x1000", help="kept x notebooks, comma-separated")
-    parser.add_argument("--repeat", type=int, default=0,
-                        help="runs per measurement, best kept (default 15 up to 100 notebooks, 3 up to 2,000, then 2)")
+    parser.add_argument(
+        "--sizes", default="2x20,3x200,5x1000", help="kept x notebooks, comma-separated"
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=0,
+        help="runs per measurement, best kept (default 15 up to 100 notebooks, 3 up to 2,000, then 2)",
+    )
     args = parser.parse_args(argv)
     sizes = [tuple(int(n) for n in size.split("x")) for size in args.sizes.split(",")]
     if any(k < 2 or n < 1 for k, n in sizes):
@@ -236,7 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     all_ok = True
     for kept, notebooks in sizes:
         # Small sizes are a few tens of milliseconds: more runs, so the best is not noise.
-        repeat = args.repeat or (15 if kept * notebooks <= 100 else 3 if kept * notebooks <= 2000 else 2)
+        repeat = args.repeat or (
+            15 if kept * notebooks <= 100 else 3 if kept * notebooks <= 2000 else 2
+        )
         with tempfile.TemporaryDirectory(prefix=f"prod-scale-{kept}x{notebooks}-") as tmp:
             project = build_project(Path(tmp), kept, notebooks).root
             versions = versions_for(kept)
@@ -245,29 +281,43 @@ def main(argv: list[str] | None = None) -> int:
             plan = plan_of(evaluate(config, "prod", project))
             bare_loop(plan, config)
             (program_s, program_gc, evaluation), (bare_s, bare_gc, bare_eval) = timed_pair(
-                lambda: evaluate(config, "prod", project), lambda: bare_loop(plan, config), repeat)
+                partial(evaluate, config, "prod", project), partial(bare_loop, plan, config), repeat
+            )
             rollback = check_rollback(project, versions, evaluation)
             promotion = check_promotion(project, versions, evaluation)
         count = len(evaluation.resources)
         row: dict[str, Any] = {
-            "size": f"{kept}x{notebooks}", "resources": count, "program_s": program_s,
-            "program_ms": 1000 * program_s / count, "program_gc": program_gc, "bare_s": bare_s,
-            "bare_ms": 1000 * bare_s / count, "bare_gc": bare_gc,
-            "overhead": (program_s - bare_s) / bare_s, "same": same_registrations(evaluation, bare_eval),
-            "rollback": rollback, "promotion": promotion,
+            "size": f"{kept}x{notebooks}",
+            "resources": count,
+            "program_s": program_s,
+            "program_ms": 1000 * program_s / count,
+            "program_gc": program_gc,
+            "bare_s": bare_s,
+            "bare_ms": 1000 * bare_s / count,
+            "bare_gc": bare_gc,
+            "overhead": (program_s - bare_s) / bare_s,
+            "same": same_registrations(evaluation, bare_eval),
+            "rollback": rollback,
+            "promotion": promotion,
         }
         all_ok = all_ok and row["same"] and rollback[0] and promotion[0]
         rows.append(row)
 
-    print(f"{'size':>8} {'resources':>9} {'program s':>10} {'ms/res':>7} {'(gc s)':>7}"
-          f" {'bare s':>8} {'ms/res':>7} {'(gc s)':>7} {'overhead':>9} {'same regs':>9}")
+    print(
+        f"{'size':>8} {'resources':>9} {'program s':>10} {'ms/res':>7} {'(gc s)':>7}"
+        f" {'bare s':>8} {'ms/res':>7} {'(gc s)':>7} {'overhead':>9} {'same regs':>9}"
+    )
     for r in rows:
-        print(f"{r['size']:>8} {r['resources']:>9} {r['program_s']:>10.3f} {r['program_ms']:>7.3f}"
-              f" {r['program_gc']:>7.3f} {r['bare_s']:>8.3f} {r['bare_ms']:>7.3f} {r['bare_gc']:>7.3f}"
-              f" {r['overhead']:>+9.1%} {str(r['same']):>9}")
+        print(
+            f"{r['size']:>8} {r['resources']:>9} {r['program_s']:>10.3f} {r['program_ms']:>7.3f}"
+            f" {r['program_gc']:>7.3f} {r['bare_s']:>8.3f} {r['bare_ms']:>7.3f} {r['bare_gc']:>7.3f}"
+            f" {r['overhead']:>+9.1%} {str(r['same']):>9}"
+        )
     print()
     for r in rows:
-        print(f"{r['size']:>8}  rollback  {'ok  ' if r['rollback'][0] else 'FAIL'}  {r['rollback'][1]}")
+        print(
+            f"{r['size']:>8}  rollback  {'ok  ' if r['rollback'][0] else 'FAIL'}  {r['rollback'][1]}"
+        )
         print(f"{'':>8}  promotion {'ok  ' if r['promotion'][0] else 'FAIL'}  {r['promotion'][1]}")
     print()
     worst = max(rows, key=lambda r: r["overhead"])
@@ -277,18 +327,27 @@ def main(argv: list[str] | None = None) -> int:
     def ratio(key: str, gc_key: str | None = None) -> float:
         def per_resource(r: dict[str, Any]) -> float:
             return float(r[key] - (r[gc_key] if gc_key else 0.0)) / int(r["resources"])
+
         return per_resource(large) / per_resource(small)
 
     growth = ratio("program_s")
     linear_ok = growth <= MAX_GROWTH
-    print(f"linearity: program ms/resource {large['size']} / {small['size']} = {growth:.2f}x"
-          f" (limit {MAX_GROWTH}x); bare loop {ratio('bare_s'):.2f}x;"
-          f" without GC time: program {ratio('program_s', 'program_gc'):.2f}x,"
-          f" bare {ratio('bare_s', 'bare_gc'):.2f}x")
-    print(f"{'PASS' if overhead_ok else 'FAIL'}  overhead <= {MAX_OVERHEAD:.0%} at every size"
-          f" (worst {worst['overhead']:+.1%} at {worst['size']})")
-    print(f"{'PASS' if linear_ok else 'FAIL'}  linear growth (ms/resource at largest <= {MAX_GROWTH}x smallest)")
-    print(f"{'PASS' if all_ok else 'FAIL'}  same registrations in the bare loop; rollback and promotion")
+    print(
+        f"linearity: program ms/resource {large['size']} / {small['size']} = {growth:.2f}x"
+        f" (limit {MAX_GROWTH}x); bare loop {ratio('bare_s'):.2f}x;"
+        f" without GC time: program {ratio('program_s', 'program_gc'):.2f}x,"
+        f" bare {ratio('bare_s', 'bare_gc'):.2f}x"
+    )
+    print(
+        f"{'PASS' if overhead_ok else 'FAIL'}  overhead <= {MAX_OVERHEAD:.0%} at every size"
+        f" (worst {worst['overhead']:+.1%} at {worst['size']})"
+    )
+    print(
+        f"{'PASS' if linear_ok else 'FAIL'}  linear growth (ms/resource at largest <= {MAX_GROWTH}x smallest)"
+    )
+    print(
+        f"{'PASS' if all_ok else 'FAIL'}  same registrations in the bare loop; rollback and promotion"
+    )
     print(f"total {time.perf_counter() - began:.1f} s")
     return 0 if overhead_ok and linear_ok and all_ok else 1
 

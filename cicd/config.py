@@ -82,7 +82,7 @@ def check_clean_path(value: str, what: str) -> str:
     if value.startswith("dbfs:"):
         raise ValueError(
             f"{what} {value!r} has a 'dbfs:' prefix: write the path without it,"
-            f" e.g. {value[len('dbfs:'):] or '/'!r}"
+            f" e.g. {value[len('dbfs:') :] or '/'!r}"
         )
     if not value.startswith("/"):
         raise ValueError(f"{what} {value!r} is not absolute: start it with '/'")
@@ -102,7 +102,7 @@ def check_workspace_path(value: str, what: str) -> str:
     if value == "/Workspace" or value.startswith("/Workspace/"):
         raise ValueError(
             f"{what} {value!r} starts with /Workspace: give the workspace path without it,"
-            f" e.g. {value[len('/Workspace'):] or '/'!r}"
+            f" e.g. {value[len('/Workspace') :] or '/'!r}"
         )
     if value.count("/") < 2:
         raise ValueError(
@@ -192,9 +192,7 @@ class ArtifactStore(Model):
         elif self.kind is ArtifactStoreKind.DBFS:
             check_clean_path(self.root, "DBFS root")
             if self.root.startswith("/Volumes/"):
-                raise ValueError(
-                    f"root {self.root!r} is a volume path: set kind: volume for it"
-                )
+                raise ValueError(f"root {self.root!r} is a volume path: set kind: volume for it")
             if self.root == "/":
                 raise ValueError("root '/' is the DBFS root itself: use a folder below it")
         else:
@@ -262,12 +260,11 @@ class Releases(Model):
                 f"live release {self.live!r} is not in kept ({', '.join(sorted(versions))}):"
                 " the job can only point at a kept release; add it to kept or pick a kept one"
             )
-        if self.rollback_target is not None:
-            if self.rollback_target not in versions:
-                raise ValueError(
-                    f"rollbackTarget {self.rollback_target!r} is not in kept"
-                    f" ({', '.join(sorted(versions))}): keep it until another target is named"
-                )
+        if self.rollback_target is not None and self.rollback_target not in versions:
+            raise ValueError(
+                f"rollbackTarget {self.rollback_target!r} is not in kept"
+                f" ({', '.join(sorted(versions))}): keep it until another target is named"
+            )
         if self.require_rollback_target and (
             self.effective_rollback_target is None or len(versions) < 2
         ):
@@ -379,7 +376,9 @@ class Schedule(Model):
     @classmethod
     def _quartz(cls, value: str) -> str:
         fields = value.split()
-        if len(fields) not in (6, 7) or not all(re.fullmatch(r"[0-9A-Za-z*?/,#LW-]+", f) for f in fields):
+        if len(fields) not in (6, 7) or not all(
+            re.fullmatch(r"[0-9A-Za-z*?/,#LW-]+", f) for f in fields
+        ):
             raise ValueError(
                 f"quartzCron {value!r} is not a Quartz cron expression: give 6 or 7 fields"
                 " 'sec min hour day-of-month month day-of-week [year]', e.g. '0 0 2 * * ?'"
@@ -428,7 +427,12 @@ class JobSettings(Model):
     @field_validator("entry_notebook")
     @classmethod
     def _relative_notebook(cls, value: str) -> str:
-        if not value or value.startswith("/") or ".." in value.split("/") or "." in value.rsplit("/", 1)[-1]:
+        if (
+            not value
+            or value.startswith("/")
+            or ".." in value.split("/")
+            or "." in value.rsplit("/", 1)[-1]
+        ):
             raise ValueError(
                 f"entryNotebook {value!r} must be a notebook path inside the release, relative"
                 " and without extension, e.g. 'main' or 'jobs/daily'"
@@ -463,6 +467,7 @@ class Access(Model):
     @classmethod
     def _not_builtin_admins(cls, value: str | None, info: ValidationInfo) -> str | None:
         return check_admin_group(value, to_camel(info.field_name or "adminGroup"))
+
     # Application id of the service principal CI deploys with.
     deploy_identity: StrictStr
     operators_group: StrictStr | None = None
@@ -656,28 +661,37 @@ class Developers(Model):
         caps = self.caps
         problems = []
         if size.num_workers is not None and size.num_workers > caps.max_workers:
-            problems.append(_problem(
-                (*where, "numWorkers"), size.num_workers,
-                f"numWorkers {size.num_workers} for {whose} is above caps.maxWorkers"
-                f" {caps.max_workers}: dev clusters stay small; use at most {caps.max_workers}"
-                " (0 = single node), or raise developers.caps.maxWorkers in review",
-            ))
+            problems.append(
+                _problem(
+                    (*where, "numWorkers"),
+                    size.num_workers,
+                    f"numWorkers {size.num_workers} for {whose} is above caps.maxWorkers"
+                    f" {caps.max_workers}: dev clusters stay small; use at most {caps.max_workers}"
+                    " (0 = single node), or raise developers.caps.maxWorkers in review",
+                )
+            )
         if size.autoscale is not None and size.autoscale.max_workers > caps.max_workers:
-            problems.append(_problem(
-                (*where, "autoscale", "maxWorkers"), size.autoscale.max_workers,
-                f"autoscale.maxWorkers {size.autoscale.max_workers} for {whose} is above"
-                f" caps.maxWorkers {caps.max_workers}: use at most {caps.max_workers}, or raise"
-                " developers.caps.maxWorkers in review",
-            ))
+            problems.append(
+                _problem(
+                    (*where, "autoscale", "maxWorkers"),
+                    size.autoscale.max_workers,
+                    f"autoscale.maxWorkers {size.autoscale.max_workers} for {whose} is above"
+                    f" caps.maxWorkers {caps.max_workers}: use at most {caps.max_workers}, or raise"
+                    " developers.caps.maxWorkers in review",
+                )
+            )
         minutes = size.autotermination_minutes
         if minutes is not None and minutes > caps.max_autotermination_minutes:
-            problems.append(_problem(
-                (*where, "autoterminationMinutes"), minutes,
-                f"autoterminationMinutes {minutes} for {whose} is above"
-                f" caps.maxAutoterminationMinutes {caps.max_autotermination_minutes}: an idle"
-                f" dev cluster keeps costing until it stops; use"
-                f" {caps.max_autotermination_minutes} or less",
-            ))
+            problems.append(
+                _problem(
+                    (*where, "autoterminationMinutes"),
+                    minutes,
+                    f"autoterminationMinutes {minutes} for {whose} is above"
+                    f" caps.maxAutoterminationMinutes {caps.max_autotermination_minutes}: an idle"
+                    f" dev cluster keeps costing until it stops; use"
+                    f" {caps.max_autotermination_minutes} or less",
+                )
+            )
         return problems
 
     @model_validator(mode="after")
@@ -690,19 +704,25 @@ class Developers(Model):
             first = users.get(engineer.user.lower())
             clash = slugs.get(engineer.slug)
             if first is not None:
-                problems.append(_problem(
-                    where, engineer.user,
-                    f"{engineer.user!r} is already listed as engineers[{first}]"
-                    f" ({self.engineers[first].user!r}; user names are case-insensitive):"
-                    " list each engineer once",
-                ))
+                problems.append(
+                    _problem(
+                        where,
+                        engineer.user,
+                        f"{engineer.user!r} is already listed as engineers[{first}]"
+                        f" ({self.engineers[first].user!r}; user names are case-insensitive):"
+                        " list each engineer once",
+                    )
+                )
             elif clash is not None:
-                problems.append(_problem(
-                    where, engineer.user,
-                    f"{engineer.user!r} and engineers[{clash}] ({self.engineers[clash].user!r})"
-                    f" both name their resources {engineer.slug!r}: two engineers cannot share"
-                    " one environment; check the address",
-                ))
+                problems.append(
+                    _problem(
+                        where,
+                        engineer.user,
+                        f"{engineer.user!r} and engineers[{clash}] ({self.engineers[clash].user!r})"
+                        f" both name their resources {engineer.slug!r}: two engineers cannot share"
+                        " one environment; check the address",
+                    )
+                )
             users.setdefault(engineer.user.lower(), index)
             slugs.setdefault(engineer.slug, index)
             problems += self._cap_problems(
@@ -728,12 +748,15 @@ class Developers(Model):
         """Checks that need the rest of the stack's config; locations are the stack's keys."""
         problems = []
         if self.admin_group is None and access is None:
-            problems.append(_problem(
-                ("developers", "adminGroup"), None,
-                "is missing: the group that manages dev clusters comes from access.adminGroup,"
-                " and this stack has no access block; set developers.adminGroup, e.g."
-                " 'etl-admins'",
-            ))
+            problems.append(
+                _problem(
+                    ("developers", "adminGroup"),
+                    None,
+                    "is missing: the group that manages dev clusters comes from access.adminGroup,"
+                    " and this stack has no access block; set developers.adminGroup, e.g."
+                    " 'etl-admins'",
+                )
+            )
         if store.kind is ArtifactStoreKind.DBFS:
             on_default = []
             for index, engineer in enumerate(self.engineers):
@@ -743,24 +766,29 @@ class Developers(Model):
                 if engineer.overrides.spark_version is None:
                     on_default.append(engineer.user)
                     continue
-                problems.append(_problem(
-                    ("developers", "engineers", index, "overrides", "sparkVersion"),
-                    cluster.spark_version,
-                    f"artifactStore.kind 'dbfs' cannot serve the dev cluster of {engineer.user}"
-                    f" (sparkVersion {cluster.spark_version!r}): runtime 15 and later refuse"
-                    " libraries installed from DBFS. Give them a runtime below 15, or switch"
-                    " artifactStore to kind: volume (root /Volumes/<catalog>/<schema>/<volume>)"
-                    " or kind: workspace",
-                ))
+                problems.append(
+                    _problem(
+                        ("developers", "engineers", index, "overrides", "sparkVersion"),
+                        cluster.spark_version,
+                        f"artifactStore.kind 'dbfs' cannot serve the dev cluster of {engineer.user}"
+                        f" (sparkVersion {cluster.spark_version!r}): runtime 15 and later refuse"
+                        " libraries installed from DBFS. Give them a runtime below 15, or switch"
+                        " artifactStore to kind: volume (root /Volumes/<catalog>/<schema>/<volume>)"
+                        " or kind: workspace",
+                    )
+                )
             if on_default:
-                problems.append(_problem(
-                    ("developers", "defaults", "sparkVersion"), self.defaults.spark_version,
-                    f"artifactStore.kind 'dbfs' cannot serve the dev clusters of"
-                    f" {', '.join(on_default)} (sparkVersion {self.defaults.spark_version!r}):"
-                    " runtime 15 and later refuse libraries installed from DBFS. Use a runtime"
-                    " below 15, or switch artifactStore to kind: volume"
-                    " (root /Volumes/<catalog>/<schema>/<volume>) or kind: workspace",
-                ))
+                problems.append(
+                    _problem(
+                        ("developers", "defaults", "sparkVersion"),
+                        self.defaults.spark_version,
+                        f"artifactStore.kind 'dbfs' cannot serve the dev clusters of"
+                        f" {', '.join(on_default)} (sparkVersion {self.defaults.spark_version!r}):"
+                        " runtime 15 and later refuse libraries installed from DBFS. Use a runtime"
+                        " below 15, or switch artifactStore to kind: volume"
+                        " (root /Volumes/<catalog>/<schema>/<volume>) or kind: workspace",
+                    )
+                )
         if problems:
             raise ValidationError.from_exception_data("StackConfig", problems)
 
@@ -795,15 +823,20 @@ class StackConfig(Model):
                 " (root /Volumes/<catalog>/<schema>/<volume>) or kind: workspace,"
                 " or use a runtime below 15"
             )
-        if self.access and self.access.restrict_workspace_root and (
-            self.workspace_root == "/Shared" or self.workspace_root.startswith("/Shared/")
+        if (
+            self.access
+            and self.access.restrict_workspace_root
+            and (self.workspace_root == "/Shared" or self.workspace_root.startswith("/Shared/"))
         ):
             raise ValueError(
                 f"workspaceRoot {self.workspace_root!r} is under /Shared, where every user"
                 " inherits CAN_MANAGE, so access.restrictWorkspaceRoot cannot hold: use a"
                 " folder outside /Shared, e.g. '/Production/etl-pipeline'"
             )
-        if self.job.cluster.data_security_mode is DataSecurityMode.SINGLE_USER and not self.job.run_as:
+        if (
+            self.job.cluster.data_security_mode is DataSecurityMode.SINGLE_USER
+            and not self.job.run_as
+        ):
             raise ValueError(
                 "job.cluster.dataSecurityMode SINGLE_USER needs job.runAs: the single user of a"
                 " job cluster is the identity the job runs as; set runAs to a service principal"
@@ -835,7 +868,20 @@ def _describe(error: Mapping[str, Any]) -> str:
     seen = error.get("input")
     if kind == "missing":
         return "is missing: add it (see README, 'Stack config')"
-    if kind in ("string_type", "int_type", "bool_type", "dict_type", "list_type", "model_type", "enum", "int_parsing", "bool_parsing", "int_from_float", "literal_error", "string_pattern_mismatch"):
+    if kind in (
+        "string_type",
+        "int_type",
+        "bool_type",
+        "dict_type",
+        "list_type",
+        "model_type",
+        "enum",
+        "int_parsing",
+        "bool_parsing",
+        "int_from_float",
+        "literal_error",
+        "string_pattern_mismatch",
+    ):
         hint = ""
         if kind == "string_type" and isinstance(seen, (int, float)):
             hint = "; quote it in YAML (a bare 1.10 is read as the number 1.1)"
@@ -893,7 +939,7 @@ def read_stack_config() -> StackConfig:
 def namespace_values(config: Mapping[str, Any]) -> dict[str, Any]:
     """The `databricks-cicd:` keys of a Pulumi config map, without the namespace."""
     prefix = f"{NAMESPACE}:"
-    return {key[len(prefix):]: value for key, value in config.items() if key.startswith(prefix)}
+    return {key[len(prefix) :]: value for key, value in config.items() if key.startswith(prefix)}
 
 
 def pulumi_config_map(path: Path) -> dict[str, str]:

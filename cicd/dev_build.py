@@ -100,10 +100,14 @@ def ensure_dev_builds(project_dir: Path, config: StackConfig) -> list[str]:
     """
     if config.developers is None:
         return []
-    missing = [e for e in config.developers.by_slug()
-               if not _has_wheel(project_dir / dev_folder(e.slug))]
-    present = [f"{e.user}: dev build present in {project_dir / dev_folder(e.slug)}"
-               for e in config.developers.by_slug() if e not in missing]
+    missing = [
+        e for e in config.developers.by_slug() if not _has_wheel(project_dir / dev_folder(e.slug))
+    ]
+    present = [
+        f"{e.user}: dev build present in {project_dir / dev_folder(e.slug)}"
+        for e in config.developers.by_slug()
+        if e not in missing
+    ]
     return present + (build_dev(project_dir, missing) if missing else [])
 
 
@@ -130,7 +134,9 @@ def load_dev_builds(config: StackConfig, stack: str) -> dict[str, ReleaseContent
         try:
             builds[engineer.slug] = scan_release(folder)
         except ReleaseContentError as exc:
-            problems.append(f"{exc} (the dev build of {engineer.user}; rebuild it with `{command}`)")
+            problems.append(
+                f"{exc} (the dev build of {engineer.user}; rebuild it with `{command}`)"
+            )
     if problems:
         raise DevBuildError(
             f"{len(problems)} problem(s) with the engineers' dev builds; nothing was deployed:\n"
@@ -139,7 +145,9 @@ def load_dev_builds(config: StackConfig, stack: str) -> dict[str, ReleaseContent
     return builds
 
 
-def _select(config: StackConfig, stack: str, users: Sequence[str], everyone: bool) -> list[DevEngineer]:
+def _select(
+    config: StackConfig, stack: str, users: Sequence[str], everyone: bool
+) -> list[DevEngineer]:
     if config.developers is None:
         raise DevBuildError(
             f"stack {stack} has no databricks-cicd:developers: add the section to"
@@ -161,8 +169,11 @@ def _select(config: StackConfig, stack: str, users: Sequence[str], everyone: boo
 
 
 def main(argv: Sequence[str] | None = None, project_dir: Path = PROJECT_DIR) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cicd.dev_build", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m cicd.dev_build",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--stack", required=True, help="stack whose developers list names you")
     who = parser.add_mutually_exclusive_group(required=True)
     who.add_argument("--user", action="append", help="engineer to build for (repeatable)")

@@ -78,7 +78,9 @@ class _ProgramMocks(pulumi.runtime.Mocks):
     def __init__(self, host: str) -> None:
         self.host = host.rstrip("/")
 
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+    def new_resource(
+        self, args: pulumi.runtime.MockResourceArgs
+    ) -> tuple[str | None, dict[str, Any]]:
         resource_id = _fake_id(args.name)
         state = dict(args.inputs)
         path = args.inputs.get("path")
@@ -89,14 +91,18 @@ class _ProgramMocks(pulumi.runtime.Mocks):
             state["url"] = f"{self.host}/#setting/clusters/{resource_id}/configuration"
         elif args.typ == "databricks:index/dbfsFile:DbfsFile":
             state["dbfsPath"] = f"dbfs:{path}"
-        elif args.typ in ("databricks:index/notebook:Notebook",
-                          "databricks:index/workspaceFile:WorkspaceFile",
-                          "databricks:index/directory:Directory"):
+        elif args.typ in (
+            "databricks:index/notebook:Notebook",
+            "databricks:index/workspaceFile:WorkspaceFile",
+            "databricks:index/directory:Directory",
+        ):
             state["workspacePath"] = f"/Workspace{path}"
             state["objectId"] = int(resource_id) % 10**9
         return (resource_id if args.custom else None), state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+    def call(
+        self, args: pulumi.runtime.MockCallArgs
+    ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         return {}, None
 
 
@@ -130,7 +136,6 @@ class _RecordingMonitor(mocks.MockMonitor):
         return response
 
 
-
 @contextlib.contextmanager
 def _working_directory(path: Path) -> Iterator[None]:
     # The program reads release folders relative to the project, as under the Pulumi CLI.
@@ -160,8 +165,9 @@ def evaluate(
     # A fresh root stack per run: otherwise a second run in this process parents its resources to
     # the first run's stack.
     settings.reset_options()
-    pulumi.runtime.set_mocks(program_mocks, project=PROJECT, stack=stack, preview=True,
-                             monitor=monitor)
+    pulumi.runtime.set_mocks(
+        program_mocks, project=PROJECT, stack=stack, preview=True, monitor=monitor
+    )
     pulumi.runtime.set_all_config(dict(config), [])
 
     @pulumi.runtime.test  # type: ignore[untyped-decorator]

@@ -67,7 +67,9 @@ def _show(value: Any) -> str:
 def describe(evaluation: Evaluation) -> list[str]:
     lines = []
     for registration in sorted(evaluation.resources.values(), key=lambda r: r.name):
-        keys = [f"{k}={_show(registration.inputs[k])}" for k in KEY_INPUTS if k in registration.inputs]
+        keys = [
+            f"{k}={_show(registration.inputs[k])}" for k in KEY_INPUTS if k in registration.inputs
+        ]
         lines.append(f"  {registration.type}  {registration.name}  {' '.join(keys)}".rstrip())
     return lines
 
@@ -87,12 +89,16 @@ def describe_changes(before: Evaluation, after: Evaluation, changes: Sequence[Ch
         lines += [f"      {option}" for option in change.changed_inputs if option.startswith("(")]
     counts = {kind: sum(1 for c in changes if c.kind == kind) for kind in symbols}
     unchanged = len(after.resources) - counts["add"] - counts["change"]
-    lines.append(f"{counts['add']} to add, {counts['change']} to change, {counts['remove']} to remove,"
-                 f" {unchanged} unchanged")
+    lines.append(
+        f"{counts['add']} to add, {counts['change']} to change, {counts['remove']} to remove,"
+        f" {unchanged} unchanged"
+    )
     return lines
 
 
-def _evaluate_file(stack_file: Path, stack: str, project_dir: Path) -> tuple[StackConfig, Evaluation]:
+def _evaluate_file(
+    stack_file: Path, stack: str, project_dir: Path
+) -> tuple[StackConfig, Evaluation]:
     """The stack file's validated config, and what the program declares with it."""
     config_map = pulumi_config_map(stack_file)
     config = parse_stack_config(namespace_values(config_map))
@@ -101,12 +107,20 @@ def _evaluate_file(stack_file: Path, stack: str, project_dir: Path) -> tuple[Sta
 
 
 def main(argv: Sequence[str] | None = None, project_dir: Path = PROJECT_DIR) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cicd.preview", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m cicd.preview",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
-    parser.add_argument("--config", type=Path, help="stack file to preview instead of Pulumi.<stack>.yaml")
-    parser.add_argument("--base", type=Path,
-                        help="the stack file before the change (e.g. `git show origin/main:Pulumi.prod.yaml`)")
+    parser.add_argument(
+        "--config", type=Path, help="stack file to preview instead of Pulumi.<stack>.yaml"
+    )
+    parser.add_argument(
+        "--base",
+        type=Path,
+        help="the stack file before the change (e.g. `git show origin/main:Pulumi.prod.yaml`)",
+    )
     args = parser.parse_args(argv)
     stack_file = args.config or project_dir / f"Pulumi.{args.stack}.yaml"
     for path in (stack_file, args.base):
@@ -122,8 +136,10 @@ def main(argv: Sequence[str] | None = None, project_dir: Path = PROJECT_DIR) -> 
 
 
 def _preview(args: argparse.Namespace, stack_file: Path, project_dir: Path) -> int:
-    print(f"Offline preview of stack {args.stack} ({stack_file.name}), evaluated under mocks;"
-          " `pulumi preview` against the real state stays the source of truth.")
+    print(
+        f"Offline preview of stack {args.stack} ({stack_file.name}), evaluated under mocks;"
+        " `pulumi preview` against the real state stays the source of truth."
+    )
     try:
         base = _evaluate_file(args.base, args.stack, project_dir) if args.base else None
         config, after = _evaluate_file(stack_file, args.stack, project_dir)
@@ -132,8 +148,11 @@ def _preview(args: argparse.Namespace, stack_file: Path, project_dir: Path) -> i
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if problems:
-        print("error: this change cannot go out in one step; nothing would be deployed:\n"
-              + "\n".join(f"  - {p}" for p in problems), file=sys.stderr)
+        print(
+            "error: this change cannot go out in one step; nothing would be deployed:\n"
+            + "\n".join(f"  - {p}" for p in problems),
+            file=sys.stderr,
+        )
         return 1
     before = base[1] if base else None
     if before is None:

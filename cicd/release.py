@@ -65,14 +65,28 @@ def build_from_source(pipeline_dir: Path, version: str, target: Path) -> Path:
     with tempfile.TemporaryDirectory() as scratch:
         # Build from a clean copy so build/ and *.egg-info never land in the working tree.
         source = Path(scratch) / "src"
-        shutil.copytree(pipeline_dir, source, ignore=shutil.ignore_patterns(
-            "__pycache__", "*.pyc", "build", "dist", "*.egg-info"))
+        shutil.copytree(
+            pipeline_dir,
+            source,
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "build", "dist", "*.egg-info"),
+        )
         out = Path(scratch) / "out"
         env = dict(os.environ, SOURCE_DATE_EPOCH=SOURCE_DATE_EPOCH, ETL_PIPELINE_VERSION=version)
         result = subprocess.run(
-            [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out),
-             str(source)],
-            env=env, capture_output=True, text=True, check=False,
+            [
+                sys.executable,
+                "-m",
+                "build",
+                "--wheel",
+                "--no-isolation",
+                "--outdir",
+                str(out),
+                str(source),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if result.returncode != 0:
             raise ReleaseBuildError(
@@ -106,8 +120,9 @@ def check_wheel_version(version: str) -> None:
 def build(project_dir: Path, version: str, record: bool = True) -> list[str]:
     """`build VERSION`: build from the working tree; record a new version in the lock."""
     check_wheel_version(version)
-    target = build_from_source(project_dir / PIPELINE_DIR, version,
-                               release_dir(project_dir, version))
+    target = build_from_source(
+        project_dir / PIPELINE_DIR, version, release_dir(project_dir, version)
+    )
     content = scan_release(target)
     lock_path = project_dir / LOCK_FILE
     lock, sources = read_lock_file(lock_path)
@@ -122,21 +137,29 @@ def build(project_dir: Path, version: str, record: bool = True) -> list[str]:
             )
         if tree and version not in sources:
             write_lock(lock_path, lock, {**sources, version: tree})
-            return [f"{version}: rebuilt in {target}, identical to {LOCK_FILE}; recorded its"
-                    f" source tree {tree[:12]}"]
+            return [
+                f"{version}: rebuilt in {target}, identical to {LOCK_FILE}; recorded its"
+                f" source tree {tree[:12]}"
+            ]
         return [f"{version}: rebuilt in {target}, identical to {LOCK_FILE}"]
     if not record:
         raise ReleaseBuildError(f"{version} is not in {LOCK_FILE}")
     lock[version] = content.digests
     write_lock(lock_path, lock, {**sources, version: tree} if tree else sources)
-    return [f"{version}: built in {target} and recorded in {LOCK_FILE} ({len(content.digests)}"
-            " files); commit the lock file with the stack config and the pipeline source"]
+    return [
+        f"{version}: built in {target} and recorded in {LOCK_FILE} ({len(content.digests)}"
+        " files); commit the lock file with the stack config and the pipeline source"
+    ]
 
 
-def _git(project_dir: Path, *args: str, env: Mapping[str, str] | None = None,
-         ) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(["git", "-C", str(project_dir), *args], capture_output=True,
-                          check=False, env=env)
+def _git(
+    project_dir: Path,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        ["git", "-C", str(project_dir), *args], capture_output=True, check=False, env=env
+    )
 
 
 def source_tree(project_dir: Path) -> str | None:
@@ -152,7 +175,10 @@ def source_tree(project_dir: Path) -> str | None:
 
 
 def has_tag(project_dir: Path, version: str) -> bool:
-    return _git(project_dir, "rev-parse", "--verify", "--quiet", f"refs/tags/v{version}").returncode == 0
+    return (
+        _git(project_dir, "rev-parse", "--verify", "--quiet", f"refs/tags/v{version}").returncode
+        == 0
+    )
 
 
 def has_tree(project_dir: Path, tree: str | None) -> bool:
@@ -169,7 +195,10 @@ def restore(project_dir: Path, version: str) -> list[str]:
     if has_tag(project_dir, version):
         archive_args, origin = [f"v{version}", PIPELINE_DIR], f"tag v{version}"
     elif has_tree(project_dir, tree):
-        archive_args, origin = [f"--prefix={PIPELINE_DIR}/", str(tree)], f"source tree {str(tree)[:12]}"
+        archive_args, origin = (
+            [f"--prefix={PIPELINE_DIR}/", str(tree)],
+            f"source tree {str(tree)[:12]}",
+        )
     else:
         raise ReleaseBuildError(
             f"cannot rebuild {version}: there is no git tag v{version} and its source tree"
@@ -184,16 +213,18 @@ def restore(project_dir: Path, version: str) -> list[str]:
                 f"git archive of {origin} failed: {archive.stderr.decode()[-500:]}"
             )
         subprocess.run(["tar", "-x", "-C", scratch], input=archive.stdout, check=True)
-        target = build_from_source(Path(scratch) / PIPELINE_DIR, version,
-                                   release_dir(project_dir, version))
+        target = build_from_source(
+            Path(scratch) / PIPELINE_DIR, version, release_dir(project_dir, version)
+        )
     verify(version, lock, scan_release(target))
     return [f"{version}: restored from {origin} into {target}, identical to {LOCK_FILE}"]
 
 
 def ensure(project_dir: Path, stack: str) -> list[str]:
     """`ensure --stack STACK`: every kept release present and identical to the lock."""
-    return ensure_releases(project_dir, read_stack_file(project_dir / f"Pulumi.{stack}.yaml"),
-                           f"stack {stack}")
+    return ensure_releases(
+        project_dir, read_stack_file(project_dir / f"Pulumi.{stack}.yaml"), f"stack {stack}"
+    )
 
 
 def ensure_releases(project_dir: Path, config: StackConfig, owner: str) -> list[str]:
@@ -226,8 +257,9 @@ def ensure_releases(project_dir: Path, config: StackConfig, owner: str) -> list[
                 f" and the working tree builds other content: tag the commit {version} was"
                 " published from"
             ) from None
-        report.append(f"{version}: built from the working tree into {folder}, identical to"
-                      f" {LOCK_FILE}")
+        report.append(
+            f"{version}: built from the working tree into {folder}, identical to {LOCK_FILE}"
+        )
     # The program also reads each listed engineer's dev build; missing ones are built here.
     from cicd.dev_build import ensure_dev_builds  # imports this module
 
@@ -251,8 +283,10 @@ def check_lock(project_dir: Path, base: Path) -> list[str]:
             + f"\n{LOCK_FILE} may only gain releases: published content never changes"
         )
     added = sorted(set(after) - set(before))
-    return [f"{LOCK_FILE}: {len(before)} published release(s) unchanged"
-            + (f"; new: {', '.join(added)}" if added else "")]
+    return [
+        f"{LOCK_FILE}: {len(before)} published release(s) unchanged"
+        + (f"; new: {', '.join(added)}" if added else "")
+    ]
 
 
 def _as_content(digests: Mapping[str, str]) -> ReleaseContent:
@@ -260,18 +294,24 @@ def _as_content(digests: Mapping[str, str]) -> ReleaseContent:
 
 
 def main(argv: Sequence[str] | None = None, project_dir: Path = PROJECT_DIR) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cicd.release", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m cicd.release",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("build", "build the working tree as VERSION and record it"),
-                       ("restore", "rebuild a published VERSION from git (tag or recorded tree)")):
+    for name, text in (
+        ("build", "build the working tree as VERSION and record it"),
+        ("restore", "rebuild a published VERSION from git (tag or recorded tree)"),
+    ):
         command = commands.add_parser(name, help=text)
         command.add_argument("version", type=_version_argument)
     ensure_command = commands.add_parser("ensure", help="make every kept release of a stack ready")
     ensure_command.add_argument("--stack", required=True)
     check_command = commands.add_parser("check-lock", help="the lock only grows (against --base)")
-    check_command.add_argument("--base", type=Path, required=True,
-                               help="the lock file of the base branch")
+    check_command.add_argument(
+        "--base", type=Path, required=True, help="the lock file of the base branch"
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "build":

@@ -82,16 +82,24 @@ def _jupyter_language(path: Path, data: bytes) -> str:
         metadata = json.loads(data.decode("utf-8")).get("metadata", {})
     except (ValueError, UnicodeDecodeError) as exc:
         raise ReleaseContentError(f"{path}: is not a valid .ipynb (JSON) file: {exc}") from None
-    name = (metadata.get("kernelspec", {}).get("language")
-            or metadata.get("language_info", {}).get("name") or "python")
+    name = (
+        metadata.get("kernelspec", {}).get("language")
+        or metadata.get("language_info", {}).get("name")
+        or "python"
+    )
     return JUPYTER_LANGUAGES.get(str(name).lower(), "PYTHON")
 
 
 def _classify(path: Path, relative: PurePosixPath, data: bytes) -> Notebook | WorkspaceFile:
     suffix = relative.suffix.lower()
     if suffix == ".ipynb":
-        return Notebook(str(relative), str(relative.with_suffix("")), _jupyter_language(path, data),
-                        "JUPYTER", path)
+        return Notebook(
+            str(relative),
+            str(relative.with_suffix("")),
+            _jupyter_language(path, data),
+            "JUPYTER",
+            path,
+        )
     if suffix in NOTEBOOK_HEADERS:
         language, header = NOTEBOOK_HEADERS[suffix]
         first_line = data[:200].split(b"\n", 1)[0].decode("utf-8", errors="replace").strip()
@@ -189,5 +197,6 @@ def scan_release(root: Path) -> ReleaseContent:
         )
     digests = {f"notebooks/{relative}": digest for relative, digest in tree_digests.items()}
     digests.update({f"libraries/{lib.file_name}": sha256_of(lib.source) for lib in libraries})
-    return ReleaseContent(root, notebooks, workspace_files, tuple(libraries),
-                          dict(sorted(digests.items())))
+    return ReleaseContent(
+        root, notebooks, workspace_files, tuple(libraries), dict(sorted(digests.items()))
+    )

@@ -75,9 +75,13 @@ def differences(version: str, recorded: Mapping[str, str], content: ReleaseConte
     problems = []
     for name in sorted(set(recorded) | set(content.digests)):
         if name not in content.digests:
-            problems.append(f"release {version}: {name} was published but is missing from {content.root}")
+            problems.append(
+                f"release {version}: {name} was published but is missing from {content.root}"
+            )
         elif name not in recorded:
-            problems.append(f"release {version}: {name} is new in {content.root}; it was not published with {version}")
+            problems.append(
+                f"release {version}: {name} is new in {content.root}; it was not published with {version}"
+            )
         elif recorded[name] != content.digests[name]:
             problems.append(
                 f"release {version}: {name} changed since it was published"
@@ -97,6 +101,6 @@ def verify(version: str, lock: Mapping[str, Mapping[str, str]], content: Release
     if problems:
         raise LockError(
             "\n".join(problems)
-            + f"\nReleases are immutable: bring back the published bytes with `python -m"
-            f" cicd.release ensure --stack <stack>`, or publish the change as a new version."
+            + "\nReleases are immutable: bring back the published bytes with `python -m"
+            " cicd.release ensure --stack <stack>`, or publish the change as a new version."
         )

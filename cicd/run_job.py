@@ -43,9 +43,10 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Protocol, Sequence, TextIO
+from typing import Protocol, TextIO
 
 from databricks.sdk.errors.base import DatabricksError
 from databricks.sdk.errors.platform import NotFound, PermissionDenied, Unauthenticated
@@ -88,8 +89,8 @@ class JobsLike(Protocol):
         self,
         job_id: int,
         *,
-        job_parameters: Optional[Dict[str, str]] = None,
-        notebook_params: Optional[Dict[str, str]] = None,
+        job_parameters: dict[str, str] | None = None,
+        notebook_params: dict[str, str] | None = None,
     ) -> Wait[Run]: ...
 
     def get_run(self, run_id: int) -> Run: ...
@@ -187,9 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _params(
-    parser: argparse.ArgumentParser, pairs: List[tuple[str, str]], flag: str
-) -> Optional[Dict[str, str]]:
-    params: Dict[str, str] = {}
+    parser: argparse.ArgumentParser, pairs: list[tuple[str, str]], flag: str
+) -> dict[str, str] | None:
+    params: dict[str, str] = {}
     for key, value in pairs:
         if key in params:
             parser.error(f"argument {flag}: {key!r} given more than once")
@@ -249,7 +250,7 @@ def job_id_from_stack(stack: str, *, cwd: Path = PROJECT_DIR) -> int:
 # Running and watching
 
 
-def _life_cycle(run: Run) -> Optional[RunLifeCycleState]:
+def _life_cycle(run: Run) -> RunLifeCycleState | None:
     if run.state is not None and run.state.life_cycle_state is not None:
         return run.state.life_cycle_state
     # Newer responses may carry only the v2 status.
@@ -258,11 +259,11 @@ def _life_cycle(run: Run) -> Optional[RunLifeCycleState]:
     return None
 
 
-def _state_name(state: Optional[RunLifeCycleState]) -> str:
+def _state_name(state: RunLifeCycleState | None) -> str:
     return state.value if state is not None else "UNKNOWN"
 
 
-def _result_name(result: Optional[RunResultState]) -> str:
+def _result_name(result: RunResultState | None) -> str:
     return result.value if result is not None else "NONE"
 
 
@@ -277,17 +278,17 @@ class RunWatcher:
 
     jobs: JobsLike
     job_id: int
-    notebook_params: Optional[Dict[str, str]]
-    job_parameters: Optional[Dict[str, str]]
+    notebook_params: dict[str, str] | None
+    job_parameters: dict[str, str] | None
     timeout: float
     poll_interval: float
     clock: Callable[[], float]
     sleep: Callable[[float], None]
     out: TextIO
     err: TextIO
-    run_id: Optional[int] = None
-    run_page_url: Optional[str] = None
-    _last_state: Optional[RunLifeCycleState] = field(default=None, repr=False)
+    run_id: int | None = None
+    run_page_url: str | None = None
+    _last_state: RunLifeCycleState | None = field(default=None, repr=False)
     _reported_a_state: bool = field(default=False, repr=False)
 
     def _say(self, text: str) -> None:
@@ -356,7 +357,9 @@ class RunWatcher:
     def _timed_out(self, elapsed: float) -> int:
         cancelled = self._cancel()
         what = "cancelled it" if cancelled else "cancelling it FAILED, cancel it by hand"
-        self._say(f"result: TIMED OUT after {elapsed:.0f}s (last state {_state_name(self._last_state)})")
+        self._say(
+            f"result: TIMED OUT after {elapsed:.0f}s (last state {_state_name(self._last_state)})"
+        )
         if self.run_page_url:
             self._say(f"run page: {self.run_page_url}")
         self._complain(
@@ -377,7 +380,9 @@ class RunWatcher:
             for task in sorted(task_runs, key=lambda t: t.task_key):
                 task_result = task.state.result_state if task.state is not None else None
                 assert task.run_id is not None
-                self._report_output(task.run_id, f"task {task.task_key}: {_result_name(task_result)}")
+                self._report_output(
+                    task.run_id, f"task {task.task_key}: {_result_name(task_result)}"
+                )
         elif self.run_id is not None:
             self._report_output(self.run_id, "run output")
         self._say(f"run page: {run.run_page_url or self.run_page_url or '(not available)'}")
@@ -410,7 +415,7 @@ class RunWatcher:
 # Entry point
 
 
-def stack_host(stack: str, project_dir: Path = PROJECT_DIR) -> Optional[str]:
+def stack_host(stack: str, project_dir: Path = PROJECT_DIR) -> str | None:
     """`databricks:host` of `Pulumi.<stack>.yaml`, the workspace the stack deploys to."""
     try:
         host = pulumi_config_map(project_dir / f"Pulumi.{stack}.yaml").get("databricks:host")
@@ -419,7 +424,7 @@ def stack_host(stack: str, project_dir: Path = PROJECT_DIR) -> Optional[str]:
     return host or None
 
 
-def _host_of(client: Optional[object]) -> str:
+def _host_of(client: object | None) -> str:
     host = getattr(getattr(client, "config", None), "host", None)
     if isinstance(host, str) and host:
         return host
@@ -433,7 +438,7 @@ def _workspace_client() -> ClientLike:
     return WorkspaceClient()
 
 
-def _explain(exc: BaseException, host: str, job_id: int, watcher: Optional[RunWatcher]) -> str:
+def _explain(exc: BaseException, host: str, job_id: int, watcher: RunWatcher | None) -> str:
     running = ""
     if watcher is not None and watcher.run_id is not None:
         running = f" Run {watcher.run_id} may still be running"
@@ -466,7 +471,7 @@ def _explain(exc: BaseException, host: str, job_id: int, watcher: Optional[RunWa
 
 
 def main(
-    argv: Optional[Sequence[str]] = None,
+    argv: Sequence[str] | None = None,
     *,
     client_factory: Callable[[], ClientLike] = _workspace_client,
     clock: Callable[[], float] = time.monotonic,

@@ -37,7 +37,9 @@ def _library(path: str) -> databricks.JobTaskLibraryArgs:
     return databricks.JobTaskLibraryArgs(whl=path)
 
 
-def _new_cluster(settings: JobSettings, tags: dict[str, str]) -> databricks.JobJobClusterNewClusterArgs:
+def _new_cluster(
+    settings: JobSettings, tags: dict[str, str]
+) -> databricks.JobJobClusterNewClusterArgs:
     cluster = settings.cluster
     autoscale = (
         databricks.JobJobClusterNewClusterAutoscaleArgs(
@@ -53,7 +55,9 @@ def _new_cluster(settings: JobSettings, tags: dict[str, str]) -> databricks.JobJ
         autoscale=autoscale,
         data_security_mode=cluster.data_security_mode.value,
         # A dedicated (single-user) job cluster belongs to the identity the job runs as.
-        single_user_name=settings.run_as if cluster.data_security_mode.value == "SINGLE_USER" else None,
+        single_user_name=settings.run_as
+        if cluster.data_security_mode.value == "SINGLE_USER"
+        else None,
         spark_conf=spark_conf(cluster) or None,
         custom_tags=cluster_tags(cluster, tags) or None,
     )
@@ -109,7 +113,9 @@ class PipelineJob(pulumi.ComponentResource):
                 timeout_seconds=settings.timeout_seconds,
                 max_concurrent_runs=settings.max_concurrent_runs,
                 email_notifications=(
-                    databricks.JobEmailNotificationsArgs(on_failures=sorted(settings.failure_emails))
+                    databricks.JobEmailNotificationsArgs(
+                        on_failures=sorted(settings.failure_emails)
+                    )
                     if settings.failure_emails
                     else None
                 ),

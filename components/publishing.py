@@ -14,7 +14,10 @@ import pulumi_databricks as databricks
 from cicd.config import ArtifactStore, ArtifactStoreKind
 from cicd.release_content import Notebook, WorkspaceFile
 
-def child_options(owner: pulumi.Resource, opts: pulumi.ResourceOptions | None) -> pulumi.ResourceOptions:
+
+def child_options(
+    owner: pulumi.Resource, opts: pulumi.ResourceOptions | None
+) -> pulumi.ResourceOptions:
     """Options for a component's child: parented, and waiting on what the component waits on.
 
     Python SDK children do not inherit their component's depends_on, so it is passed on.
@@ -22,7 +25,9 @@ def child_options(owner: pulumi.Resource, opts: pulumi.ResourceOptions | None) -
     return pulumi.ResourceOptions(parent=owner, depends_on=opts.depends_on if opts else None)
 
 
-def _upload_options(owner: pulumi.Resource, opts: pulumi.ResourceOptions | None) -> pulumi.ResourceOptions:
+def _upload_options(
+    owner: pulumi.Resource, opts: pulumi.ResourceOptions | None
+) -> pulumi.ResourceOptions:
     # An upload that must be replaced is deleted first: replacing a file at the same path the
     # default way (create, then delete the old) would delete the new file (pulumi-databricks #18).
     return pulumi.ResourceOptions(
@@ -78,7 +83,9 @@ def upload_library(
     upload: pulumi.CustomResource
     if store.kind is ArtifactStoreKind.DBFS:
         upload = databricks.DbfsFile(
-            name, databricks.DbfsFileArgs(path=path, source=source), opts=_upload_options(owner, opts)
+            name,
+            databricks.DbfsFileArgs(path=path, source=source),
+            opts=_upload_options(owner, opts),
         )
     elif store.kind is ArtifactStoreKind.VOLUME:
         upload = databricks.File(
@@ -86,7 +93,8 @@ def upload_library(
         )
     else:
         upload = databricks.WorkspaceFile(
-            name, databricks.WorkspaceFileArgs(path=path, source=source),
+            name,
+            databricks.WorkspaceFileArgs(path=path, source=source),
             opts=_upload_options(owner, opts),
         )
     return upload, store.library_uri(path)

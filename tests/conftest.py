@@ -43,7 +43,11 @@ def base_values() -> dict[str, Any]:
         "job": {
             "name": "etl-pipeline-test",
             "entryNotebook": "main",
-            "cluster": {"sparkVersion": "15.4.x-scala2.12", "nodeType": "i3.xlarge", "numWorkers": 2},
+            "cluster": {
+                "sparkVersion": "15.4.x-scala2.12",
+                "nodeType": "i3.xlarge",
+                "numWorkers": 2,
+            },
             "schedule": {"quartzCron": "0 0 2 * * ?", "timezone": "UTC", "paused": False},
             "timeoutSeconds": 3600,
             "retries": {"maxRetries": 2, "minIntervalMillis": 60000, "retryOnTimeout": True},
@@ -113,8 +117,9 @@ class SandboxProject:
             current[version] = scan_release(self.root / "dist" / "releases" / version).digests
         write_lock(self.root / LOCK_FILE, current)
 
-    def evaluate(self, values: Mapping[str, Any], stack: str = "test",
-                 into: Evaluation | None = None) -> Evaluation:
+    def evaluate(
+        self, values: Mapping[str, Any], stack: str = "test", into: Evaluation | None = None
+    ) -> Evaluation:
         return evaluate(to_pulumi_config(values), stack, self.root, into)
 
 
@@ -128,7 +133,9 @@ def values() -> dict[str, Any]:
     return copy.deepcopy(base_values())
 
 
-def with_releases(values: dict[str, Any], kept: list[str], live: str, **extra: Any) -> dict[str, Any]:
+def with_releases(
+    values: dict[str, Any], kept: list[str], live: str, **extra: Any
+) -> dict[str, Any]:
     """Copy of `values` keeping `kept` (in the given order) with `live` live."""
     changed = copy.deepcopy(values)
     changed["releases"] = {"kept": [{"version": v} for v in kept], "live": live, **extra}

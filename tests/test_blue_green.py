@@ -25,11 +25,13 @@ def three_kept(sandbox: SandboxProject) -> SandboxProject:
 
 
 def test_rollback_changes_only_the_job(three_kept: SandboxProject, values: dict[str, Any]) -> None:
-    before = three_kept.evaluate(with_releases(values, ["1.0.0", "1.1.0", "1.2.0"], "1.2.0",
-                                               rollbackTarget="1.1.0"))
+    before = three_kept.evaluate(
+        with_releases(values, ["1.0.0", "1.1.0", "1.2.0"], "1.2.0", rollbackTarget="1.1.0")
+    )
     # The one-line edit: live 1.2.0 -> 1.1.0.
-    after = three_kept.evaluate(with_releases(values, ["1.0.0", "1.1.0", "1.2.0"], "1.1.0",
-                                              rollbackTarget="1.1.0"))
+    after = three_kept.evaluate(
+        with_releases(values, ["1.0.0", "1.1.0", "1.2.0"], "1.1.0", rollbackTarget="1.1.0")
+    )
     changes = compare(before, after)
     assert [(c.kind, c.type, c.name) for c in changes] == [("change", *JOB)], changes
     assert len(before.resources) == len(after.resources) > 20, len(after.resources)
@@ -38,38 +40,52 @@ def test_rollback_changes_only_the_job(three_kept: SandboxProject, values: dict[
     assert after.outputs["liveRelease"] == "1.1.0", after.outputs
 
 
-def test_rollback_with_the_default_target_changes_only_the_job(three_kept: SandboxProject,
-                                                                values: dict[str, Any]) -> None:
+def test_rollback_with_the_default_target_changes_only_the_job(
+    three_kept: SandboxProject, values: dict[str, Any]
+) -> None:
     before = three_kept.evaluate(with_releases(values, ["1.0.0", "1.1.0", "1.2.0"], "1.2.0"))
     after = three_kept.evaluate(with_releases(values, ["1.0.0", "1.1.0", "1.2.0"], "1.1.0"))
     assert [(c.kind, c.name) for c in compare(before, after)] == [("change", "pipeline-job")]
     assert (before.outputs["rollbackTarget"], after.outputs["rollbackTarget"]) == ("1.1.0", "1.0.0")
 
 
-def test_promotion_adds_the_release_then_switches_the_job(three_kept: SandboxProject,
-                                                          values: dict[str, Any]) -> None:
+def test_promotion_adds_the_release_then_switches_the_job(
+    three_kept: SandboxProject, values: dict[str, Any]
+) -> None:
     before = three_kept.evaluate(with_releases(values, ["1.0.0", "1.1.0"], "1.1.0"))
-    after = three_kept.evaluate(with_releases(values, ["1.0.0", "1.1.0", "1.2.0"], "1.2.0",
-                                              rollbackTarget="1.1.0"))
+    after = three_kept.evaluate(
+        with_releases(values, ["1.0.0", "1.1.0", "1.2.0"], "1.2.0", rollbackTarget="1.1.0")
+    )
     changes = compare(before, after)
     added = [c for c in changes if c.kind == "add"]
     others = [c for c in changes if c.kind != "add"]
-    assert others == [Change("change", *JOB, changed_inputs=("jobClusters", "tags", "tasks"))], others
+    assert others == [Change("change", *JOB, changed_inputs=("jobClusters", "tags", "tasks"))], (
+        others
+    )
     assert added and all(c.name.startswith("release-1.2.0") for c in added), added
-    new_release_names = {r.name for r in after.resources.values() if r.name.startswith("release-1.2.0")}
-    assert {c.name for c in added} == new_release_names, sorted(new_release_names - {c.name for c in added})
+    new_release_names = {
+        r.name for r in after.resources.values() if r.name.startswith("release-1.2.0")
+    }
+    assert {c.name for c in added} == new_release_names, sorted(
+        new_release_names - {c.name for c in added}
+    )
     # The job waits for the new release's uploads: add first, then switch.
     assert "release-1.2.0-notebook-main" in after.resources[JOB].dependencies
 
 
-def test_retiring_an_old_release_removes_only_its_resources(three_kept: SandboxProject,
-                                                            values: dict[str, Any]) -> None:
-    before = three_kept.evaluate(with_releases(values, ["1.0.0", "1.1.0", "1.2.0"], "1.2.0",
-                                               rollbackTarget="1.1.0"))
-    after = three_kept.evaluate(with_releases(values, ["1.1.0", "1.2.0"], "1.2.0",
-                                              rollbackTarget="1.1.0"))
+def test_retiring_an_old_release_removes_only_its_resources(
+    three_kept: SandboxProject, values: dict[str, Any]
+) -> None:
+    before = three_kept.evaluate(
+        with_releases(values, ["1.0.0", "1.1.0", "1.2.0"], "1.2.0", rollbackTarget="1.1.0")
+    )
+    after = three_kept.evaluate(
+        with_releases(values, ["1.1.0", "1.2.0"], "1.2.0", rollbackTarget="1.1.0")
+    )
     changes = compare(before, after)
-    assert changes and all(c.kind == "remove" and c.name.startswith("release-1.0.0") for c in changes), changes
+    assert changes and all(
+        c.kind == "remove" and c.name.startswith("release-1.0.0") for c in changes
+    ), changes
 
 
 def refused(sandbox: SandboxProject, values: dict[str, Any]) -> tuple[str, Evaluation]:
@@ -82,21 +98,41 @@ def refused(sandbox: SandboxProject, values: dict[str, Any]) -> tuple[str, Evalu
 @pytest.mark.parametrize(
     ("releases", "expected"),
     [
-        ({"kept": [{"version": "1.0.0"}, {"version": "1.1.0"}], "live": "1.2.0"},
-         "live release '1.2.0' is not in kept"),
-        ({"kept": [{"version": "1.1.0"}, {"version": "1.2.0"}], "live": "1.2.0", "rollbackTarget": "1.0.0"},
-         "rollbackTarget '1.0.0' is not in kept"),
-        ({"kept": [{"version": "1.2.0"}], "live": "1.2.0", "requireRollbackTarget": True},
-         "no rollback target would remain"),
-        ({"kept": [{"version": "1.1.0"}, {"version": "1.1.0"}], "live": "1.1.0"},
-         "'1.1.0' is listed twice"),
+        (
+            {"kept": [{"version": "1.0.0"}, {"version": "1.1.0"}], "live": "1.2.0"},
+            "live release '1.2.0' is not in kept",
+        ),
+        (
+            {
+                "kept": [{"version": "1.1.0"}, {"version": "1.2.0"}],
+                "live": "1.2.0",
+                "rollbackTarget": "1.0.0",
+            },
+            "rollbackTarget '1.0.0' is not in kept",
+        ),
+        (
+            {"kept": [{"version": "1.2.0"}], "live": "1.2.0", "requireRollbackTarget": True},
+            "no rollback target would remain",
+        ),
+        (
+            {"kept": [{"version": "1.1.0"}, {"version": "1.1.0"}], "live": "1.1.0"},
+            "'1.1.0' is listed twice",
+        ),
         ({"kept": [{"version": "../1.1.0"}], "live": "../1.1.0"}, "not a plain identifier"),
         ({"kept": [{"version": "1.1.0/x"}], "live": "1.1.0/x"}, "not a plain identifier"),
         ({"kept": [{"version": "1 1"}], "live": "1 1"}, "not a plain identifier"),
         ({"kept": [{"version": ""}], "live": ""}, "not a plain identifier"),
     ],
-    ids=["live-not-kept", "rollback-target-removed", "last-rollback-target", "duplicate",
-         "dotdot", "slash", "space", "empty"],
+    ids=[
+        "live-not-kept",
+        "rollback-target-removed",
+        "last-rollback-target",
+        "duplicate",
+        "dotdot",
+        "slash",
+        "space",
+        "empty",
+    ],
 )
 def test_unsafe_release_edits_fail_before_anything_registers(
     three_kept: SandboxProject, values: dict[str, Any], releases: dict[str, Any], expected: str
@@ -113,29 +149,44 @@ def test_changed_content_of_a_published_release_fails_naming_the_file(
     three_kept: SandboxProject, values: dict[str, Any]
 ) -> None:
     (three_kept.root / "dist/releases/1.0.0/notebooks/transforms/explore.py").write_text(
-        PY_NOTEBOOK.format("quietly edited"))
+        PY_NOTEBOOK.format("quietly edited")
+    )
     message, partial = refused(three_kept, with_releases(values, ["1.0.0", "1.1.0"], "1.1.0"))
-    assert "release 1.0.0: notebooks/transforms/explore.py changed since it was published" in message, message
+    assert (
+        "release 1.0.0: notebooks/transforms/explore.py changed since it was published" in message
+    ), message
     assert partial.resources == {}, sorted(partial.resources)
 
 
-def test_rebuilt_wheel_with_other_bytes_fails(three_kept: SandboxProject, values: dict[str, Any]) -> None:
-    (three_kept.root / "dist/releases/1.1.0/libraries/etl_pipeline-1.1.0-py3-none-any.whl").write_bytes(b"rebuilt")
+def test_rebuilt_wheel_with_other_bytes_fails(
+    three_kept: SandboxProject, values: dict[str, Any]
+) -> None:
+    (
+        three_kept.root / "dist/releases/1.1.0/libraries/etl_pipeline-1.1.0-py3-none-any.whl"
+    ).write_bytes(b"rebuilt")
     message, _ = refused(three_kept, with_releases(values, ["1.0.0", "1.1.0"], "1.1.0"))
-    assert "libraries/etl_pipeline-1.1.0-py3-none-any.whl changed since it was published" in message, message
+    assert (
+        "libraries/etl_pipeline-1.1.0-py3-none-any.whl changed since it was published" in message
+    ), message
 
 
-def test_kept_release_missing_on_disk_says_how_to_bring_it_back(three_kept: SandboxProject,
-                                                                  values: dict[str, Any]) -> None:
+def test_kept_release_missing_on_disk_says_how_to_bring_it_back(
+    three_kept: SandboxProject, values: dict[str, Any]
+) -> None:
     message, _ = refused(three_kept, with_releases(values, ["1.0.0", "2.0.0"], "1.0.0"))
     assert "dist/releases/2.0.0: release folder not found" in message, message
     assert "python -m cicd.release ensure --stack" in message, message
 
 
-def test_entry_notebook_missing_from_live_release(three_kept: SandboxProject, values: dict[str, Any]) -> None:
+def test_entry_notebook_missing_from_live_release(
+    three_kept: SandboxProject, values: dict[str, Any]
+) -> None:
     values["job"]["entryNotebook"] = "jobs/daily"
     message, partial = refused(three_kept, values)
-    assert "databricks-cicd:job.entryNotebook: 'jobs/daily' is not a notebook of live release 1.0.0" in message
+    assert (
+        "databricks-cicd:job.entryNotebook: 'jobs/daily' is not a notebook of live release 1.0.0"
+        in message
+    )
     assert "main" in message and partial.resources == {}
 
 
@@ -145,16 +196,21 @@ def test_bad_config_registers_nothing(three_kept: SandboxProject, values: dict[s
     assert "databricks-cicd:job.cluster.numWorkers" in message and partial.resources == {}
 
 
-def test_same_inputs_give_the_same_registrations(three_kept: SandboxProject, values: dict[str, Any]) -> None:
+def test_same_inputs_give_the_same_registrations(
+    three_kept: SandboxProject, values: dict[str, Any]
+) -> None:
     config = with_releases(values, ["1.0.0", "1.1.0", "1.2.0"], "1.2.0")
     first, second = three_kept.evaluate(config), three_kept.evaluate(config)
     assert compare(first, second) == []
     assert first.resources == second.resources
 
 
-def test_order_of_releases_and_files_changes_nothing(sandbox: SandboxProject, values: dict[str, Any],
-                                                     tmp_path_factory: pytest.TempPathFactory) -> None:
-    files = {f"area{i % 3}/nb{i}.py": PY_NOTEBOOK.format(i) for i in range(12)} | {"main.py": PY_NOTEBOOK.format(0)}
+def test_order_of_releases_and_files_changes_nothing(
+    sandbox: SandboxProject, values: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    files = {f"area{i % 3}/nb{i}.py": PY_NOTEBOOK.format(i) for i in range(12)} | {
+        "main.py": PY_NOTEBOOK.format(0)
+    }
     for version in ("1.0.0", "1.1.0"):
         sandbox.add_release(version, notebooks=files)
     ordered = sandbox.evaluate(with_releases(values, ["1.0.0", "1.1.0"], "1.1.0"))

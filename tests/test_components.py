@@ -31,13 +31,21 @@ def two_releases(sandbox: SandboxProject, values: dict[str, Any]) -> Evaluation:
 
 def test_release_imports_each_notebook_at_its_path_and_language(two_releases: Evaluation) -> None:
     expected = {
-        "release-1.1.0-notebook-main": ("/Production/etl-pipeline/releases/1.1.0/main", "PYTHON", "main.py"),
+        "release-1.1.0-notebook-main": (
+            "/Production/etl-pipeline/releases/1.1.0/main",
+            "PYTHON",
+            "main.py",
+        ),
         "release-1.1.0-notebook-transforms/clean_orders": (
-            "/Production/etl-pipeline/releases/1.1.0/transforms/clean_orders", "SQL",
-            "transforms/clean_orders.sql"),
+            "/Production/etl-pipeline/releases/1.1.0/transforms/clean_orders",
+            "SQL",
+            "transforms/clean_orders.sql",
+        ),
         "release-1.1.0-notebook-transforms/explore": (
-            "/Production/etl-pipeline/releases/1.1.0/transforms/explore", "PYTHON",
-            "transforms/explore.py"),
+            "/Production/etl-pipeline/releases/1.1.0/transforms/explore",
+            "PYTHON",
+            "transforms/explore.py",
+        ),
     }
     notebooks = {r.name: r for r in two_releases.of_type(NOTEBOOK) if r.parent == "release-1.1.0"}
     assert set(notebooks) == set(expected), f"release-1.1.0 notebooks: {sorted(notebooks)}"
@@ -47,14 +55,18 @@ def test_release_imports_each_notebook_at_its_path_and_language(two_releases: Ev
         assert inputs["language"] == language, f"{name}: language {inputs['language']!r}"
         assert inputs["format"] == "SOURCE", f"{name}: format {inputs['format']!r}"
         # Relative to the project: the same on every machine, so no spurious diff in CI.
-        assert inputs["source"] == f"dist/releases/1.1.0/notebooks/{source}", f"{name}: source {inputs['source']!r}"
+        assert inputs["source"] == f"dist/releases/1.1.0/notebooks/{source}", (
+            f"{name}: source {inputs['source']!r}"
+        )
         assert notebooks[name].delete_before_replace, f"{name}: delete_before_replace not set"
 
 
 def test_non_notebook_file_is_published_as_a_workspace_file(two_releases: Evaluation) -> None:
     upload = two_releases.named("release-1.0.0-file-config/defaults.json")
     assert upload.type == WORKSPACE_FILE, upload.type
-    assert upload.inputs["path"] == "/Production/etl-pipeline/releases/1.0.0/config/defaults.json", upload.inputs
+    assert (
+        upload.inputs["path"] == "/Production/etl-pipeline/releases/1.0.0/config/defaults.json"
+    ), upload.inputs
     assert upload.parent == "release-1.0.0", upload.parent
 
 
@@ -75,14 +87,31 @@ def test_each_library_goes_to_its_release_folder_in_the_volume(two_releases: Eva
 @pytest.mark.parametrize(
     ("kind", "root", "spark", "resource_type", "library_uri"),
     [
-        ("dbfs", "/FileStore/etl", "14.3.x-scala2.12", DBFS_FILE,
-         "dbfs:/FileStore/etl/releases/1.0.0/etl_pipeline-1.0.0-py3-none-any.whl"),
-        ("workspace", "/Shared/etl-artifacts", "15.4.x-scala2.12", WORKSPACE_FILE,
-         "/Workspace/Shared/etl-artifacts/releases/1.0.0/etl_pipeline-1.0.0-py3-none-any.whl"),
+        (
+            "dbfs",
+            "/FileStore/etl",
+            "14.3.x-scala2.12",
+            DBFS_FILE,
+            "dbfs:/FileStore/etl/releases/1.0.0/etl_pipeline-1.0.0-py3-none-any.whl",
+        ),
+        (
+            "workspace",
+            "/Shared/etl-artifacts",
+            "15.4.x-scala2.12",
+            WORKSPACE_FILE,
+            "/Workspace/Shared/etl-artifacts/releases/1.0.0/etl_pipeline-1.0.0-py3-none-any.whl",
+        ),
     ],
 )
-def test_artifact_store_kinds(sandbox: SandboxProject, values: dict[str, Any], kind: str, root: str,
-                              spark: str, resource_type: str, library_uri: str) -> None:
+def test_artifact_store_kinds(
+    sandbox: SandboxProject,
+    values: dict[str, Any],
+    kind: str,
+    root: str,
+    spark: str,
+    resource_type: str,
+    library_uri: str,
+) -> None:
     sandbox.add_release("1.0.0")
     values["artifactStore"] = {"kind": kind, "root": root}
     values["job"]["cluster"]["sparkVersion"] = spark
@@ -99,7 +128,9 @@ def test_job_runs_the_live_release_on_a_job_cluster(two_releases: Evaluation) ->
     job = two_releases.named("pipeline-job")
     assert job.type == JOB and job.parent == "pipeline", (job.type, job.parent)
     inputs = job.inputs
-    assert "notebookTask" not in inputs and "newCluster" not in inputs, "deprecated single-task form used"
+    assert "notebookTask" not in inputs and "newCluster" not in inputs, (
+        "deprecated single-task form used"
+    )
     assert [t["taskKey"] for t in inputs["tasks"]] == ["main"], inputs["tasks"]
     task = inputs["tasks"][0]
     assert task["notebookTask"] == {
@@ -111,22 +142,39 @@ def test_job_runs_the_live_release_on_a_job_cluster(two_releases: Evaluation) ->
         {"whl": "/Volumes/prod/etl/artifacts/releases/1.1.0/etl_pipeline-1.1.0-py3-none-any.whl"}
     ], task["libraries"]
     assert task["jobClusterKey"] == "main" and inputs["jobClusters"][0]["jobClusterKey"] == "main"
-    assert (task["maxRetries"], task["minRetryIntervalMillis"], task["retryOnTimeout"]) == (2, 60000, True), task
+    assert (task["maxRetries"], task["minRetryIntervalMillis"], task["retryOnTimeout"]) == (
+        2,
+        60000,
+        True,
+    ), task
     assert task["timeoutSeconds"] == 3600 and inputs["timeoutSeconds"] == 3600, inputs
     cluster = inputs["jobClusters"][0]["newCluster"]
-    assert cluster["sparkVersion"] == "15.4.x-scala2.12" and cluster["nodeTypeId"] == "i3.xlarge", cluster
+    assert cluster["sparkVersion"] == "15.4.x-scala2.12" and cluster["nodeTypeId"] == "i3.xlarge", (
+        cluster
+    )
     assert cluster["numWorkers"] == 2 and "autoscale" not in cluster, cluster
-    assert cluster["dataSecurityMode"] == "SINGLE_USER" and cluster["singleUserName"] == RUNNER, cluster
-    assert cluster["customTags"] == {"pipeline": "etl-pipeline", "release": "1.1.0", "team": "data-eng"}, cluster
+    assert cluster["dataSecurityMode"] == "SINGLE_USER" and cluster["singleUserName"] == RUNNER, (
+        cluster
+    )
+    assert cluster["customTags"] == {
+        "pipeline": "etl-pipeline",
+        "release": "1.1.0",
+        "team": "data-eng",
+    }, cluster
 
 
 def test_job_schedule_notifications_and_identity(two_releases: Evaluation) -> None:
     inputs = two_releases.named("pipeline-job").inputs
     assert inputs["name"] == "etl-pipeline-test"
-    assert inputs["schedule"] == {"quartzCronExpression": "0 0 2 * * ?", "timezoneId": "UTC",
-                                  "pauseStatus": "UNPAUSED"}, inputs["schedule"]
+    assert inputs["schedule"] == {
+        "quartzCronExpression": "0 0 2 * * ?",
+        "timezoneId": "UTC",
+        "pauseStatus": "UNPAUSED",
+    }, inputs["schedule"]
     assert inputs["maxConcurrentRuns"] == 1
-    assert inputs["emailNotifications"] == {"onFailures": ["oncall@example.com"]}, inputs["emailNotifications"]
+    assert inputs["emailNotifications"] == {"onFailures": ["oncall@example.com"]}, inputs[
+        "emailNotifications"
+    ]
     assert inputs["runAs"] == {"servicePrincipalName": RUNNER}, inputs["runAs"]
     assert inputs["tags"] == {"pipeline": "etl-pipeline", "release": "1.1.0", "team": "data-eng"}
 
@@ -140,16 +188,23 @@ def test_job_waits_for_the_live_release_uploads_only(two_releases: Evaluation) -
 
 def test_autoscale_and_paused_schedule(sandbox: SandboxProject, values: dict[str, Any]) -> None:
     sandbox.add_release("1.0.0")
-    values["job"]["cluster"] = {"sparkVersion": "15.4.x-scala2.12", "nodeType": "m5.large",
-                                "autoscale": {"minWorkers": 2, "maxWorkers": 6}}
+    values["job"]["cluster"] = {
+        "sparkVersion": "15.4.x-scala2.12",
+        "nodeType": "m5.large",
+        "autoscale": {"minWorkers": 2, "maxWorkers": 6},
+    }
     values["job"]["schedule"]["paused"] = True
     inputs = sandbox.evaluate(values).named("pipeline-job").inputs
     cluster = inputs["jobClusters"][0]["newCluster"]
-    assert cluster["autoscale"] == {"minWorkers": 2, "maxWorkers": 6} and "numWorkers" not in cluster, cluster
+    assert (
+        cluster["autoscale"] == {"minWorkers": 2, "maxWorkers": 6} and "numWorkers" not in cluster
+    ), cluster
     assert inputs["schedule"]["pauseStatus"] == "PAUSED", inputs["schedule"]
 
 
-def test_single_node_job_cluster_gets_the_single_node_profile(sandbox: SandboxProject, values: dict[str, Any]) -> None:
+def test_single_node_job_cluster_gets_the_single_node_profile(
+    sandbox: SandboxProject, values: dict[str, Any]
+) -> None:
     sandbox.add_release("1.0.0")
     values["job"]["cluster"]["numWorkers"] = 0
     cluster = sandbox.evaluate(values).named("pipeline-job").inputs["jobClusters"][0]["newCluster"]
@@ -165,8 +220,11 @@ def test_job_permissions_admins_manage_operators_run(two_releases: Evaluation) -
         (g.get("groupName") or g.get("servicePrincipalName"), g["permissionLevel"])
         for g in permissions.inputs["accessControls"]
     )
-    assert grants == [(DEPLOYER, "IS_OWNER"), ("etl-admins", "CAN_MANAGE"),
-                      ("etl-operators", "CAN_MANAGE_RUN")], grants
+    assert grants == [
+        (DEPLOYER, "IS_OWNER"),
+        ("etl-admins", "CAN_MANAGE"),
+        ("etl-operators", "CAN_MANAGE_RUN"),
+    ], grants
 
 
 def test_production_root_is_restricted_to_admins_and_deployer(two_releases: Evaluation) -> None:
@@ -175,20 +233,31 @@ def test_production_root_is_restricted_to_admins_and_deployer(two_releases: Eval
     permissions = two_releases.named("workspace-root-permissions")
     assert permissions.inputs["directoryPath"] == "/Production/etl-pipeline", permissions.inputs
     grants = sorted(
-        (g.get("groupName") or g.get("servicePrincipalName") or g.get("userName"), g["permissionLevel"])
+        (
+            g.get("groupName") or g.get("servicePrincipalName") or g.get("userName"),
+            g["permissionLevel"],
+        )
         for g in permissions.inputs["accessControls"]
     )
     # The job's identity may read and run what it executes; nobody else is granted anything.
-    assert grants == [(RUNNER, "CAN_RUN"), (DEPLOYER, "CAN_MANAGE"), ("etl-admins", "CAN_MANAGE")], grants
+    assert grants == [
+        (RUNNER, "CAN_RUN"),
+        (DEPLOYER, "CAN_MANAGE"),
+        ("etl-admins", "CAN_MANAGE"),
+    ], grants
     # One authoritative permissions resource per object.
     on_root = [p for p in two_releases.of_type(PERMISSIONS) if p.inputs.get("directoryPath")]
     assert len(on_root) == 1, [p.name for p in on_root]
     # Release content is imported only once the folder and its permissions exist.
     notebook = two_releases.named("release-1.0.0-notebook-main")
-    assert {"workspace-root-directory", "workspace-root-permissions"} <= set(notebook.dependencies), notebook.dependencies
+    assert {"workspace-root-directory", "workspace-root-permissions"} <= set(
+        notebook.dependencies
+    ), notebook.dependencies
 
 
-def test_without_access_block_no_permissions_or_folder(sandbox: SandboxProject, values: dict[str, Any]) -> None:
+def test_without_access_block_no_permissions_or_folder(
+    sandbox: SandboxProject, values: dict[str, Any]
+) -> None:
     sandbox.add_release("1.0.0")
     del values["access"]
     evaluation = sandbox.evaluate(values)
@@ -203,7 +272,9 @@ def test_children_are_parented_to_their_component(two_releases: Evaluation) -> N
                 f"{registration.name} is not named after its parent {registration.parent}"
             )
         else:
-            assert registration.parent is None, f"component {registration.name} nested under {registration.parent}"
+            assert registration.parent is None, (
+                f"component {registration.name} nested under {registration.parent}"
+            )
 
 
 def test_stack_outputs(two_releases: Evaluation) -> None:
@@ -212,6 +283,7 @@ def test_stack_outputs(two_releases: Evaluation) -> None:
     assert outputs["keptReleases"] == ["1.0.0", "1.1.0"], outputs
     assert outputs["liveNotebookPath"] == "/Production/etl-pipeline/releases/1.1.0/main"
     assert outputs["liveLibraryPaths"] == [
-        "/Volumes/prod/etl/artifacts/releases/1.1.0/etl_pipeline-1.1.0-py3-none-any.whl"]
+        "/Volumes/prod/etl/artifacts/releases/1.1.0/etl_pipeline-1.1.0-py3-none-any.whl"
+    ]
     job_id = outputs["jobId"]
     assert job_id and outputs["jobUrl"].endswith(f"/#job/{job_id}"), outputs

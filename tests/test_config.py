@@ -54,64 +54,177 @@ def test_object_values_arrive_as_json_text_like_pulumi_passes_them() -> None:
 
 # (dotted path, bad value, substrings the message must contain: the key, the value, the fix)
 BAD_VALUES = [
-    ("workspaceRoot", "relative/path", ["databricks-cicd:workspaceRoot", "'relative/path'", "start it with '/'"]),
+    (
+        "workspaceRoot",
+        "relative/path",
+        ["databricks-cicd:workspaceRoot", "'relative/path'", "start it with '/'"],
+    ),
     ("workspaceRoot", "/Production/etl/", ["workspaceRoot", "remove the trailing slash"]),
     ("workspaceRoot", "/Production//etl", ["workspaceRoot", "'//'", "single slashes"]),
-    ("workspaceRoot", "/Workspace/Production/etl", ["workspaceRoot", "without it", "'/Production/etl'"]),
+    (
+        "workspaceRoot",
+        "/Workspace/Production/etl",
+        ["workspaceRoot", "without it", "'/Production/etl'"],
+    ),
     ("workspaceRoot", "/Production/../etl", ["workspaceRoot", "'..'"]),
     ("workspaceRoot", "/Production", ["workspaceRoot", "top-level folder"]),
-    ("artifactStore.kind", "s3", ["databricks-cicd:artifactStore.kind", "'dbfs', 'volume' or 'workspace'", "'s3'"]),
-    ("artifactStore.root", "/Volumes/main", ["databricks-cicd:artifactStore", "/Volumes/<catalog>/<schema>/<volume>"]),
-    ("artifactStore.rootPath", "/x", ["databricks-cicd:artifactStore", "unknown key 'rootPath'", "did you mean 'root'"]),
-    ("releases.live", "9.9.9", ["databricks-cicd:releases", "'9.9.9' is not in kept", "add it to kept"]),
+    (
+        "artifactStore.kind",
+        "s3",
+        ["databricks-cicd:artifactStore.kind", "'dbfs', 'volume' or 'workspace'", "'s3'"],
+    ),
+    (
+        "artifactStore.root",
+        "/Volumes/main",
+        ["databricks-cicd:artifactStore", "/Volumes/<catalog>/<schema>/<volume>"],
+    ),
+    (
+        "artifactStore.rootPath",
+        "/x",
+        ["databricks-cicd:artifactStore", "unknown key 'rootPath'", "did you mean 'root'"],
+    ),
+    (
+        "releases.live",
+        "9.9.9",
+        ["databricks-cicd:releases", "'9.9.9' is not in kept", "add it to kept"],
+    ),
     ("releases.kept", [], ["databricks-cicd:releases.kept", "at least 1 item"]),
-    ("releases.kept", [{"version": "1.0.0"}, {"version": "1.0.0"}], ["releases", "'1.0.0' is listed twice"]),
-    ("releases.kept", [{"version": "1.0.0", "sorce": "x"}], ["releases.kept[0]", "unknown key 'sorce'", "did you mean 'source'"]),
-    ("releases.kept", [{"version": "1.0.0", "source": "/abs/path"}], ["releases.kept[0].source", "inside the project"]),
-    ("releases.kept", [{"version": "1.0.0", "source": "../elsewhere"}], ["releases.kept[0].source", "no '..'"]),
+    (
+        "releases.kept",
+        [{"version": "1.0.0"}, {"version": "1.0.0"}],
+        ["releases", "'1.0.0' is listed twice"],
+    ),
+    (
+        "releases.kept",
+        [{"version": "1.0.0", "sorce": "x"}],
+        ["releases.kept[0]", "unknown key 'sorce'", "did you mean 'source'"],
+    ),
+    (
+        "releases.kept",
+        [{"version": "1.0.0", "source": "/abs/path"}],
+        ["releases.kept[0].source", "inside the project"],
+    ),
+    (
+        "releases.kept",
+        [{"version": "1.0.0", "source": "../elsewhere"}],
+        ["releases.kept[0].source", "no '..'"],
+    ),
     ("releases.rollbackTarget", "0.9.0", ["releases", "rollbackTarget '0.9.0' is not in kept"]),
-    ("releases.kept", [{"version": 1.1}], ["releases.kept[0].version", "got 1.1", "quote it in YAML"]),
+    (
+        "releases.kept",
+        [{"version": 1.1}],
+        ["releases.kept[0].version", "got 1.1", "quote it in YAML"],
+    ),
     ("job.name", "", ["databricks-cicd:job.name", "at least 1 character"]),
     ("job.entryNotebook", "/abs/main", ["databricks-cicd:job.entryNotebook", "relative"]),
     ("job.entryNotebook", "main.py", ["job.entryNotebook", "without extension"]),
-    ("job.cluster.sparkVersion", "15.4", ["databricks-cicd:job.cluster.sparkVersion", "'15.4'", "15.4.x-scala2.12"]),
-    ("job.cluster.nodeTyp", "i3", ["databricks-cicd:job.cluster", "unknown key 'nodeTyp'", "did you mean 'nodeType'"]),
-    ("job.cluster.numWorkers", -1, ["databricks-cicd:job.cluster.numWorkers", "greater than or equal to 0", "-1"]),
-    ("job.cluster.numWorkers", "2", ["databricks-cicd:job.cluster.numWorkers", "valid integer", "'2'"]),
-    ("job.cluster.numWorkers", 2.5, ["databricks-cicd:job.cluster.numWorkers", "valid integer", "2.5"]),
-    ("job.schedule.paused", "yes", ["databricks-cicd:job.schedule.paused", "valid boolean", "'yes'"]),
-    ("job.cluster.autoscale", {"minWorkers": 1, "maxWorkers": 4}, ["databricks-cicd:job.cluster", "exactly one of numWorkers"]),
+    (
+        "job.cluster.sparkVersion",
+        "15.4",
+        ["databricks-cicd:job.cluster.sparkVersion", "'15.4'", "15.4.x-scala2.12"],
+    ),
+    (
+        "job.cluster.nodeTyp",
+        "i3",
+        ["databricks-cicd:job.cluster", "unknown key 'nodeTyp'", "did you mean 'nodeType'"],
+    ),
+    (
+        "job.cluster.numWorkers",
+        -1,
+        ["databricks-cicd:job.cluster.numWorkers", "greater than or equal to 0", "-1"],
+    ),
+    (
+        "job.cluster.numWorkers",
+        "2",
+        ["databricks-cicd:job.cluster.numWorkers", "valid integer", "'2'"],
+    ),
+    (
+        "job.cluster.numWorkers",
+        2.5,
+        ["databricks-cicd:job.cluster.numWorkers", "valid integer", "2.5"],
+    ),
+    (
+        "job.schedule.paused",
+        "yes",
+        ["databricks-cicd:job.schedule.paused", "valid boolean", "'yes'"],
+    ),
+    (
+        "job.cluster.autoscale",
+        {"minWorkers": 1, "maxWorkers": 4},
+        ["databricks-cicd:job.cluster", "exactly one of numWorkers"],
+    ),
     ("job.cluster.dataSecurityMode", "NONE", ["job.cluster.dataSecurityMode", "'NONE'"]),
-    ("job.schedule.quartzCron", "0 2 * * *", ["databricks-cicd:job.schedule.quartzCron", "6 or 7 fields", "'0 0 2 * * ?'"]),
+    (
+        "job.schedule.quartzCron",
+        "0 2 * * *",
+        ["databricks-cicd:job.schedule.quartzCron", "6 or 7 fields", "'0 0 2 * * ?'"],
+    ),
     ("job.schedule.quartzCron", "0 0 2 * * *", ["job.schedule.quartzCron", "'?'"]),
-    ("job.schedule.timezone", "Mars/Olympus", ["databricks-cicd:job.schedule.timezone", "'Mars/Olympus'", "Europe/Paris"]),
+    (
+        "job.schedule.timezone",
+        "Mars/Olympus",
+        ["databricks-cicd:job.schedule.timezone", "'Mars/Olympus'", "Europe/Paris"],
+    ),
     ("job.schedule.paused", "sometimes", ["databricks-cicd:job.schedule.paused", "'sometimes'"]),
-    ("job.timeoutSeconds", 5, ["databricks-cicd:job.timeoutSeconds", "greater than or equal to 60", "got 5"]),
+    (
+        "job.timeoutSeconds",
+        5,
+        ["databricks-cicd:job.timeoutSeconds", "greater than or equal to 60", "got 5"],
+    ),
     ("job.timeoutSeconds", "an hour", ["job.timeoutSeconds", "'an hour'"]),
-    ("job.retries.maxRetries", 50, ["databricks-cicd:job.retries.maxRetries", "less than or equal to 10", "50"]),
+    (
+        "job.retries.maxRetries",
+        50,
+        ["databricks-cicd:job.retries.maxRetries", "less than or equal to 10", "50"],
+    ),
     ("job.retries.minIntervalMillis", -5, ["job.retries.minIntervalMillis", "-5"]),
-    ("job.maxConcurrentRuns", 0, ["databricks-cicd:job.maxConcurrentRuns", "greater than or equal to 1"]),
-    ("job.failureEmails", ["not-an-address"], ["databricks-cicd:job.failureEmails", "'not-an-address' is not an e-mail"]),
+    (
+        "job.maxConcurrentRuns",
+        0,
+        ["databricks-cicd:job.maxConcurrentRuns", "greater than or equal to 1"],
+    ),
+    (
+        "job.failureEmails",
+        ["not-an-address"],
+        ["databricks-cicd:job.failureEmails", "'not-an-address' is not an e-mail"],
+    ),
     ("job.tags", {"team": 7}, ["databricks-cicd:job.tags.team", "got 7"]),
     ("job.parameters", ["env=prod"], ["databricks-cicd:job.parameters", "valid dictionary"]),
-    ("job.runAs", "robot@example.com", ["databricks-cicd:job.runAs", "'robot@example.com'", "application id"]),
+    (
+        "job.runAs",
+        "robot@example.com",
+        ["databricks-cicd:job.runAs", "'robot@example.com'", "application id"],
+    ),
     ("job.runAs", ..., ["SINGLE_USER needs job.runAs", "service principal"]),
-    ("access.deployIdentity", "ci-bot", ["databricks-cicd:access.deployIdentity", "'ci-bot'", "UUID"]),
+    (
+        "access.deployIdentity",
+        "ci-bot",
+        ["databricks-cicd:access.deployIdentity", "'ci-bot'", "UUID"],
+    ),
     ("access.adminGroup", ..., ["databricks-cicd:access.adminGroup", "is missing"]),
-    ("access.adminGroup", "admins", ["databricks-cicd:access.adminGroup", "'admins'", "dedicated group"]),
+    (
+        "access.adminGroup",
+        "admins",
+        ["databricks-cicd:access.adminGroup", "'admins'", "dedicated group"],
+    ),
     ("access.operatorsGroup", "admins", ["databricks-cicd:access.operatorsGroup", "'etl-admins'"]),
 ]
 
 
-@pytest.mark.parametrize(("path", "bad", "expected"), BAD_VALUES,
-                         ids=[f"{p}={b!r}"[:60] for p, b, _ in BAD_VALUES])
-def test_bad_value_is_refused_with_key_value_and_fix(path: str, bad: Any, expected: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("path", "bad", "expected"), BAD_VALUES, ids=[f"{p}={b!r}"[:60] for p, b, _ in BAD_VALUES]
+)
+def test_bad_value_is_refused_with_key_value_and_fix(
+    path: str, bad: Any, expected: list[str]
+) -> None:
     message = only_problem(changed(path, bad))
     for fragment in expected:
         assert fragment in message, f"{path}={bad!r}: {fragment!r} missing from {message!r}"
 
 
-@pytest.mark.parametrize("version", ["", "1.0/../../etc", "..", "1..0", "has space", "a/b", "-1.0", "x" * 65])
+@pytest.mark.parametrize(
+    "version", ["", "1.0/../../etc", "..", "1..0", "has space", "a/b", "-1.0", "x" * 65]
+)
 def test_version_that_could_escape_its_folder_is_refused(version: str) -> None:
     values = changed("releases", {"kept": [{"version": version}], "live": version})
     problems = problems_for(values)
@@ -174,44 +287,68 @@ def test_live_release_removed_from_kept_is_refused() -> None:
 
 
 def test_named_rollback_target_removed_from_kept_is_refused() -> None:
-    values = changed("releases", {"kept": [{"version": "1.1.0"}], "live": "1.1.0",
-                                  "rollbackTarget": "1.0.0"})
+    values = changed(
+        "releases", {"kept": [{"version": "1.1.0"}], "live": "1.1.0", "rollbackTarget": "1.0.0"}
+    )
     assert "rollbackTarget '1.0.0' is not in kept" in only_problem(values)
 
 
 def test_last_rollback_target_cannot_be_dropped_when_required() -> None:
-    values = changed("releases", {"kept": [{"version": "1.1.0"}], "live": "1.1.0",
-                                  "requireRollbackTarget": True})
+    values = changed(
+        "releases", {"kept": [{"version": "1.1.0"}], "live": "1.1.0", "requireRollbackTarget": True}
+    )
     message = only_problem(values)
     assert "no rollback target would remain" in message and "'1.1.0'" in message, message
 
 
 def test_default_rollback_target_is_the_previous_version_by_version_order() -> None:
-    values = changed("releases", {
-        "kept": [{"version": "1.10.0"}, {"version": "1.9.0"}, {"version": "1.2.0"}],
-        "live": "1.10.0",
-    })
+    values = changed(
+        "releases",
+        {
+            "kept": [{"version": "1.10.0"}, {"version": "1.9.0"}, {"version": "1.2.0"}],
+            "live": "1.10.0",
+        },
+    )
     releases = parse_stack_config(values).releases
     assert releases.effective_rollback_target == "1.9.0", releases.effective_rollback_target
     assert releases.versions == ["1.2.0", "1.9.0", "1.10.0"], releases.versions
 
 
 def test_live_release_alone_is_no_rollback_target() -> None:
-    values = changed("releases", {"kept": [{"version": "1.1.0"}], "live": "1.1.0",
-                                  "rollbackTarget": "1.1.0", "requireRollbackTarget": True})
+    values = changed(
+        "releases",
+        {
+            "kept": [{"version": "1.1.0"}],
+            "live": "1.1.0",
+            "rollbackTarget": "1.1.0",
+            "requireRollbackTarget": True,
+        },
+    )
     assert "no rollback target would remain" in only_problem(values)
 
 
 def test_rollback_target_may_name_the_live_release_right_after_a_rollback() -> None:
-    values = changed("releases", {"kept": [{"version": "1.0.0"}, {"version": "1.1.0"}],
-                                  "live": "1.0.0", "rollbackTarget": "1.0.0",
-                                  "requireRollbackTarget": True})
+    values = changed(
+        "releases",
+        {
+            "kept": [{"version": "1.0.0"}, {"version": "1.1.0"}],
+            "live": "1.0.0",
+            "rollbackTarget": "1.0.0",
+            "requireRollbackTarget": True,
+        },
+    )
     assert parse_stack_config(values).releases.effective_rollback_target == "1.0.0"
 
 
 def test_artifact_store_library_uris_per_kind() -> None:
     volume = parse_stack_config(base_values()).artifact_store
-    assert volume.library_uri("/Volumes/prod/etl/artifacts/a.whl") == "/Volumes/prod/etl/artifacts/a.whl"
+    assert (
+        volume.library_uri("/Volumes/prod/etl/artifacts/a.whl")
+        == "/Volumes/prod/etl/artifacts/a.whl"
+    )
     values = changed("artifactStore", {"kind": "workspace", "root": "/Shared/etl-artifacts"})
     workspace = parse_stack_config(values).artifact_store
-    assert workspace.library_uri("/Shared/etl-artifacts/a.whl") == "/Workspace/Shared/etl-artifacts/a.whl"
+    assert (
+        workspace.library_uri("/Shared/etl-artifacts/a.whl")
+        == "/Workspace/Shared/etl-artifacts/a.whl"
+    )

@@ -20,60 +20,84 @@ def write_stack_file(path: Path, values: dict[str, Any]) -> Path:
 
 
 @pytest.fixture
-def prod_files(sandbox: SandboxProject, values: dict[str, Any]) -> tuple[SandboxProject, dict[str, Any]]:
+def prod_files(
+    sandbox: SandboxProject, values: dict[str, Any]
+) -> tuple[SandboxProject, dict[str, Any]]:
     for version in ("1.0.0", "1.1.0", "1.2.0"):
         sandbox.add_release(version)
     return sandbox, values
 
 
-def preview(project: SandboxProject, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+def preview(
+    project: SandboxProject, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, str, str]:
     code = main(["--stack", "prod", *args], project_dir=project.root)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
 
-def test_rollback_edit_shows_only_the_job(prod_files: tuple[SandboxProject, dict[str, Any]],
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_rollback_edit_shows_only_the_job(
+    prod_files: tuple[SandboxProject, dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
     project, values = prod_files
-    base = write_stack_file(project.root / "base.yaml", with_releases(values, ["1.0.0", "1.1.0"], "1.1.0"))
-    head = write_stack_file(project.root / "Pulumi.prod.yaml", with_releases(values, ["1.0.0", "1.1.0"], "1.0.0"))
+    base = write_stack_file(
+        project.root / "base.yaml", with_releases(values, ["1.0.0", "1.1.0"], "1.1.0")
+    )
+    head = write_stack_file(
+        project.root / "Pulumi.prod.yaml", with_releases(values, ["1.0.0", "1.1.0"], "1.0.0")
+    )
     code, out, err = preview(project, capsys, "--config", str(head), "--base", str(base))
     assert code == 0, err
     changed = [line for line in out.splitlines() if line.startswith(("  +", "  -", "  ~"))]
     assert changed == ["  ~ databricks:index/job:Job  pipeline-job"], out
-    assert ("tasks[0].notebookTask.notebookPath: /Production/etl-pipeline/releases/1.1.0/main"
-            " -> /Production/etl-pipeline/releases/1.0.0/main") in out, out
+    assert (
+        "tasks[0].notebookTask.notebookPath: /Production/etl-pipeline/releases/1.1.0/main"
+        " -> /Production/etl-pipeline/releases/1.0.0/main"
+    ) in out, out
     assert "0 to add, 1 to change, 0 to remove" in out, out
 
 
 def test_promotion_edit_shows_the_new_release_added_and_the_job_changed(
-        prod_files: tuple[SandboxProject, dict[str, Any]], capsys: pytest.CaptureFixture[str]) -> None:
+    prod_files: tuple[SandboxProject, dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
     project, values = prod_files
-    base = write_stack_file(project.root / "base.yaml", with_releases(values, ["1.0.0", "1.1.0"], "1.1.0"))
-    head = write_stack_file(project.root / "Pulumi.prod.yaml",
-                            with_releases(values, ["1.0.0", "1.1.0", "1.2.0"], "1.2.0", rollbackTarget="1.1.0"))
+    base = write_stack_file(
+        project.root / "base.yaml", with_releases(values, ["1.0.0", "1.1.0"], "1.1.0")
+    )
+    head = write_stack_file(
+        project.root / "Pulumi.prod.yaml",
+        with_releases(values, ["1.0.0", "1.1.0", "1.2.0"], "1.2.0", rollbackTarget="1.1.0"),
+    )
     code, out, err = preview(project, capsys, "--config", str(head), "--base", str(base))
     assert code == 0, err
     changed = [line for line in out.splitlines() if line.startswith(("  +", "  -", "  ~"))]
     additions = [line for line in changed if line.startswith("  +")]
     assert additions and all("release-1.2.0" in line for line in additions), changed
     assert [line for line in changed if not line.startswith("  +")] == [
-        "  ~ databricks:index/job:Job  pipeline-job"], changed
-    assert "  + databricks:index/notebook:Notebook  release-1.2.0-notebook-main" in additions, additions
+        "  ~ databricks:index/job:Job  pipeline-job"
+    ], changed
+    assert "  + databricks:index/notebook:Notebook  release-1.2.0-notebook-main" in additions, (
+        additions
+    )
 
 
 def test_listing_without_base_shows_every_resource_with_its_path(
-        prod_files: tuple[SandboxProject, dict[str, Any]], capsys: pytest.CaptureFixture[str]) -> None:
+    prod_files: tuple[SandboxProject, dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
     project, values = prod_files
     write_stack_file(project.root / "Pulumi.prod.yaml", with_releases(values, ["1.1.0"], "1.1.0"))
     code, out, _ = preview(project, capsys)
     assert code == 0
-    assert "databricks:index/notebook:Notebook  release-1.1.0-notebook-main  path=/Production/etl-pipeline/releases/1.1.0/main" in out, out
+    assert (
+        "databricks:index/notebook:Notebook  release-1.1.0-notebook-main  path=/Production/etl-pipeline/releases/1.1.0/main"
+        in out
+    ), out
     assert "`pulumi preview` against the real state stays the source of truth" in out
 
 
-def test_bad_edit_is_reported_without_a_traceback(prod_files: tuple[SandboxProject, dict[str, Any]],
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_edit_is_reported_without_a_traceback(
+    prod_files: tuple[SandboxProject, dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
     project, values = prod_files
     write_stack_file(project.root / "Pulumi.prod.yaml", with_releases(values, ["1.0.0"], "1.1.0"))
     code, _, err = preview(project, capsys)
@@ -95,8 +119,10 @@ def test_rollback_of_the_repo_prod_file(tmp_path: Path, capsys: pytest.CaptureFi
     assert '    live: "1.1.0"\n' in text, "the example prod stack is expected to run 1.1.0"
     rolled_back = tmp_path / "Pulumi.prod.yaml"
     rolled_back.write_text(text.replace('    live: "1.1.0"\n', '    live: "1.0.0"\n'))
-    code = main(["--stack", "prod", "--config", str(rolled_back), "--base", str(REPO / "Pulumi.prod.yaml")],
-                project_dir=REPO)
+    code = main(
+        ["--stack", "prod", "--config", str(rolled_back), "--base", str(REPO / "Pulumi.prod.yaml")],
+        project_dir=REPO,
+    )
     out = capsys.readouterr().out
     assert code == 0
     changed = [line for line in out.splitlines() if line.startswith(("  +", "  -", "  ~"))]
@@ -107,18 +133,32 @@ def test_rollback_of_the_repo_prod_file(tmp_path: Path, capsys: pytest.CaptureFi
     ("base", "head", "removed"),
     [
         # promote 1.2.0 and drop the release the job ran, in one change
-        ((["1.0.0", "1.1.0"], "1.1.0", "1.0.0"), (["1.0.0", "1.2.0"], "1.2.0", "1.0.0"), "'1.1.0', which the job runs"),
+        (
+            (["1.0.0", "1.1.0"], "1.1.0", "1.0.0"),
+            (["1.0.0", "1.2.0"], "1.2.0", "1.0.0"),
+            "'1.1.0', which the job runs",
+        ),
         # drop the rollback target while re-targeting, in one change
-        ((["1.0.0", "1.1.0"], "1.1.0", "1.0.0"), (["1.1.0", "1.2.0"], "1.2.0", "1.1.0"), "'1.0.0', the rollback target"),
+        (
+            (["1.0.0", "1.1.0"], "1.1.0", "1.0.0"),
+            (["1.1.0", "1.2.0"], "1.2.0", "1.1.0"),
+            "'1.0.0', the rollback target",
+        ),
     ],
     ids=["live-removed-with-promotion", "rollback-target-removed-with-promotion"],
 )
 def test_prod_change_may_not_remove_what_the_base_runs_or_rolls_back_to(
-        prod_files: tuple[SandboxProject, dict[str, Any]], capsys: pytest.CaptureFixture[str],
-        base: tuple[list[str], str, str], head: tuple[list[str], str, str], removed: str) -> None:
+    prod_files: tuple[SandboxProject, dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
+    base: tuple[list[str], str, str],
+    head: tuple[list[str], str, str],
+    removed: str,
+) -> None:
     project, values = prod_files
+
     def stack(kept: list[str], live: str, target: str) -> dict[str, Any]:
         return with_releases(values, kept, live, rollbackTarget=target, requireRollbackTarget=True)
+
     base_file = write_stack_file(project.root / "base.yaml", stack(*base))
     head_file = write_stack_file(project.root / "Pulumi.prod.yaml", stack(*head))
     code, _, err = preview(project, capsys, "--config", str(head_file), "--base", str(base_file))
@@ -127,20 +167,34 @@ def test_prod_change_may_not_remove_what_the_base_runs_or_rolls_back_to(
 
 
 def test_retiring_a_release_that_is_neither_live_nor_target_is_allowed(
-        prod_files: tuple[SandboxProject, dict[str, Any]], capsys: pytest.CaptureFixture[str]) -> None:
+    prod_files: tuple[SandboxProject, dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
     project, values = prod_files
-    base = with_releases(values, ["1.0.0", "1.1.0", "1.2.0"], "1.2.0", rollbackTarget="1.1.0",
-                         requireRollbackTarget=True)
-    head = with_releases(values, ["1.1.0", "1.2.0"], "1.2.0", rollbackTarget="1.1.0",
-                         requireRollbackTarget=True)
-    code, out, err = preview(project, capsys, "--config", str(write_stack_file(project.root / "h.yaml", head)),
-                             "--base", str(write_stack_file(project.root / "b.yaml", base)))
+    base = with_releases(
+        values,
+        ["1.0.0", "1.1.0", "1.2.0"],
+        "1.2.0",
+        rollbackTarget="1.1.0",
+        requireRollbackTarget=True,
+    )
+    head = with_releases(
+        values, ["1.1.0", "1.2.0"], "1.2.0", rollbackTarget="1.1.0", requireRollbackTarget=True
+    )
+    code, out, err = preview(
+        project,
+        capsys,
+        "--config",
+        str(write_stack_file(project.root / "h.yaml", head)),
+        "--base",
+        str(write_stack_file(project.root / "b.yaml", base)),
+    )
     assert code == 0, err
     assert "to remove" in out and "0 to remove" not in out, out
 
 
 def test_staging_may_replace_its_candidate_in_one_change(
-        prod_files: tuple[SandboxProject, dict[str, Any]], capsys: pytest.CaptureFixture[str]) -> None:
+    prod_files: tuple[SandboxProject, dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
     project, values = prod_files
     base = write_stack_file(project.root / "b.yaml", with_releases(values, ["1.1.0"], "1.1.0"))
     head = write_stack_file(project.root / "h.yaml", with_releases(values, ["1.2.0"], "1.2.0"))

@@ -30,8 +30,11 @@ def _fields(args_class: type) -> tuple[dict[str, Any], set[str]]:
     hints = typing.get_type_hints(args_class.__init__, globalns=namespace)
     params = inspect.signature(args_class.__init__).parameters
     fields = {names.get(p, p): hints[p] for p in params if p not in ("self", "__self__")}
-    required = {names.get(p, p) for p, param in params.items()
-                if p not in ("self", "__self__") and param.default is inspect.Parameter.empty}
+    required = {
+        names.get(p, p)
+        for p, param in params.items()
+        if p not in ("self", "__self__") and param.default is inspect.Parameter.empty
+    }
     return fields, required
 
 
@@ -47,14 +50,24 @@ def _args_classes(annotation: Any) -> list[type]:
 
 def problems_in(value: Any, args_class: type, where: str) -> list[str]:
     if isinstance(value, list):
-        return [p for i, item in enumerate(value) for p in problems_in(item, args_class, f"{where}[{i}]")]
+        return [
+            p
+            for i, item in enumerate(value)
+            for p in problems_in(item, args_class, f"{where}[{i}]")
+        ]
     if not isinstance(value, Mapping):
         return [f"{where}: expected an object of {args_class.__name__}, got {value!r}"]
     fields, required = _fields(args_class)
-    problems = [f"{where}.{key}: not a property of {args_class.__name__}"
-                for key in value if key not in fields]
-    problems += [f"{where}.{key}: required by {args_class.__name__} but missing"
-                 for key in sorted(required) if key not in value]
+    problems = [
+        f"{where}.{key}: not a property of {args_class.__name__}"
+        for key in value
+        if key not in fields
+    ]
+    problems += [
+        f"{where}.{key}: required by {args_class.__name__} but missing"
+        for key in sorted(required)
+        if key not in value
+    ]
     for key, item in value.items():
         nested = _args_classes(fields.get(key))
         if nested and isinstance(item, (Mapping, list)):
@@ -79,26 +92,38 @@ def schema_problems(evaluation: Evaluation) -> list[str]:
     problems = []
     for registration in evaluation.resources.values():
         if registration.type.startswith("databricks:"):
-            problems += problems_in(registration.inputs, resource_args_class(registration.type),
-                                    registration.name)
+            problems += problems_in(
+                registration.inputs, resource_args_class(registration.type), registration.name
+            )
     return problems
 
 
 def test_the_checker_catches_a_misspelled_nested_key() -> None:
     job = {"name": "x", "tasks": [{"taskKey": "main", "notebookTask": {"notebookPth": "/x"}}]}
     problems = problems_in(job, pulumi_databricks.JobArgs, "job")
-    assert "job.tasks[0].notebookTask.notebookPth: not a property of JobTaskNotebookTaskArgs" in problems, problems
-    assert "job.tasks[0].notebookTask.notebookPath: required by JobTaskNotebookTaskArgs but missing" in problems
+    assert (
+        "job.tasks[0].notebookTask.notebookPth: not a property of JobTaskNotebookTaskArgs"
+        in problems
+    ), problems
+    assert (
+        "job.tasks[0].notebookTask.notebookPath: required by JobTaskNotebookTaskArgs but missing"
+        in problems
+    )
 
 
-def test_every_input_is_a_provider_property(sandbox: SandboxProject, values: dict[str, Any]) -> None:
+def test_every_input_is_a_provider_property(
+    sandbox: SandboxProject, values: dict[str, Any]
+) -> None:
     sandbox.add_release("1.0.0")
     sandbox.add_release("1.1.0")
     values["job"]["cluster"]["numWorkers"] = 0  # exercise sparkConf / single-node paths too
     evaluation = sandbox.evaluate(with_releases(values, ["1.0.0", "1.1.0"], "1.1.0"))
     types = {r.type for r in evaluation.resources.values()}
-    assert {"databricks:index/job:Job", "databricks:index/notebook:Notebook",
-            "databricks:index/permissions:Permissions"} <= types, types
+    assert {
+        "databricks:index/job:Job",
+        "databricks:index/notebook:Notebook",
+        "databricks:index/permissions:Permissions",
+    } <= types, types
     assert schema_problems(evaluation) == []
 
 

@@ -23,8 +23,11 @@ def git(project: Path, *args: str) -> None:
 def project(tmp_path: Path) -> Path:
     """A git repo holding a copy of the example pipeline, as a team's repo would."""
     root = tmp_path / "repo"
-    shutil.copytree(REPO / "pipeline", root / "pipeline",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "build", "dist"))
+    shutil.copytree(
+        REPO / "pipeline",
+        root / "pipeline",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "build", "dist"),
+    )
     git(root, "init", "-q")
     git(root, "-c", "user.email=ci@example.com", "-c", "user.name=ci", "add", "-A")
     git(root, "-c", "user.email=ci@example.com", "-c", "user.name=ci", "commit", "-qm", "pipeline")
@@ -49,13 +52,20 @@ def change_library(project: Path) -> None:
     module.write_text(module.read_text() + "\n# a change after 1.0.0\n")
 
 
-def test_build_records_a_new_version_and_rebuilds_identically(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_build_records_a_new_version_and_rebuilds_identically(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["build", "1.0.0"], project_dir=project) == 0, capsys.readouterr().err
     lock = read_lock(project / "releases.lock.yaml")
     assert sorted(lock["1.0.0"]) == sorted(
-        ["libraries/etl_pipeline-1.0.0-py3-none-any.whl", "notebooks/config/defaults.json",
-         "notebooks/main.py", "notebooks/transforms/clean_orders.sql",
-         "notebooks/transforms/explore_orders.py"]), lock
+        [
+            "libraries/etl_pipeline-1.0.0-py3-none-any.whl",
+            "notebooks/config/defaults.json",
+            "notebooks/main.py",
+            "notebooks/transforms/clean_orders.sql",
+            "notebooks/transforms/explore_orders.py",
+        ]
+    ), lock
     wheel = project / "dist/releases/1.0.0/libraries/etl_pipeline-1.0.0-py3-none-any.whl"
     first = wheel.read_bytes()
     shutil.rmtree(project / "dist")
@@ -64,34 +74,45 @@ def test_build_records_a_new_version_and_rebuilds_identically(project: Path, cap
     assert "identical to releases.lock.yaml" in capsys.readouterr().out
 
 
-def test_republishing_a_version_with_other_content_is_refused(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_republishing_a_version_with_other_content_is_refused(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["build", "1.0.0"], project_dir=project) == 0
     recorded = (project / "releases.lock.yaml").read_text()
     change_library(project)
     assert main(["build", "1.0.0"], project_dir=project) == 1
     err = capsys.readouterr().err
-    assert "libraries/etl_pipeline-1.0.0-py3-none-any.whl changed since it was published" in err, err
+    assert "libraries/etl_pipeline-1.0.0-py3-none-any.whl changed since it was published" in err, (
+        err
+    )
     assert "build the change as a new version" in err, err
     assert (project / "releases.lock.yaml").read_text() == recorded, "the lock was rewritten"
 
 
-def test_version_that_could_escape_its_folder_is_a_usage_error(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_version_that_could_escape_its_folder_is_a_usage_error(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["build", "../1.0"], project_dir=project)
     assert exited.value.code == 2
     assert "not a plain identifier" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("version", "fragment"), [("1.0.0-rc1", "use '1.0.0rc1'"),
-                                                   ("release-one", "not a Python package version")])
+@pytest.mark.parametrize(
+    ("version", "fragment"),
+    [("1.0.0-rc1", "use '1.0.0rc1'"), ("release-one", "not a Python package version")],
+)
 def test_version_the_wheel_would_spell_differently_is_refused(
-        project: Path, capsys: pytest.CaptureFixture[str], version: str, fragment: str) -> None:
+    project: Path, capsys: pytest.CaptureFixture[str], version: str, fragment: str
+) -> None:
     assert main(["build", version], project_dir=project) == 1
     assert fragment in capsys.readouterr().err
     assert not (project / "releases.lock.yaml").exists()
 
 
-def test_ensure_restores_from_tag_and_builds_the_rest(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_ensure_restores_from_tag_and_builds_the_rest(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["build", "1.0.0"], project_dir=project) == 0
     git(project, "tag", "v1.0.0")
     change_library(project)
@@ -107,7 +128,9 @@ def test_ensure_restores_from_tag_and_builds_the_rest(project: Path, capsys: pyt
     assert (project / "dist/releases/1.0.0/libraries/etl_pipeline-1.0.0-py3-none-any.whl").is_file()
 
 
-def test_ensure_without_tag_refuses_a_release_the_tree_no_longer_builds(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_ensure_without_tag_refuses_a_release_the_tree_no_longer_builds(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["build", "1.0.0"], project_dir=project) == 0
     forget_sources(project)
     change_library(project)
@@ -118,13 +141,17 @@ def test_ensure_without_tag_refuses_a_release_the_tree_no_longer_builds(project:
     assert "changed since it was published" in err and "tag the commit 1.0.0 was" in err, err
 
 
-def test_ensure_refuses_an_unpublished_release(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_ensure_refuses_an_unpublished_release(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     stack_file(project, ["2.0.0"], "2.0.0")
     assert main(["ensure", "--stack", "prod"], project_dir=project) == 1
     assert "2.0.0 (kept by stack prod) is not in releases.lock.yaml" in capsys.readouterr().err
 
 
-def test_restore_needs_a_tag_or_the_source_tree(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_restore_needs_a_tag_or_the_source_tree(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["build", "1.0.0"], project_dir=project) == 0
     forget_sources(project)
     assert main(["restore", "1.0.0"], project_dir=project) == 1
@@ -133,12 +160,19 @@ def test_restore_needs_a_tag_or_the_source_tree(project: Path, capsys: pytest.Ca
 
 
 def test_ensure_rebuilds_from_the_recorded_source_tree_without_a_tag(
-        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["build", "1.0.0"], project_dir=project) == 0  # built from the committed tree
     tree = yaml.safe_load((project / "releases.lock.yaml").read_text())["sources"]["1.0.0"]
-    head_tree = subprocess.run(["git", "-C", str(project), "rev-parse", "HEAD:pipeline"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-    assert tree == head_tree, f"recorded source tree {tree} is not the committed pipeline/ {head_tree}"
+    head_tree = subprocess.run(
+        ["git", "-C", str(project), "rev-parse", "HEAD:pipeline"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert tree == head_tree, (
+        f"recorded source tree {tree} is not the committed pipeline/ {head_tree}"
+    )
     change_library(project)  # the team moves on; no tag was ever made
     shutil.rmtree(project / "dist")
     stack_file(project, ["1.0.0"], "1.0.0")
@@ -151,12 +185,20 @@ def test_the_repo_lock_records_where_each_release_came_from() -> None:
     lock = yaml.safe_load((REPO / "releases.lock.yaml").read_text())
     assert set(lock["sources"]) == set(lock["releases"]), lock.get("sources")
     for version, tree in lock["sources"].items():
-        found = subprocess.run(["git", "-C", str(REPO), "cat-file", "-t", tree],
-                               capture_output=True, text=True, check=False)
-        assert found.stdout.strip() == "tree", f"{version}: source tree {tree} is not in this repo's history"
+        found = subprocess.run(
+            ["git", "-C", str(REPO), "cat-file", "-t", tree],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert found.stdout.strip() == "tree", (
+            f"{version}: source tree {tree} is not in this repo's history"
+        )
 
 
-def test_check_lock_accepts_a_lock_that_only_grew(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_lock_accepts_a_lock_that_only_grew(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["build", "1.0.0"], project_dir=project) == 0
     base = project.parent / "base.lock.yaml"
     shutil.copy(project / "releases.lock.yaml", base)
@@ -169,7 +211,8 @@ def test_check_lock_accepts_a_lock_that_only_grew(project: Path, capsys: pytest.
 
 @pytest.mark.parametrize("tamper", ["rewrite", "drop"])
 def test_check_lock_refuses_a_rewritten_or_dropped_release(
-        project: Path, capsys: pytest.CaptureFixture[str], tamper: str) -> None:
+    project: Path, capsys: pytest.CaptureFixture[str], tamper: str
+) -> None:
     assert main(["build", "1.0.0"], project_dir=project) == 0
     base = project.parent / "base.lock.yaml"
     shutil.copy(project / "releases.lock.yaml", base)

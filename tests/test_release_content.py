@@ -23,7 +23,11 @@ def test_languages_come_from_extension_and_header(tmp_path: Path) -> None:
     write(tmp_path, "q/report.sql", "-- Databricks notebook source\nSELECT 1")
     write(tmp_path, "q/job.scala", "// Databricks notebook source\nval x = 1")
     write(tmp_path, "q/model.r", "# Databricks notebook source\nx <- 1")
-    write(tmp_path, "q/lab.ipynb", json.dumps({"cells": [], "metadata": {"kernelspec": {"language": "python"}}}))
+    write(
+        tmp_path,
+        "q/lab.ipynb",
+        json.dumps({"cells": [], "metadata": {"kernelspec": {"language": "python"}}}),
+    )
     notebooks, files, _ = scan_notebooks(tmp_path)
     found = {n.workspace_name: (n.language, n.format) for n in notebooks}
     assert found == {
@@ -45,7 +49,9 @@ def test_files_that_are_not_notebooks_become_workspace_files(tmp_path: Path) -> 
     assert [f.relative_path for f in files] == ["config/defaults.json", "helpers.py"], files
 
 
-@pytest.mark.parametrize("junk", [".DS_Store", "__pycache__/main.cpython-311.pyc", "sub/.hidden.py"])
+@pytest.mark.parametrize(
+    "junk", [".DS_Store", "__pycache__/main.cpython-311.pyc", "sub/.hidden.py"]
+)
 def test_hidden_files_and_caches_are_refused_not_dropped(tmp_path: Path, junk: str) -> None:
     write(tmp_path, "main.py", "# Databricks notebook source\n1")
     write(tmp_path, junk, "x")
@@ -74,7 +80,9 @@ def test_release_refuses_unexpected_entries(sandbox: SandboxProject) -> None:
         scan_release(folder)
     (folder / "README.txt").unlink()
     (folder / "libraries" / "notes.txt").write_text("x")
-    with pytest.raises(ReleaseContentError, match="notes.txt: libraries/ holds only built .whl or .jar"):
+    with pytest.raises(
+        ReleaseContentError, match="notes.txt: libraries/ holds only built .whl or .jar"
+    ):
         scan_release(folder)
 
 
@@ -90,7 +98,9 @@ def test_changed_file_is_named(sandbox: SandboxProject) -> None:
     with pytest.raises(LockError) as caught:
         verify("1.0.0", lock, scan_release(folder))
     message = str(caught.value)
-    assert "release 1.0.0: notebooks/transforms/explore.py changed since it was published" in message
+    assert (
+        "release 1.0.0: notebooks/transforms/explore.py changed since it was published" in message
+    )
     assert "publish the change as a new version" in message
 
 
@@ -118,7 +128,10 @@ def test_lock_round_trip_is_sorted_and_stable(tmp_path: Path) -> None:
     first = path.read_text()
     write_lock(path, read_lock(path))
     assert path.read_text() == first
-    assert read_lock(path) == {"1.10.0": {"a": "sha256:1", "b": "sha256:2"}, "1.2.0": {"x": "sha256:3"}}
+    assert read_lock(path) == {
+        "1.10.0": {"a": "sha256:1", "b": "sha256:2"},
+        "1.2.0": {"x": "sha256:3"},
+    }
 
 
 def test_corrupt_lock_is_reported(tmp_path: Path) -> None:

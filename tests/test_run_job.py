@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import stat
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any
 
 import pytest
 import requests
@@ -41,7 +42,7 @@ EXIT_VALUE = '{"rows_written": 1234, "status": "ok"}'
 class FakeClock:
     def __init__(self) -> None:
         self.now = 1000.0
-        self.sleeps: List[float] = []
+        self.sleeps: list[float] = []
 
     def __call__(self) -> float:
         return self.now
@@ -54,8 +55,8 @@ class FakeClock:
 
 def _run(
     life_cycle: RunLifeCycleState,
-    result: Optional[RunResultState] = None,
-    message: Optional[str] = None,
+    result: RunResultState | None = None,
+    message: str | None = None,
 ) -> Run:
     terminal = life_cycle in run_job.TERMINAL_STATES
     return Run(
@@ -80,23 +81,23 @@ class FakeJobs:
 
     def __init__(
         self,
-        runs: List[Run],
-        outputs: Optional[Dict[int, RunOutput]] = None,
-        fail_with: Optional[BaseException] = None,
+        runs: list[Run],
+        outputs: dict[int, RunOutput] | None = None,
+        fail_with: BaseException | None = None,
     ) -> None:
         self.runs = runs  # returned in turn by get_run; the last one repeats
         self.outputs = outputs or {}
         self.fail_with = fail_with
-        self.run_now_calls: List[Dict[str, Any]] = []
-        self.get_run_calls: List[int] = []
-        self.cancelled: List[int] = []
+        self.run_now_calls: list[dict[str, Any]] = []
+        self.get_run_calls: list[int] = []
+        self.cancelled: list[int] = []
 
     def run_now(
         self,
         job_id: int,
         *,
-        job_parameters: Optional[Dict[str, str]] = None,
-        notebook_params: Optional[Dict[str, str]] = None,
+        job_parameters: dict[str, str] | None = None,
+        notebook_params: dict[str, str] | None = None,
     ) -> Wait[Run]:
         if self.fail_with is not None:
             raise self.fail_with
@@ -104,7 +105,9 @@ class FakeJobs:
             {"job_id": job_id, "notebook_params": notebook_params, "job_parameters": job_parameters}
         )
         return Wait(
-            lambda **_: None, response=RunNowResponse(run_id=RUN_ID, number_in_job=RUN_ID), run_id=RUN_ID
+            lambda **_: None,
+            response=RunNowResponse(run_id=RUN_ID, number_in_job=RUN_ID),
+            run_id=RUN_ID,
         )
 
     def get_run(self, run_id: int) -> Run:
@@ -126,7 +129,7 @@ class FakeClient:
         self.config = type("Config", (), {"host": HOST})()
 
 
-def _main(argv: List[str], jobs: FakeJobs, clock: Optional[FakeClock] = None) -> int:
+def _main(argv: list[str], jobs: FakeJobs, clock: FakeClock | None = None) -> int:
     clock = clock or FakeClock()
     return main(argv, client_factory=lambda: FakeClient(jobs), clock=clock, sleep=clock.sleep)
 
@@ -165,7 +168,11 @@ def test_success_prints_url_state_and_exit_value(capsys: pytest.CaptureFixture[s
     assert EXIT_VALUE in out
     # One progress line per state change, with elapsed seconds; RUNNING twice is printed once.
     progress = [line for line in out.splitlines() if line.startswith("[")]
-    assert [line.split("]")[1].split()[0] for line in progress] == ["PENDING", "RUNNING", "TERMINATED"]
+    assert [line.split("]")[1].split()[0] for line in progress] == [
+        "PENDING",
+        "RUNNING",
+        "TERMINATED",
+    ]
     assert "Waiting for cluster" in progress[0]
     assert progress[-1].startswith("[    45s]")
     assert clock.sleeps == [15.0, 15.0, 15.0]
@@ -216,7 +223,7 @@ def test_failure_exits_1_with_state_message(capsys: pytest.CaptureFixture[str]) 
 def test_every_other_end_is_a_failure(
     capsys: pytest.CaptureFixture[str],
     life_cycle: RunLifeCycleState,
-    result: Optional[RunResultState],
+    result: RunResultState | None,
 ) -> None:
     jobs = FakeJobs(runs=[_run(life_cycle, result, "ended")], outputs={TASK_RUN_ID: RunOutput()})
     assert _main(["--job-id", str(JOB_ID)], jobs) == 1
@@ -225,7 +232,9 @@ def test_every_other_end_is_a_failure(
 def test_timeout_cancels_the_run_and_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
     jobs = FakeJobs(runs=[_run(RunLifeCycleState.RUNNING)])
     clock = FakeClock()
-    code = _main(["--job-id", str(JOB_ID), "--timeout", "100", "--poll-interval", "30"], jobs, clock)
+    code = _main(
+        ["--job-id", str(JOB_ID), "--timeout", "100", "--poll-interval", "30"], jobs, clock
+    )
     out, err = capsys.readouterr()
     assert code == 3
     assert jobs.cancelled == [RUN_ID]
@@ -350,7 +359,7 @@ def test_credentials_that_cannot_be_configured_exit_4(
         ["--job-id", "1", "--poll-interval", "0"],
     ],
 )
-def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], argv: List[str]) -> None:
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
     jobs = _success_jobs()
     assert _main(argv, jobs) == 2
     _, err = capsys.readouterr()
@@ -403,7 +412,7 @@ def test_stack_runs_against_the_host_its_stack_file_names(
     _fake_pulumi(tmp_path / "bin", f"echo '\"{JOB_ID}\"'\n")
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("DATABRICKS_HOST", "https://some-other-workspace.example.com")
-    seen: List[str] = []
+    seen: list[str] = []
     jobs = _success_jobs()
 
     def factory() -> Any:
@@ -411,7 +420,9 @@ def test_stack_runs_against_the_host_its_stack_file_names(
         return FakeClient(jobs)
 
     clock = FakeClock()
-    code = run_job.main(["--stack", "staging"], client_factory=factory, clock=clock, sleep=clock.sleep)
+    code = run_job.main(
+        ["--stack", "staging"], client_factory=factory, clock=clock, sleep=clock.sleep
+    )
     assert code == 0, capsys.readouterr().err
     staging_host = run_job.stack_host("staging")
     assert staging_host and staging_host.startswith("https://"), staging_host

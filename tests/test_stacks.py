@@ -34,25 +34,42 @@ def prod() -> Evaluation:
 
 def test_staging_publishes_its_one_release_and_points_the_job_at_it(staging: Evaluation) -> None:
     content = scan_release(Path("dist/releases/1.1.0"))
-    notebooks = {r.inputs["path"]: r.inputs for r in staging.of_type("databricks:index/notebook:Notebook")
-                 if r.parent == "release-1.1.0"}
-    expected = {f"/Shared/etl-pipeline/staging/releases/1.1.0/{n.workspace_name}": n for n in content.notebooks}
+    notebooks = {
+        r.inputs["path"]: r.inputs
+        for r in staging.of_type("databricks:index/notebook:Notebook")
+        if r.parent == "release-1.1.0"
+    }
+    expected = {
+        f"/Shared/etl-pipeline/staging/releases/1.1.0/{n.workspace_name}": n
+        for n in content.notebooks
+    }
     assert set(notebooks) == set(expected), f"notebook paths: {sorted(notebooks)}"
     for path, notebook in expected.items():
-        assert notebooks[path]["language"] == notebook.language, f"{path}: {notebooks[path]['language']}"
+        assert notebooks[path]["language"] == notebook.language, (
+            f"{path}: {notebooks[path]['language']}"
+        )
         assert notebooks[path]["source"] == notebook.source.as_posix(), notebooks[path]["source"]
     languages = {n.language for n in content.notebooks}
     assert {"PYTHON", "SQL"} <= languages, languages
 
-    uploads = [r for r in staging.of_type("databricks:index/file:File") if r.parent == "release-1.1.0"]
+    uploads = [
+        r for r in staging.of_type("databricks:index/file:File") if r.parent == "release-1.1.0"
+    ]
     assert [u.inputs["path"] for u in uploads] == [
-        f"/Volumes/staging/etl_pipeline/artifacts/releases/1.1.0/{lib.file_name}" for lib in content.libraries
+        f"/Volumes/staging/etl_pipeline/artifacts/releases/1.1.0/{lib.file_name}"
+        for lib in content.libraries
     ], [u.inputs for u in uploads]
 
     task = staging.named("pipeline-job").inputs["tasks"][0]
-    assert task["notebookTask"]["notebookPath"] == "/Shared/etl-pipeline/staging/releases/1.1.0/main", task
-    assert sorted(lib["whl"] for lib in task["libraries"]) == sorted(u.inputs["path"] for u in uploads), task
-    assert staging.outputs["liveRelease"] == "1.1.0" and staging.outputs["keptReleases"] == ["1.1.0"]
+    assert (
+        task["notebookTask"]["notebookPath"] == "/Shared/etl-pipeline/staging/releases/1.1.0/main"
+    ), task
+    assert sorted(lib["whl"] for lib in task["libraries"]) == sorted(
+        u.inputs["path"] for u in uploads
+    ), task
+    assert staging.outputs["liveRelease"] == "1.1.0" and staging.outputs["keptReleases"] == [
+        "1.1.0"
+    ]
 
 
 def test_staging_has_no_restricted_folder(staging: Evaluation) -> None:
@@ -64,9 +81,14 @@ def test_prod_keeps_two_releases_side_by_side_under_the_restricted_root(prod: Ev
     assert releases == ["release-1.0.0", "release-1.1.0"], releases
     assert prod.named("workspace-root-directory").inputs["path"] == "/Production/etl-pipeline"
     task = prod.named("pipeline-job").inputs["tasks"][0]
-    assert task["notebookTask"]["notebookPath"] == "/Production/etl-pipeline/releases/1.1.0/main", task
+    assert task["notebookTask"]["notebookPath"] == "/Production/etl-pipeline/releases/1.1.0/main", (
+        task
+    )
     assert prod.outputs["rollbackTarget"] == "1.0.0", prod.outputs
-    assert prod.named("pipeline-job").inputs["runAs"]["servicePrincipalName"] == "3c9b8a7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d"
+    assert (
+        prod.named("pipeline-job").inputs["runAs"]["servicePrincipalName"]
+        == "3c9b8a7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d"
+    )
 
 
 CREDENTIAL_KEY = re.compile(r"(token|secret|password|credential|private.?key)", re.IGNORECASE)
@@ -79,7 +101,9 @@ def credential_problems(path: Path) -> list[str]:
     problems = []
     for key, value in (document.get("config") or {}).items():
         if CREDENTIAL_KEY.search(str(key)) and not (isinstance(value, dict) and "secure" in value):
-            problems.append(f"{path.name}: {key} holds a credential in plain text; use `pulumi config set --secret`")
+            problems.append(
+                f"{path.name}: {key} holds a credential in plain text; use `pulumi config set --secret`"
+            )
         if CREDENTIAL_VALUE.search(json.dumps(value)):
             problems.append(f"{path.name}: {key} holds a value that looks like a token")
     return problems
@@ -92,12 +116,23 @@ def test_stack_files_hold_no_credentials() -> None:
 
 def test_credential_check_catches_plain_text_tokens(tmp_path: Path) -> None:
     leaky = tmp_path / "Pulumi.leaky.yaml"
-    leaky.write_text(yaml.safe_dump({"config": {
-        "databricks:token": "dapi" + "0" * 32,
-        "databricks-cicd:job": {"parameters": {"api": "dapi" + "a" * 32}},
-        "databricks:clientSecret": {"secure": "v1:abc"},
-    }}))
+    leaky.write_text(
+        yaml.safe_dump(
+            {
+                "config": {
+                    "databricks:token": "dapi" + "0" * 32,
+                    "databricks-cicd:job": {"parameters": {"api": "dapi" + "a" * 32}},
+                    "databricks:clientSecret": {"secure": "v1:abc"},
+                }
+            }
+        )
+    )
     problems = credential_problems(leaky)
-    assert "Pulumi.leaky.yaml: databricks:token holds a credential in plain text; use `pulumi config set --secret`" in problems
-    assert "Pulumi.leaky.yaml: databricks-cicd:job holds a value that looks like a token" in problems
+    assert (
+        "Pulumi.leaky.yaml: databricks:token holds a credential in plain text; use `pulumi config set --secret`"
+        in problems
+    )
+    assert (
+        "Pulumi.leaky.yaml: databricks-cicd:job holds a value that looks like a token" in problems
+    )
     assert not [p for p in problems if "clientSecret" in p], problems

@@ -11,8 +11,13 @@ from tests.conftest import REPO
 
 
 def run_mypy(*targets: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mypy", "--config-file", str(REPO / "pyproject.toml"), *targets],
-                          cwd=REPO, capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "mypy", "--config-file", str(REPO / "pyproject.toml"), *targets],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def test_program_type_checks_against_the_provider_inputs() -> None:
@@ -32,7 +37,8 @@ def test_mypy_catches_a_misspelled_key_in_a_nested_input(tmp_path: Path) -> None
     assert right.returncode == 0, "the correctly spelled sample must pass: " + right.stdout
     typo = run_mypy(str(tmp_path / "typo.py"))
     assert typo.returncode != 0 and "typo.py:2: error" in typo.stdout, (
-        "mypy accepted a misspelled key two levels down: " + typo.stdout)
+        "mypy accepted a misspelled key two levels down: " + typo.stdout
+    )
 
 
 def test_mypy_catches_a_misspelled_keyword_of_an_args_class(tmp_path: Path) -> None:

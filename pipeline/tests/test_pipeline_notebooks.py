@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from etl_pipeline import spark_job
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -22,7 +21,9 @@ def test_notebook_source_format(relative):
     lines = text.split("\n")
     assert lines[0] == HEADERS[path.suffix]
     assert text.endswith("\n") and "\r" not in text
-    separators = [i for i, line in enumerate(lines) if line.startswith(SEPARATORS[path.suffix][:10])]
+    separators = [
+        i for i, line in enumerate(lines) if line.startswith(SEPARATORS[path.suffix][:10])
+    ]
     assert separators, "a notebook with one cell"
     for i in separators:
         assert lines[i] == SEPARATORS[path.suffix]

@@ -10,9 +10,8 @@ import sys
 import zipfile
 from pathlib import Path
 
-import pytest
-
 import etl_pipeline
+import pytest
 
 PIPELINE_DIR = Path(__file__).resolve().parent.parent
 
@@ -54,8 +53,16 @@ def _build(source: Path, outdir: Path, version: str | None) -> subprocess.Comple
     if version is not None:
         env["ETL_PIPELINE_VERSION"] = version
     return subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(outdir),
-         str(source)],
+        [
+            sys.executable,
+            "-m",
+            "build",
+            "--wheel",
+            "--no-isolation",
+            "--outdir",
+            str(outdir),
+            str(source),
+        ],
         env=env,
         capture_output=True,
         text=True,

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from etl_pipeline import spark_job
 from etl_pipeline.orders import BAD_AMOUNT, DUPLICATE_ORDER_ID, REJECT_REASONS
 
@@ -96,7 +95,10 @@ def test_build_summary_of_an_empty_source():
 def test_build_summary_refuses_an_unknown_reason():
     with pytest.raises(ValueError, match="unexpected reject reasons"):
         spark_job.build_summary(
-            {"cosmic_ray": 1}, run_date="2024-05-01", source_table="a", target_table="b",
+            {"cosmic_ray": 1},
+            run_date="2024-05-01",
+            source_table="a",
+            target_table="b",
             base_currency="EUR",
         )
 

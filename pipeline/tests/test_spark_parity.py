@@ -3,7 +3,7 @@ the Databricks cluster provides pyspark, the unit tests do not need it)."""
 
 import os
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -120,7 +120,7 @@ def spark_result(df):
 def test_spark_job_matches_the_python_rules_on_text_columns(spark):
     df = spark.createDataFrame(ROWS, schema=", ".join(f"{name} string" for name in FIELDS))
     summary, spark_rows = spark_result(df)
-    rejected, python_rows = python_result([dict(zip(FIELDS, row)) for row in ROWS])
+    rejected, python_rows = python_result([dict(zip(FIELDS, row, strict=True)) for row in ROWS])
     assert spark_rows == python_rows
     assert summary["rejected_by_reason"] == rejected
     assert summary["rows_read"] == len(ROWS)
@@ -128,7 +128,7 @@ def test_spark_job_matches_the_python_rules_on_text_columns(spark):
 
 
 def test_spark_job_matches_the_python_rules_on_typed_columns(spark):
-    utc = timezone.utc
+    utc = UTC
     rows = [
         ("1", 7, 2.675, "EUR", datetime(2024, 5, 1, 10, 0, 0, 123000, tzinfo=utc)),
         ("2", 8, 1e20, "EUR", datetime(2024, 5, 1, 23, 59, 59, tzinfo=utc)),
@@ -138,7 +138,7 @@ def test_spark_job_matches_the_python_rules_on_typed_columns(spark):
     ]
     schema = "order_id string, customer_id int, amount double, currency string, order_ts timestamp"
     summary, spark_rows = spark_result(spark.createDataFrame(rows, schema=schema))
-    rejected, python_rows = python_result([dict(zip(FIELDS, row)) for row in rows])
+    rejected, python_rows = python_result([dict(zip(FIELDS, row, strict=True)) for row in rows])
     assert spark_rows == python_rows
     assert summary["rejected_by_reason"] == rejected
     assert summary["rows_written"] == 2  # 1e20 does not fit, NaN is no amount, no timestamp
@@ -186,9 +186,7 @@ def test_run_writes_the_valid_rows_of_the_run_date_and_restores_the_time_zone(sp
     df.createOrReplaceTempView("raw_orders")
     spark.conf.set("spark.sql.session.timeZone", "America/New_York")
     try:
-        summary = spark_job.run(
-            spark, "raw_orders", "main.clean.orders", "2024-05-01", rates=RATES
-        )
+        summary = spark_job.run(spark, "raw_orders", "main.clean.orders", "2024-05-01", rates=RATES)
         assert spark.conf.get("spark.sql.session.timeZone") == "America/New_York"
     finally:
         spark.conf.set("spark.sql.session.timeZone", "UTC")
@@ -198,7 +196,7 @@ def test_run_writes_the_valid_rows_of_the_run_date_and_restores_the_time_zone(sp
         ("option", "replaceWhere", "run_date = DATE'2024-05-01'"),
         ("saveAsTable", "main.clean.orders"),
     ]
-    rejected, python_rows = python_result([dict(zip(FIELDS, row)) for row in ROWS])
+    rejected, python_rows = python_result([dict(zip(FIELDS, row, strict=True)) for row in ROWS])
     # Naive timestamps were read as UTC although the session was in New York.
     assert RecordingWriter.last.rows == sorted((r[0], r[4][:19]) for r in python_rows)
     assert summary["rows_written"] == len(python_rows)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from typing import Any
 
@@ -144,10 +144,8 @@ def _text(value: Any) -> str | None:
     """The value as text trimmed of spaces, or None when absent or blank."""
     if value is None:
         return None
-    if isinstance(value, float):
-        text = repr(value)  # shortest round-trip form, as Spark prints a double
-    else:
-        text = str(value)
+    # repr of a float is its shortest round-trip form, as Spark prints a double.
+    text = repr(value) if isinstance(value, float) else str(value)
     text = text.strip(" ")
     return text or None
 
@@ -179,17 +177,17 @@ def parse_timestamp(value: Any) -> datetime | None:
     """
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
     if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
     if not isinstance(value, str):
         return None
     match = _TIMESTAMP_RE.fullmatch(value.strip(" "))
     if match is None:
         return None
     year, month, day, hour, minute, second, fraction, offset = match.groups()
-    tz = timezone.utc
+    tz = UTC
     if offset not in (None, "Z"):
         sign = -1 if offset[0] == "-" else 1
         off_hours, off_minutes = int(offset[1:3]), int(offset[4:6])
@@ -209,7 +207,7 @@ def parse_timestamp(value: Any) -> datetime | None:
         )
     except ValueError:  # e.g. 2024-02-30 or 25:00
         return None
-    return parsed.astimezone(timezone.utc)
+    return parsed.astimezone(UTC)
 
 
 def normalise_currency(value: Any) -> str | None:
@@ -259,9 +257,7 @@ def normalise_rates(
     return result
 
 
-def validate_order(
-    record: Any, currencies: Iterable[str]
-) -> tuple[Order, None] | tuple[None, str]:
+def validate_order(record: Any, currencies: Iterable[str]) -> tuple[Order, None] | tuple[None, str]:
     """Check one record against rules 1-4; return ``(order, None)`` or ``(None, reason)``."""
     if not isinstance(record, Mapping):
         return None, MISSING_FIELD
