@@ -41,6 +41,10 @@ class Registration:
     delete_before_replace: bool
     protect: bool
     custom: bool
+    # The URN the engine gives it, and the URNs its explicit aliases stand for (children of an
+    # aliased parent inherit the parent's aliases in the engine, not here).
+    urn: str = ""
+    aliases: tuple[str, ...] = ()
 
     @property
     def key(self) -> tuple[str, str]:
@@ -129,11 +133,28 @@ class _RecordingMonitor(mocks.MockMonitor):
             delete_before_replace=bool(request.deleteBeforeReplace),
             protect=bool(request.protect),
             custom=bool(request.custom),
+            urn=response.urn,
+            aliases=tuple(self._alias_urn(request, alias) for alias in request.aliases),
         )
         if registration.key in self.evaluation.resources:
             raise ValueError(f"duplicate resource {registration.key}")
         self.evaluation.resources[registration.key] = registration
         return response
+
+    def _alias_urn(self, request: Any, alias: Any) -> str:
+        """The URN an alias spec names, as the engine resolves it."""
+        if alias.urn:
+            return str(alias.urn)
+        spec = alias.spec
+        if spec.noParent:
+            parent = ""
+        else:
+            parent = spec.parentUrn or request.parent
+            parent = "" if parent == self.stack_urn else parent
+        chain = parent.split("::")[2] + "$" if parent else ""
+        stack = spec.stack or pulumi.get_stack()
+        project = spec.project or pulumi.get_project()
+        return f"urn:pulumi:{stack}::{project}::{chain}{spec.type or request.type}::{spec.name or request.name}"
 
 
 @contextlib.contextmanager
