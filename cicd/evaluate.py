@@ -118,6 +118,11 @@ class _RecordingMonitor(mocks.MockMonitor):
         self.evaluation = evaluation
         self.stack_urn: str | None = None
 
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        """The engine's URN rule (the SDK's mock keeps only the parent's last type): the
+        parent's whole type chain, the root stack left out, then this resource's type."""
+        return _urn(_type_chain(parent, self.stack_urn), type_, name)
+
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type == STACK_TYPE:
@@ -146,15 +151,30 @@ class _RecordingMonitor(mocks.MockMonitor):
         if alias.urn:
             return str(alias.urn)
         spec = alias.spec
-        if spec.noParent:
-            parent = ""
-        else:
-            parent = spec.parentUrn or request.parent
-            parent = "" if parent == self.stack_urn else parent
-        chain = parent.split("::")[2] + "$" if parent else ""
-        stack = spec.stack or pulumi.get_stack()
-        project = spec.project or pulumi.get_project()
-        return f"urn:pulumi:{stack}::{project}::{chain}{spec.type or request.type}::{spec.name or request.name}"
+        parent = "" if spec.noParent else (spec.parentUrn or request.parent)
+        return _urn(
+            _type_chain(parent, self.stack_urn),
+            spec.type or request.type,
+            spec.name or request.name,
+            spec.stack or None,
+            spec.project or None,
+        )
+
+
+def _type_chain(parent_urn: str | None, stack_urn: str | None) -> str:
+    if not parent_urn or parent_urn == stack_urn:
+        return ""
+    return parent_urn.split("::")[2]
+
+
+def _urn(
+    chain: str, type_: str, name: str, stack: str | None = None, project: str | None = None
+) -> str:
+    qualified = f"{chain}${type_}" if chain else type_
+    return (
+        f"urn:pulumi:{stack or pulumi.get_stack()}::{project or pulumi.get_project()}"
+        f"::{qualified}::{name}"
+    )
 
 
 @contextlib.contextmanager
