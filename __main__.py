@@ -2,7 +2,7 @@
 
 Staging and prod run the same code; what differs lives in `Pulumi.<stack>.yaml`. Nothing is
 registered until the config, every kept release and every engineer's dev build have been
-checked (`cicd.stack_inputs`, `cicd.dev_build`).
+checked (`cicd.releases.inputs`, `cicd.dev_build`).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pulumi
 
-from cicd.dev_build import load_dev_builds
-from cicd.stack_inputs import StackInputError, load_stack_inputs
+from cicd.releases.dev_builds import load_dev_builds
+from cicd.releases.inputs import StackInputError, load_stack_inputs
 from components.dev_environment import DevEnvironment, DevEnvironmentArgs
 from components.pipeline_job import PipelineJob, PipelineJobArgs
 from components.protected_folder import ProtectedFolder, ProtectedFolderArgs

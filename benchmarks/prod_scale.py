@@ -8,7 +8,7 @@ For every size KxN it writes a temporary project (as the tests' `SandboxProject`
 releases of N notebooks each (`main.py` plus .py and .sql notebooks in a few subfolders) and one
 wheel, all locked, and then measures:
 
-- program: wall time of `cicd.evaluate.evaluate()` running `__main__.py` with the prod stack's
+- program: wall time of `cicd.evaluation.program.evaluate()` running `__main__.py` with the prod stack's
   config (`Pulumi.prod.yaml`) keeping all K releases, the newest live (best of the repeats, runs
   of the two sides alternating after a warm-up of each);
 - bare: a `@pulumi.runtime.test` function, under the same mocks and recording monitor, that
@@ -58,15 +58,8 @@ from pulumi._types import input_type_py_to_pulumi_names  # noqa: E402
 from pulumi.runtime import settings  # noqa: E402
 
 from cicd.config import pulumi_config_map  # noqa: E402
-from cicd.evaluate import (  # noqa: E402
-    PROJECT,
-    Evaluation,
-    Registration,
-    _ProgramMocks,
-    _RecordingMonitor,
-    compare,
-    evaluate,
-)
+from cicd.evaluation import PROJECT, Evaluation, Registration, compare, evaluate  # noqa: E402
+from cicd.evaluation.program import _ProgramMocks, _RecordingMonitor  # noqa: E402
 from tests.conftest import PY_NOTEBOOK, SQL_NOTEBOOK, SandboxProject  # noqa: E402
 from tests.test_provider_schema import _args_classes, _fields, resource_args_class  # noqa: E402
 

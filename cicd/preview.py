@@ -37,10 +37,12 @@ from cicd.config import (
     pulumi_config_map,
     transition_problems,
 )
-from cicd.evaluate import PROJECT_DIR, Change, Evaluation, compare, evaluate
-from cicd.release import ReleaseBuildError, ensure_releases
-from cicd.release_content import ReleaseContentError
-from cicd.release_lock import LockError
+from cicd.evaluation import Change, Evaluation, compare, evaluate
+from cicd.project import PROJECT_DIR
+from cicd.releases.build import ReleaseBuildError
+from cicd.releases.content import ReleaseContentError
+from cicd.releases.lock import LockError
+from cicd.releases.restore import ensure_releases
 
 # What identifies each kind of resource to a reviewer.
 KEY_INPUTS = ("path", "name", "clusterName", "directoryPath")
@@ -143,7 +145,7 @@ def _preview(args: argparse.Namespace, stack_file: Path, project_dir: Path) -> i
     try:
         base = _evaluate_file(args.base, args.stack, project_dir) if args.base else None
         config, after = _evaluate_file(stack_file, args.stack, project_dir)
-        problems = transition_problems(base[0], config) if base else []
+        problems = transition_problems(base[0].releases, config.releases) if base else []
     except (pulumi.RunError, ConfigError, ReleaseBuildError, ReleaseContentError, LockError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -23,7 +23,7 @@ import pulumi
 import pulumi_databricks as databricks
 
 from cicd.config import ArtifactStore, DevCluster, DevEngineer
-from cicd.release_content import ReleaseContent
+from cicd.releases.content import ReleaseContent
 from components.cluster_settings import cluster_tags, spark_conf
 from components.publishing import child_options, publish_notebooks, upload_library
 

@@ -12,7 +12,7 @@ import pulumi
 import pulumi_databricks as databricks
 
 from cicd.config import ArtifactStore, ArtifactStoreKind
-from cicd.release_content import Notebook, WorkspaceFile
+from cicd.releases.content import Notebook, WorkspaceFile
 
 
 def child_options(

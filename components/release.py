@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pulumi
 
 from cicd.config import ArtifactStore
-from cicd.release_content import ReleaseContent
+from cicd.releases.content import ReleaseContent
 from components.publishing import publish_notebooks, upload_library
 
 

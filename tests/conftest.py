@@ -1,7 +1,7 @@
 """Shared test fixtures: a sandbox project with hand-made releases, and the real stacks' config.
 
 Component and guarantee tests run the real `__main__.py` under Pulumi's mocks (see
-`cicd.evaluate`) in a temporary copy of the project, with releases written by the test, so every
+`cicd.evaluation.program`) in a temporary copy of the project, with releases written by the test, so every
 input is under the test's control. Whole-stack tests use the repo's own `Pulumi.<stack>.yaml`.
 """
 
@@ -21,9 +21,9 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from cicd.evaluate import Evaluation, evaluate  # noqa: E402
-from cicd.release_content import scan_release  # noqa: E402
-from cicd.release_lock import LOCK_FILE, write_lock  # noqa: E402
+from cicd.evaluation import Evaluation, evaluate  # noqa: E402
+from cicd.releases.content import scan_release  # noqa: E402
+from cicd.releases.lock import LOCK_FILE, write_lock  # noqa: E402
 
 NAMESPACE = "databricks-cicd"
 RUNNER = "5e0c7a53-2f7b-4c5e-9d0a-1b2c3d4e5f60"
@@ -110,7 +110,7 @@ class SandboxProject:
         return folder
 
     def lock(self, *versions: str) -> None:
-        from cicd.release_lock import read_lock
+        from cicd.releases.lock import read_lock
 
         current = read_lock(self.root / LOCK_FILE)
         for version in versions:

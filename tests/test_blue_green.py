@@ -11,7 +11,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from cicd.evaluate import Change, Evaluation, compare
+from cicd.evaluation import Change, Evaluation, compare
 from tests.conftest import PY_NOTEBOOK, SandboxProject, with_releases
 
 JOB = ("databricks:index/job:Job", "pipeline-job")

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from cicd.evaluate import Evaluation
+from cicd.evaluation import Evaluation
 from tests.conftest import DEPLOYER, RUNNER, SandboxProject, with_releases
 
 NOTEBOOK = "databricks:index/notebook:Notebook"

@@ -11,8 +11,14 @@ import pytest
 import yaml
 
 from cicd.config import parse_stack_config, stack_file_values
-from cicd.dev_build import DevBuildError, dev_version, ensure_dev_builds, load_dev_builds, main
-from cicd.release_content import scan_release
+from cicd.dev_build import main
+from cicd.releases.content import scan_release
+from cicd.releases.dev_builds import (
+    DevBuildError,
+    dev_version,
+    ensure_dev_builds,
+    load_dev_builds,
+)
 from tests.conftest import REPO, base_values
 
 ALICE = "alice@example.com"

@@ -17,7 +17,7 @@ import pulumi
 import pytest
 
 from cicd.config import dev_slug
-from cicd.evaluate import Change, Evaluation, compare
+from cicd.evaluation import Change, Evaluation, compare
 from tests.conftest import PY_NOTEBOOK, SQL_NOTEBOOK, SandboxProject
 from tests.test_provider_schema import schema_problems
 

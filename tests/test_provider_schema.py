@@ -18,7 +18,7 @@ import pulumi_databricks._inputs as databricks_inputs
 import pytest
 from pulumi._types import input_type_py_to_pulumi_names
 
-from cicd.evaluate import Evaluation
+from cicd.evaluation import Evaluation
 from tests.conftest import SandboxProject, with_releases
 
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from cicd.release import main
-from cicd.release_lock import read_lock, write_lock
+from cicd.releases.lock import read_lock, write_lock
 from tests.conftest import REPO, base_values
 
 

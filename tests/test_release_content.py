@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cicd.release_content import ReleaseContentError, scan_notebooks, scan_release
-from cicd.release_lock import LockError, read_lock, verify, write_lock
+from cicd.releases.content import ReleaseContentError, scan_notebooks, scan_release
+from cicd.releases.lock import LockError, read_lock, verify, write_lock
 from tests.conftest import PY_NOTEBOOK, SandboxProject
 
 

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from cicd.config import pulumi_config_map
-from cicd.evaluate import Evaluation, evaluate
-from cicd.release_content import scan_release
+from cicd.evaluation import Evaluation, evaluate
+from cicd.releases.content import scan_release
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.usefixtures("built_releases")

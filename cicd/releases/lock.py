@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from cicd.release_content import ReleaseContent
+from cicd.releases.content import ReleaseContent
 
 LOCK_FILE = "releases.lock.yaml"
 SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -104,3 +104,30 @@ def verify(version: str, lock: Mapping[str, Mapping[str, str]], content: Release
             + "\nReleases are immutable: bring back the published bytes with `python -m"
             " cicd.release ensure --stack <stack>`, or publish the change as a new version."
         )
+
+
+def check_lock_grows(base: Path, current: Path) -> list[str]:
+    """`check-lock --base FILE`: the lock only grows. Every release recorded in the base
+    branch's lock is still recorded, with the same files and digests (CI runs this on pull
+    requests, so a published release cannot be rewritten together with its lock entry)."""
+    before, after = read_lock(base), read_lock(current)
+    problems = []
+    for version in sorted(before):
+        if version not in after:
+            problems.append(f"release {version} was removed from {LOCK_FILE}; restore its entry")
+            continue
+        problems += differences(version, before[version], _as_content(after[version]))
+    if problems:
+        raise LockError(
+            "\n".join(problems)
+            + f"\n{LOCK_FILE} may only gain releases: published content never changes"
+        )
+    added = sorted(set(after) - set(before))
+    return [
+        f"{LOCK_FILE}: {len(before)} published release(s) unchanged"
+        + (f"; new: {', '.join(added)}" if added else "")
+    ]
+
+
+def _as_content(digests: Mapping[str, str]) -> ReleaseContent:
+    return ReleaseContent(Path(LOCK_FILE), (), (), (), dict(digests))

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cicd.config import ConfigError, StackConfig, read_stack_config
-from cicd.release_content import ReleaseContent, ReleaseContentError, scan_release
-from cicd.release_lock import LOCK_FILE, LockError, read_lock, verify
+from cicd.releases.content import ReleaseContent, ReleaseContentError, scan_release
+from cicd.releases.lock import LOCK_FILE, LockError, read_lock, verify
 
 
 class StackInputError(Exception):

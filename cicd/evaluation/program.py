@@ -3,7 +3,7 @@
 `evaluate()` runs `__main__.py` with a stack's config through `pulumi.runtime.set_mocks` (the
 official unit-testing route) and returns every registration: type, name, parent, inputs (wire
 names), dependencies and options, plus the stack outputs. `compare()` diffs two evaluations the
-way a reviewer reads a preview: added, removed, changed (with the inputs that change).
+way a reviewer reads a preview (`cicd.evaluation.changes`).
 
 Used by the tests, the offline preview (`cicd.preview`) and the benchmark. It needs neither the
 Pulumi CLI nor credentials, and it is not the truth about a real workspace: `pulumi preview`
@@ -24,8 +24,9 @@ from typing import Any
 import pulumi
 from pulumi.runtime import mocks, rpc, settings
 
+from cicd.project import PROJECT_DIR
+
 PROJECT = "databricks-cicd"
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 STACK_TYPE = "pulumi:pulumi:Stack"
 
 
@@ -222,38 +223,3 @@ def evaluate(
     with _working_directory(project_dir):
         run_program()
     return evaluation
-
-
-@dataclass(frozen=True)
-class Change:
-    """One resource that differs between two evaluations."""
-
-    kind: str  # "add", "remove" or "change"
-    type: str
-    name: str
-    changed_inputs: tuple[str, ...] = ()
-
-
-def _changed_keys(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[str, ...]:
-    return tuple(sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k)))
-
-
-def compare(before: Evaluation, after: Evaluation) -> list[Change]:
-    """Resources added, removed, or registered differently (inputs, parent, options)."""
-    changes = []
-    for key in sorted(set(before.resources) | set(after.resources)):
-        old, new = before.resources.get(key), after.resources.get(key)
-        if old is None:
-            changes.append(Change("add", *key))
-        elif new is None:
-            changes.append(Change("remove", *key))
-        else:
-            keys = _changed_keys(old.inputs, new.inputs)
-            extra = tuple(
-                f"({option})"
-                for option in ("parent", "delete_before_replace", "protect")
-                if getattr(old, option) != getattr(new, option)
-            )
-            if keys or extra:
-                changes.append(Change("change", *key, changed_inputs=keys + extra))
-    return changes

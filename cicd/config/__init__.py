@@ -1,0 +1,55 @@
+"""Stack config: the one place that reads and validates `Pulumi.<stack>.yaml` into typed objects.
+
+One module per top-level key of the `databricks-cicd:` namespace (`releases`, `job`,
+`artifact_store`, `access`, `developers`), `cluster` for what job and dev clusters share, `base`
+for the strict model and shared checks, and `stack` for the whole and its reader. Unknown keys are
+errors at every depth, and every error names the full key, the value seen and the fix.
+"""
+
+from cicd.config.access import Access
+from cicd.config.artifact_store import ArtifactStore, ArtifactStoreKind
+from cicd.config.base import NAMESPACE, ConfigError, check_version, version_sort_key
+from cicd.config.cluster import Autoscale, ClusterSpec, DataSecurityMode
+from cicd.config.developers import DevCaps, DevCluster, Developers, DevEngineer, dev_slug
+from cicd.config.job import JobSettings, Retries, Schedule
+from cicd.config.releases import ReleaseEntry, Releases, transition_problems
+from cicd.config.stack import (
+    StackConfig,
+    namespace_values,
+    parse_stack_config,
+    pulumi_config_map,
+    read_stack_config,
+    read_stack_file,
+    stack_file_values,
+)
+
+__all__ = [
+    "NAMESPACE",
+    "Access",
+    "ArtifactStore",
+    "ArtifactStoreKind",
+    "Autoscale",
+    "ClusterSpec",
+    "ConfigError",
+    "DataSecurityMode",
+    "DevCaps",
+    "DevCluster",
+    "DevEngineer",
+    "Developers",
+    "JobSettings",
+    "ReleaseEntry",
+    "Releases",
+    "Retries",
+    "Schedule",
+    "StackConfig",
+    "check_version",
+    "dev_slug",
+    "namespace_values",
+    "parse_stack_config",
+    "pulumi_config_map",
+    "read_stack_config",
+    "read_stack_file",
+    "stack_file_values",
+    "transition_problems",
+    "version_sort_key",
+]

@@ -1,0 +1,34 @@
+"""`databricks-cicd:access`: who controls the stack's objects and who may run the job."""
+
+from __future__ import annotations
+
+from pydantic import Field, StrictBool, StrictStr, ValidationInfo, field_validator
+from pydantic.alias_generators import to_camel
+
+from cicd.config.base import SERVICE_PRINCIPAL_ID, Model, check_admin_group
+
+
+class Access(Model):
+    """Who controls the stack's objects: admins and the deploy identity; operators may run."""
+
+    admin_group: StrictStr = Field(min_length=1)
+
+    @field_validator("admin_group", "operators_group")
+    @classmethod
+    def _not_builtin_admins(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return check_admin_group(value, to_camel(info.field_name or "adminGroup"))
+
+    # Application id of the service principal CI deploys with.
+    deploy_identity: StrictStr
+    operators_group: StrictStr | None = None
+    # Prod: the workspace root becomes a folder only admins and the deploy identity control.
+    restrict_workspace_root: StrictBool = False
+
+    @field_validator("deploy_identity")
+    @classmethod
+    def _service_principal(cls, value: str) -> str:
+        if not SERVICE_PRINCIPAL_ID.match(value):
+            raise ValueError(
+                f"deployIdentity {value!r} is not a service principal application id: give its UUID"
+            )
+        return value

@@ -1,0 +1,212 @@
+"""The one reader of stack config: `Pulumi.<stack>.yaml` (or the running program's config)
+validated into a `StackConfig`, with every problem reported at once by full key, value and fix.
+
+Each top-level key has its own module (releases, job, artifactStore, access, developers); this
+one holds the whole and the checks that span sections. Nothing here needs the Pulumi runtime:
+`parse_stack_config` takes plain values, `read_stack_config` only collects them from the running
+program first.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Self
+
+import yaml
+from pydantic import Field, StrictStr, ValidationError, field_validator, model_validator
+
+from cicd.config.access import Access
+from cicd.config.artifact_store import ArtifactStore, ArtifactStoreKind
+from cicd.config.base import (
+    FIRST_RUNTIME_WITHOUT_DBFS_LIBRARIES,
+    NAMESPACE,
+    ConfigError,
+    Model,
+    check_workspace_path,
+)
+from cicd.config.cluster import DataSecurityMode
+from cicd.config.developers import Developers
+from cicd.config.job import JobSettings
+from cicd.config.releases import Releases
+
+
+class StackConfig(Model):
+    """Everything one stack deploys, validated as a whole."""
+
+    pipeline_name: StrictStr = Field(default="etl-pipeline", pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
+    workspace_root: StrictStr
+    artifact_store: ArtifactStore
+    releases: Releases
+    job: JobSettings
+    access: Access | None = None
+    # Per-engineer dev environments; any stack may have them (staging does).
+    developers: Developers | None = None
+
+    @field_validator("workspace_root")
+    @classmethod
+    def _workspace_root(cls, value: str) -> str:
+        return check_workspace_path(value, "workspaceRoot")
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Self:
+        if (
+            self.artifact_store.kind is ArtifactStoreKind.DBFS
+            and self.job.cluster.runtime_major >= FIRST_RUNTIME_WITHOUT_DBFS_LIBRARIES
+        ):
+            raise ValueError(
+                f"artifactStore.kind 'dbfs' cannot serve job.cluster.sparkVersion"
+                f" {self.job.cluster.spark_version!r}: runtime 15 and later refuse libraries"
+                " installed from DBFS. Switch artifactStore to kind: volume"
+                " (root /Volumes/<catalog>/<schema>/<volume>) or kind: workspace,"
+                " or use a runtime below 15"
+            )
+        if (
+            self.access
+            and self.access.restrict_workspace_root
+            and (self.workspace_root == "/Shared" or self.workspace_root.startswith("/Shared/"))
+        ):
+            raise ValueError(
+                f"workspaceRoot {self.workspace_root!r} is under /Shared, where every user"
+                " inherits CAN_MANAGE, so access.restrictWorkspaceRoot cannot hold: use a"
+                " folder outside /Shared, e.g. '/Production/etl-pipeline'"
+            )
+        if (
+            self.job.cluster.data_security_mode is DataSecurityMode.SINGLE_USER
+            and not self.job.run_as
+        ):
+            raise ValueError(
+                "job.cluster.dataSecurityMode SINGLE_USER needs job.runAs: the single user of a"
+                " job cluster is the identity the job runs as; set runAs to a service principal"
+            )
+        if self.developers is not None:
+            # Admin group and DBFS-vs-runtime checks for dev clusters, each naming the engineer.
+            self.developers.check_in_stack(self.artifact_store, self.access)
+        return self
+
+
+# Keys of the namespace whose values are objects (Pulumi hands them over as JSON text).
+def _top_level_keys() -> dict[str, str]:
+    return {f.alias or n: n for n, f in StackConfig.model_fields.items()}
+
+
+def _format_location(loc: tuple[int | str, ...]) -> str:
+    key = NAMESPACE
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            key += f"[{part}]"
+        else:
+            key += (":" if i == 0 else ".") + part
+    return key
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    kind = error["type"]
+    message = str(error["msg"]).removeprefix("Value error, ")
+    seen = error.get("input")
+    if kind == "missing":
+        return "is missing: add it (see README, 'Stack config')"
+    if kind in (
+        "string_type",
+        "int_type",
+        "bool_type",
+        "dict_type",
+        "list_type",
+        "model_type",
+        "enum",
+        "int_parsing",
+        "bool_parsing",
+        "int_from_float",
+        "literal_error",
+        "string_pattern_mismatch",
+    ):
+        hint = ""
+        if kind == "string_type" and isinstance(seen, (int, float)):
+            hint = "; quote it in YAML (a bare 1.10 is read as the number 1.1)"
+        return f"{message.lower()}, got {seen!r}{hint}"
+    if kind.startswith(("greater_than", "less_than", "too_short", "too_long", "string_too")):
+        return f"{message.lower()}, got {seen!r}"
+    return message
+
+
+def parse_stack_config(values: Mapping[str, Any]) -> StackConfig:
+    """Validate the `databricks-cicd:` part of a stack's config (keys without the namespace).
+
+    Object values may be given decoded or as the JSON text Pulumi passes to programs.
+    """
+    allowed = _top_level_keys()
+    problems: list[str] = []
+    decoded: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in allowed:
+            close = difflib.get_close_matches(key, list(allowed), n=1)
+            hint = f" (did you mean '{NAMESPACE}:{close[0]}'?)" if close else ""
+            problems.append(
+                f"{NAMESPACE}:{key}: unknown key{hint}; the keys allowed are: "
+                + ", ".join(f"{NAMESPACE}:{k}" for k in sorted(allowed))
+            )
+            continue
+        if isinstance(value, str) and value[:1] in ("{", "["):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                problems.append(f"{NAMESPACE}:{key}: is not valid JSON ({exc})")
+                continue
+        decoded[key] = value
+    try:
+        config = StackConfig.model_validate(decoded)
+    except ValidationError as exc:
+        for error in exc.errors():
+            problems.append(f"{_format_location(tuple(error['loc']))}: {_describe(error)}")
+        raise ConfigError(problems) from None
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def read_stack_config() -> StackConfig:
+    """Collect this stack's `databricks-cicd:` values from the running Pulumi program."""
+    import pulumi.runtime.config as runtime_config
+
+    # The language host passes every config value in PULUMI_CONFIG; the mocks set CONFIG directly.
+    raw: dict[str, Any] = dict(runtime_config.get_config_env())
+    raw.update(runtime_config.CONFIG.get())
+    return parse_stack_config(namespace_values(raw))
+
+
+def namespace_values(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The `databricks-cicd:` keys of a Pulumi config map, without the namespace."""
+    prefix = f"{NAMESPACE}:"
+    return {key[len(prefix) :]: value for key, value in config.items() if key.startswith(prefix)}
+
+
+def pulumi_config_map(path: Path) -> dict[str, str]:
+    """Every key of a stack file in the `{"ns:key": "string or JSON"}` form Pulumi programs get.
+
+    Used by the tools that run without the Pulumi CLI (release build, offline preview, tests).
+    """
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: no such stack file"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{path}: is not valid YAML ({exc})"]) from None
+    section = document.get("config") if isinstance(document, Mapping) else None
+    if not isinstance(section, Mapping):
+        raise ConfigError([f"{path}: has no 'config:' mapping"])
+    return {
+        str(key): value if isinstance(value, str) else json.dumps(value)
+        for key, value in section.items()
+    }
+
+
+def stack_file_values(path: Path) -> dict[str, Any]:
+    """The `databricks-cicd:` values of a `Pulumi.<stack>.yaml`, as the Pulumi CLI would pass them."""
+    return namespace_values(pulumi_config_map(path))
+
+
+def read_stack_file(path: Path) -> StackConfig:
+    """A stack file's config, validated."""
+    return parse_stack_config(stack_file_values(path))
