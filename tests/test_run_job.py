@@ -28,7 +28,9 @@ from databricks.sdk.service.jobs import (
     RunTask,
 )
 
-from cicd import run_job
+from cicd.jobs.runs import TERMINAL_STATES
+from cicd.jobs.stack_outputs import job_id_from_stack, stack_host
+from cicd.project import PROJECT_DIR
 from cicd.run_job import main
 
 HOST = "https://fake-workspace.cloud.databricks.com"
@@ -58,7 +60,7 @@ def _run(
     result: RunResultState | None = None,
     message: str | None = None,
 ) -> Run:
-    terminal = life_cycle in run_job.TERMINAL_STATES
+    terminal = life_cycle in TERMINAL_STATES
     return Run(
         job_id=JOB_ID,
         run_id=RUN_ID,
@@ -400,7 +402,7 @@ def test_stack_resolves_job_id_from_pulumi_output(
     assert code == 0, err
     assert jobs.run_now_calls[0]["job_id"] == JOB_ID
     cwd, *args = log.read_text().split()
-    assert Path(cwd).resolve() == run_job.PROJECT_DIR
+    assert Path(cwd).resolve() == PROJECT_DIR
     assert args[:4] == ["stack", "output", "jobId", "--json"]
     assert args[args.index("--stack") + 1] == "staging"
     assert f"stack staging: job {JOB_ID}" in out
@@ -420,11 +422,9 @@ def test_stack_runs_against_the_host_its_stack_file_names(
         return FakeClient(jobs)
 
     clock = FakeClock()
-    code = run_job.main(
-        ["--stack", "staging"], client_factory=factory, clock=clock, sleep=clock.sleep
-    )
+    code = main(["--stack", "staging"], client_factory=factory, clock=clock, sleep=clock.sleep)
     assert code == 0, capsys.readouterr().err
-    staging_host = run_job.stack_host("staging")
+    staging_host = stack_host("staging")
     assert staging_host and staging_host.startswith("https://"), staging_host
     assert seen == [staging_host], f"client built for {seen}, stack file names {staging_host}"
 
@@ -473,7 +473,7 @@ def test_module_runs_as_a_command(tmp_path: Path) -> None:
 
     done = subprocess.run(
         [sys.executable, "-m", "cicd.run_job", "--job-id", "1", "--param", "oops"],
-        cwd=run_job.PROJECT_DIR,
+        cwd=PROJECT_DIR,
         capture_output=True,
         text=True,
         timeout=120,
@@ -493,4 +493,4 @@ def test_the_sdk_accepts_the_calls_run_job_makes() -> None:
     assert {"job_id", "notebook_params", "job_parameters"} <= set(run_now)
     for name in ("get_run", "get_run_output", "cancel_run"):
         assert "run_id" in inspect.signature(getattr(JobsAPI, name)).parameters
-    assert run_job.job_id_from_stack.__name__ == "job_id_from_stack"
+    assert job_id_from_stack.__name__ == "job_id_from_stack"

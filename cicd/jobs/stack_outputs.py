@@ -1,0 +1,72 @@
+"""What a deployed stack tells the tools: its job id (the `jobId` stack output, read with the
+Pulumi CLI) and its workspace (`databricks:host` of its stack file)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from cicd.config import ConfigError, pulumi_config_map
+from cicd.project import PROJECT_DIR, stack_file
+
+PULUMI_TIMEOUT_SECONDS = 300.0
+
+
+class JobIdError(Exception):
+    """The job id could not be resolved from the stack; the message says why and what to do."""
+
+
+def job_id_from_stack(stack: str, *, cwd: Path = PROJECT_DIR) -> int:
+    """``pulumi stack output jobId --stack <stack>`` as an int, or JobIdError saying what to do."""
+    pulumi = shutil.which("pulumi")
+    if pulumi is None:
+        raise JobIdError(
+            f"cannot read the job id of stack {stack!r}: the pulumi CLI is not on PATH. "
+            "Install it (https://www.pulumi.com/docs/install/) or pass --job-id."
+        )
+    command = [pulumi, "stack", "output", "jobId", "--json", "--stack", stack, "--non-interactive"]
+    env = dict(os.environ, PULUMI_SKIP_UPDATE_CHECK="true")
+    try:
+        done = subprocess.run(
+            command,
+            cwd=cwd if (cwd / "Pulumi.yaml").is_file() else None,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=PULUMI_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise JobIdError(f"cannot run `pulumi stack output` for stack {stack!r}: {exc}") from None
+    if done.returncode != 0:
+        lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+        reason = lines[-1] if lines else f"exit status {done.returncode}"
+        raise JobIdError(
+            f"cannot read output jobId of stack {stack!r}: {reason}. Check that the stack exists "
+            "and has been deployed (pulumi up), and that PULUMI_BACKEND_URL (or "
+            "PULUMI_ACCESS_TOKEN) and PULUMI_CONFIG_PASSPHRASE are set; or pass --job-id."
+        )
+    try:
+        value = json.loads(done.stdout)
+    except ValueError:
+        value = done.stdout.strip()
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise JobIdError(
+            f"output jobId of stack {stack!r} is {done.stdout.strip()!r}, not a job id; "
+            "pass --job-id."
+        )
+    return value
+
+
+def stack_host(stack: str, project_dir: Path = PROJECT_DIR) -> str | None:
+    """`databricks:host` of `Pulumi.<stack>.yaml`, the workspace the stack deploys to."""
+    try:
+        host = pulumi_config_map(stack_file(project_dir, stack)).get("databricks:host")
+    except ConfigError:
+        return None
+    return host or None
