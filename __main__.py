@@ -13,10 +13,9 @@ import pulumi
 
 from cicd.releases.dev_builds import load_dev_builds
 from cicd.releases.inputs import StackInputError, load_stack_inputs
+from components.blue_green import BlueGreen, BlueGreenArgs
 from components.dev_environment import DevEnvironment, DevEnvironmentArgs
-from components.pipeline_job import PipelineJob, PipelineJobArgs
 from components.protected_folder import ProtectedFolder, ProtectedFolderArgs
-from components.release import Release, ReleaseArgs
 
 PROJECT_DIR = Path(__file__).resolve().parent
 
@@ -44,32 +43,18 @@ if access is not None and access.restrict_workspace_root:
     )
     release_opts = pulumi.ResourceOptions(depends_on=[folder])
 
-releases: dict[str, Release] = {}
-for version, content in inputs.releases.items():
-    releases[version] = Release(
-        f"release-{version}",
-        ReleaseArgs(
-            version=version,
-            content=content,
-            workspace_root=config.workspace_root,
-            artifact_store=config.artifact_store,
-        ),
-        opts=release_opts,
-    )
-
-live = releases[config.releases.live]
-live_notebook_path = live.notebook_paths[config.job.entry_notebook]
-job = PipelineJob(
+pipeline = BlueGreen(
     "pipeline",
-    PipelineJobArgs(
-        settings=config.job,
-        notebook_path=live_notebook_path,
-        library_paths=live.library_paths,
+    BlueGreenArgs(
+        releases=config.releases,
+        contents=inputs.releases,
+        workspace_root=config.workspace_root,
+        artifact_store=config.artifact_store,
+        job=config.job,
         access=access,
-        extra_tags={"pipeline": config.pipeline_name, "release": config.releases.live},
+        pipeline_name=config.pipeline_name,
     ),
-    # The job must not point at files before they are uploaded.
-    opts=pulumi.ResourceOptions(depends_on=[live]),
+    opts=release_opts,
 )
 
 # One dev environment per listed engineer, named by slug: list order never matters.
@@ -91,10 +76,10 @@ if config.developers is not None:
         dev_clusters[engineer.user] = environment.cluster_id
     pulumi.export("devClusters", dev_clusters)
 
-pulumi.export("liveRelease", config.releases.live)
-pulumi.export("rollbackTarget", config.releases.effective_rollback_target)
-pulumi.export("keptReleases", config.releases.versions)
-pulumi.export("jobId", job.job_id)
-pulumi.export("jobUrl", job.job_url)
-pulumi.export("liveNotebookPath", live_notebook_path)
-pulumi.export("liveLibraryPaths", live.library_paths)
+pulumi.export("liveRelease", pipeline.live_version)
+pulumi.export("rollbackTarget", pipeline.rollback_target)
+pulumi.export("keptReleases", pipeline.kept_versions)
+pulumi.export("jobId", pipeline.job_id)
+pulumi.export("jobUrl", pipeline.job_url)
+pulumi.export("liveNotebookPath", pipeline.live_notebook_path)
+pulumi.export("liveLibraryPaths", pipeline.live_library_paths)

@@ -20,6 +20,9 @@ DBFS_FILE = "databricks:index/dbfsFile:DbfsFile"
 JOB = "databricks:index/job:Job"
 PERMISSIONS = "databricks:index/permissions:Permissions"
 DIRECTORY = "databricks:index/directory:Directory"
+BLUE_GREEN = "databricks-cicd:blue_green:BlueGreen"
+RELEASE = "databricks-cicd:release:Release"
+PIPELINE_JOB = "databricks-cicd:pipeline_job:PipelineJob"
 
 
 @pytest.fixture
@@ -271,10 +274,38 @@ def test_children_are_parented_to_their_component(two_releases: Evaluation) -> N
             assert registration.name.startswith(registration.parent + "-"), (
                 f"{registration.name} is not named after its parent {registration.parent}"
             )
+        elif registration.type in (RELEASE, PIPELINE_JOB):
+            # The blue/green component owns every kept release and the job.
+            assert (
+                registration.parent,
+                two_releases.resources[(BLUE_GREEN, "pipeline")].parent,
+            ) == (
+                "pipeline",
+                None,
+            ), f"{registration.type} {registration.name} is under {registration.parent}"
         else:
             assert registration.parent is None, (
                 f"component {registration.name} nested under {registration.parent}"
             )
+
+
+def test_blue_green_owns_the_releases_and_the_job_and_aliases_them_to_their_old_place(
+    two_releases: Evaluation,
+) -> None:
+    owned = {
+        r.name: r for r in two_releases.resources.values() if r.type in (RELEASE, PIPELINE_JOB)
+    }
+    assert sorted(owned) == ["pipeline", "release-1.0.0", "release-1.1.0"], sorted(owned)
+    for registration in owned.values():
+        assert registration.parent == "pipeline", (registration.name, registration.parent)
+        # Before BlueGreen existed they were children of the stack: same type and name there.
+        former = f"urn:pulumi:test::databricks-cicd::{registration.type}::{registration.name}"
+        assert registration.aliases == (former,), (registration.name, registration.aliases)
+    job_component = owned["pipeline"]
+    # The job waits for the live release's uploads, not for the release it replaces.
+    # (a dependency on a component is a dependency on each of its resources).
+    waits_for = job_component.dependencies
+    assert waits_for and all(d.startswith("release-1.1.0-") for d in waits_for), waits_for
 
 
 def test_stack_outputs(two_releases: Evaluation) -> None:

@@ -45,6 +45,7 @@ class Registration:
     # The URN the engine gives it, and the URNs its explicit aliases stand for (children of an
     # aliased parent inherit the parent's aliases in the engine, not here).
     urn: str = ""
+    parent_urn: str = ""  # "" for children of the stack
     aliases: tuple[str, ...] = ()
 
     @property
@@ -140,6 +141,7 @@ class _RecordingMonitor(mocks.MockMonitor):
             protect=bool(request.protect),
             custom=bool(request.custom),
             urn=response.urn,
+            parent_urn=parent or "",
             aliases=tuple(self._alias_urn(request, alias) for alias in request.aliases),
         )
         if registration.key in self.evaluation.resources:
