@@ -24,6 +24,7 @@ if str(REPO) not in sys.path:
 from cicd.evaluation import Evaluation, evaluate  # noqa: E402
 from cicd.releases.content import scan_release  # noqa: E402
 from cicd.releases.lock import LOCK_FILE, write_lock  # noqa: E402
+from tests.emulator import Emulator  # noqa: E402
 
 NAMESPACE = "databricks-cicd"
 RUNNER = "5e0c7a53-2f7b-4c5e-9d0a-1b2c3d4e5f60"
@@ -152,3 +153,11 @@ def built_releases() -> Iterator[None]:
             f"`python -m cicd.release ensure --stack {stack}` failed; see the output above"
         )
     yield
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    """The minilake Databricks emulator, one per session; tests use their own paths in it."""
+    server = Emulator(tmp_path_factory.mktemp("minilake")).start()
+    yield server
+    server.stop()

@@ -1,0 +1,72 @@
+"""A real Databricks REST server for the tests of code that talks to a workspace: the `minilake`
+emulator (PyPI, MIT), run in-process under uvicorn on a free loopback port.
+
+Code under test gets a real `databricks.sdk.WorkspaceClient` pointed at it: requests, JSON,
+errors and retries go over HTTP exactly as against a workspace. The emulator checks no
+permissions (see ../shared/EMULATOR.md for its measured gaps); where it lacks an endpoint, a test
+adds the smallest faithful handler with `Emulator.add_handler`, documented where it is written,
+never a fake of the project's own code.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from databricks.sdk import WorkspaceClient
+
+
+class Emulator:
+    """One minilake server for the test session; `client()` is an SDK client for it."""
+
+    def __init__(self, data_dir: Path) -> None:
+        # Settings are read from the environment when minilake is imported. An empty extension
+        # folder makes it load (never download) DuckDB's delta extension: this machine has no
+        # network but the package registries, and no test here reads Delta tables.
+        extensions = data_dir / "duckdb-extensions"
+        extensions.mkdir(parents=True, exist_ok=True)
+        os.environ["MINILAKE_DATA_DIR"] = str(data_dir.resolve())
+        os.environ["MINILAKE_DUCKDB_EXTENSION_DIR"] = str(extensions.resolve())
+        import uvicorn
+        from minilake.app import create_app
+
+        self.data_dir = data_dir
+        self.app = create_app()
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server = uvicorn.Server(
+            uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
+        )
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    def start(self) -> Emulator:
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError(f"minilake did not start on {self.url}")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+    def client(self, **config: Any) -> WorkspaceClient:
+        """An SDK client with a token (the emulator accepts any)."""
+        return WorkspaceClient(host=self.url, token="emulator-token", **config)
+
+    def add_handler(self, method: str, path: str, endpoint: Callable[..., Any]) -> None:
+        """Serve `method path` with `endpoint` ahead of the emulator's own routes (which answer
+        501 where it has no implementation). Registered once per session: keep it faithful to
+        the real service, since every test that calls the path sees it."""
+        self.app.add_api_route(path, endpoint, methods=[method])
+        routes = self.app.router.routes
+        routes.insert(0, routes.pop())
