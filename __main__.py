@@ -48,6 +48,7 @@ pipeline = BlueGreen(
     BlueGreenArgs(
         releases=config.releases,
         contents=inputs.releases,
+        entry_notebooks=inputs.entry_notebooks,
         workspace_root=config.workspace_root,
         artifact_store=config.artifact_store,
         job=config.job,

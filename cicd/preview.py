@@ -42,6 +42,7 @@ from cicd.project import PROJECT_DIR
 from cicd.releases.build import ReleaseBuildError
 from cicd.releases.content import ReleaseContentError
 from cicd.releases.lock import LockError
+from cicd.releases.placement import ForeignContentError
 from cicd.releases.restore import ensure_releases
 
 # What identifies each kind of resource to a reviewer.
@@ -146,7 +147,14 @@ def _preview(args: argparse.Namespace, stack_file: Path, project_dir: Path) -> i
         base = _evaluate_file(args.base, args.stack, project_dir) if args.base else None
         config, after = _evaluate_file(stack_file, args.stack, project_dir)
         problems = transition_problems(base[0].releases, config.releases) if base else []
-    except (pulumi.RunError, ConfigError, ReleaseBuildError, ReleaseContentError, LockError) as exc:
+    except (
+        pulumi.RunError,
+        ConfigError,
+        ReleaseBuildError,
+        ReleaseContentError,
+        LockError,
+        ForeignContentError,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if problems:

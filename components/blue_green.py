@@ -7,8 +7,9 @@ make a rollback safe meet:
 - **retention**: the config it receives has passed the retention guard (`cicd.config.releases`:
   the live release and the rollback target are kept), and it refuses content that is not exactly
   the kept set;
-- **job-only switch**: the live version is read in one place, to give the job its notebook and
-  library paths, so changing `live` changes the job and nothing else.
+- **job-only switch**: the live version is read in one place, to give the job its notebook (that
+  release's own entry notebook) and library paths, so changing `live` changes the job and
+  nothing else.
 
 Its children keep the names they had before this component existed (`release-<version>`, and the
 job under the component's own name); they are aliased to their former place under the stack, so
@@ -35,6 +36,9 @@ _FORMERLY_UNDER_THE_STACK = [pulumi.Alias(parent=pulumi.ROOT_STACK_RESOURCE)]
 class BlueGreenArgs:
     releases: Releases  # kept versions, live, rollback target: validated stack config
     contents: Mapping[str, ReleaseContent]  # version -> content, verified against the lock
+    # version -> the notebook the job runs when that release is live (the release's own entry,
+    # or the stack's override), checked to be one of its notebooks (cicd.releases.inputs)
+    entry_notebooks: Mapping[str, str]
     workspace_root: str
     artifact_store: ArtifactStore
     job: JobSettings
@@ -82,7 +86,7 @@ class BlueGreen(pulumi.ComponentResource):
 
         live_version = args.releases.live
         live = releases[live_version]
-        self.live_notebook_path = live.notebook_paths[args.job.entry_notebook]
+        self.live_notebook_path = live.notebook_paths[args.entry_notebooks[live_version]]
         self.live_library_paths = live.library_paths
         job = PipelineJob(
             name,

@@ -117,7 +117,8 @@ BAD_VALUES = [
     ),
     ("job.name", "", ["databricks-cicd:job.name", "at least 1 character"]),
     ("job.entryNotebook", "/abs/main", ["databricks-cicd:job.entryNotebook", "relative"]),
-    ("job.entryNotebook", "main.py", ["job.entryNotebook", "without extension"]),
+    ("job.entryNotebook", "jobs//daily", ["job.entryNotebook", "without extension"]),
+    ("job.entryNotebook", "../main", ["job.entryNotebook", "each release's own entry notebook"]),
     (
         "job.cluster.sparkVersion",
         "15.4",
