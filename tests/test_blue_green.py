@@ -184,10 +184,11 @@ def test_entry_notebook_missing_from_live_release(
     values["job"]["entryNotebook"] = "jobs/daily"
     message, partial = refused(three_kept, values)
     assert (
-        "databricks-cicd:job.entryNotebook: 'jobs/daily' is not a notebook of live release 1.0.0"
-        in message
-    )
-    assert "main" in message and partial.resources == {}
+        "databricks-cicd:job.entryNotebook: kept release 1.0.0 (live) has no notebook"
+        " 'jobs/daily' (3 notebook(s))." in message
+    ), message
+    assert "remove it to run each release's own entry notebook" in message, message
+    assert partial.resources == {}
 
 
 def test_bad_config_registers_nothing(three_kept: SandboxProject, values: dict[str, Any]) -> None:

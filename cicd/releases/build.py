@@ -142,8 +142,8 @@ def build(project_dir: Path, version: str, record: bool = True) -> list[str]:
         problem = entry_problem(content, PIPELINE_ENTRY)
         if problem:
             raise ReleaseBuildError(
-                f"{PIPELINE_DIR}/notebooks: the entry notebook {problem}; the example pipeline"
-                f" runs {PIPELINE_ENTRY!r}"
+                f"{PIPELINE_DIR}/notebooks {problem}: the example pipeline's job runs"
+                f" {PIPELINE_ENTRY!r}; keep that notebook"
             )
         if version in lock:
             problems = differences(version, lock[version], content)

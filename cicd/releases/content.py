@@ -120,7 +120,7 @@ def _first_line(data: bytes) -> str:
 
 
 def _classify(
-    path: Path, relative: PurePosixPath, data: bytes, problems: Problems
+    path: Path, relative: PurePosixPath, data: bytes, problems: Problems, prefix: str
 ) -> Notebook | WorkspaceFile:
     suffix = relative.suffix.lower()
     # Only the last suffix is an extension: "01.5-Delta-pipeline.py" is notebook "01.5-Delta-pipeline".
@@ -128,14 +128,14 @@ def _classify(
     if suffix == ".ipynb":
         language = _jupyter_language(data)
         if language is None:
-            problems.add(BAD_JUPYTER, f"notebooks/{relative}")
+            problems.add(BAD_JUPYTER, f"{prefix}{relative}")
         return Notebook(str(relative), name, language or "PYTHON", "JUPYTER", path)
     if suffix in NOTEBOOK_HEADERS:
         language, header = NOTEBOOK_HEADERS[suffix]
         if _first_line(data) == header:
             return Notebook(str(relative), name, language, "SOURCE", path)
         if data.startswith(UTF8_BOM) and _first_line(data[len(UTF8_BOM) :]) == header:
-            problems.add(BOM, f"notebooks/{relative}")
+            problems.add(BOM, f"{prefix}{relative}")
             return Notebook(str(relative), name, language, "SOURCE", path)
     return WorkspaceFile(str(relative), path)
 
@@ -145,7 +145,7 @@ def _bad_name(name: str) -> bool:
     return any(ord(c) < 32 or ord(c) == 127 or 0xD800 <= ord(c) <= 0xDFFF for c in name)
 
 
-def _tree_files(notebooks_dir: Path, problems: Problems) -> list[tuple[str, Path]]:
+def _tree_files(notebooks_dir: Path, problems: Problems, prefix: str) -> list[tuple[str, Path]]:
     """(relative posix path, path) of every file below `notebooks_dir` that can be published;
     hidden entries, __pycache__, symbolic links and unusable names are reported instead."""
     # Plain strings while walking: this runs for every file of every kept release at every preview.
@@ -155,7 +155,7 @@ def _tree_files(notebooks_dir: Path, problems: Problems) -> list[tuple[str, Path
         refused = set()
         for name in (*subdirectories, *names):
             full = os.path.join(directory, name)
-            shown = "notebooks/" + os.path.relpath(full, root).replace(os.sep, "/")
+            shown = prefix + os.path.relpath(full, root).replace(os.sep, "/")
             if name.startswith(".") or name == "__pycache__":
                 problems.add(HIDDEN, shown.encode("utf-8", "backslashreplace").decode())
             elif os.path.islink(full):
@@ -173,7 +173,7 @@ def _tree_files(notebooks_dir: Path, problems: Problems) -> list[tuple[str, Path
     return sorted(found)
 
 
-def _check_paths(published: dict[str, str], problems: Problems) -> None:
+def _check_paths(published: dict[str, str], problems: Problems, prefix: str) -> None:
     """A notebook whose workspace path is also a folder's (`a/utils.py` beside `a/utils/`)."""
     folders: dict[str, str] = {}
     for target, relative in published.items():
@@ -183,8 +183,8 @@ def _check_paths(published: dict[str, str], problems: Problems) -> None:
     for target in sorted(set(published) & set(folders)):
         problems.add(
             NOTEBOOK_FOLDER,
-            f"notebooks/{published[target]} (published as {target!r}, the path of the folder"
-            f" holding notebooks/{folders[target]})",
+            f"{prefix}{published[target]} (published as {target!r}, the path of the folder"
+            f" holding {prefix}{folders[target]})",
         )
 
 
@@ -196,14 +196,20 @@ def inspect_notebooks(
     Returns the notebooks, the other files, and each file's digest by relative path; every file
     is read once.
     """
+    # Files are named relative to what the problems are reported for (a release folder, or the tree).
+    prefix = (
+        ""
+        if notebooks_dir == problems.root
+        else notebooks_dir.relative_to(problems.root).as_posix() + "/"
+    )
     notebooks: list[Notebook] = []
     files: list[WorkspaceFile] = []
     digests: dict[str, str] = {}
     published: dict[str, str] = {}
-    for relative, path in _tree_files(notebooks_dir, problems):
+    for relative, path in _tree_files(notebooks_dir, problems, prefix):
         data = path.read_bytes()
         digests[relative] = f"sha256:{hashlib.sha256(data).hexdigest()}"
-        entry = _classify(path, PurePosixPath(relative), data, problems)
+        entry = _classify(path, PurePosixPath(relative), data, problems, prefix)
         if isinstance(entry, Notebook):
             notebooks.append(entry)
             target = entry.workspace_name
@@ -211,7 +217,7 @@ def inspect_notebooks(
             if encoded > NOTEBOOK_IMPORT_LIMIT:
                 problems.add(
                     TOO_LARGE,
-                    f"notebooks/{relative} ({len(data)} bytes, {encoded} as base64; at most"
+                    f"{prefix}{relative} ({len(data)} bytes, {encoded} as base64; at most"
                     f" {NOTEBOOK_IMPORT_LIMIT})",
                 )
         else:
@@ -220,11 +226,11 @@ def inspect_notebooks(
         if target in published:
             problems.add(
                 SAME_PATH,
-                f"notebooks/{published[target]} and notebooks/{relative} (both {target!r})",
+                f"{prefix}{published[target]} and {prefix}{relative} (both {target!r})",
             )
             continue
         published[target] = relative
-    _check_paths(published, problems)
+    _check_paths(published, problems, prefix)
     return tuple(notebooks), tuple(files), digests
 
 
@@ -295,20 +301,19 @@ def scan_release(root: Path) -> ReleaseContent:
 
 
 def entry_problem(content: ReleaseContent | Sequence[Notebook], entry: str) -> str | None:
-    """Why `entry` names no notebook of the release, in a line of bounded length; None if it does.
-
-    A tree may hold thousands of notebooks: the message gives their count and the closest names,
-    never the whole list.
-    """
+    """None if `entry` is a notebook of the release, else "has no notebook '<entry>' (...)" with
+    a bounded hint: a tree may hold thousands of notebooks, so the message gives their count and
+    the closest names, never the whole list."""
     notebooks = content.notebooks if isinstance(content, ReleaseContent) else content
     names = [n.workspace_name for n in notebooks]
     if entry in names:
         return None
     by_file = {n.relative_path: n.workspace_name for n in notebooks}
     if entry in by_file:
-        return (
-            f"{entry!r} is a file name: give the notebook without its extension, {by_file[entry]!r}"
+        hint = f"that is the file: name the notebook without its extension, {by_file[entry]!r}"
+    else:
+        close = difflib.get_close_matches(entry, names, n=3, cutoff=0.5)
+        hint = f"{len(names)} notebook(s)" + (
+            f"; closest: {', '.join(repr(c) for c in close)}" if close else ""
         )
-    close = difflib.get_close_matches(entry, names, n=3, cutoff=0.5)
-    hint = f"; closest: {', '.join(repr(c) for c in close)}" if close else ""
-    return f"{entry!r} is not one of its {len(names)} notebook(s){hint}"
+    return f"has no notebook {entry!r} ({hint})"

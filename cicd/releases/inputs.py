@@ -79,7 +79,7 @@ def _entry_notebook(
     if override is not None:
         problem = entry_problem(content, override)
         return override, problem and (
-            f"databricks-cicd:job.entryNotebook: {problem} in kept release {version}{live}."
+            f"databricks-cicd:job.entryNotebook: kept release {version}{live} {problem}."
             " The override applies to every kept release, so rolling back would need a second"
             " edit: remove it to run each release's own entry notebook (recorded in"
             f" {LOCK_FILE}), or name a notebook every kept release has"
@@ -87,7 +87,7 @@ def _entry_notebook(
     entry = (meta or ReleaseMetadata()).entry_notebook
     problem = entry_problem(content, entry)
     return entry, problem and (
-        f"{LOCK_FILE}: the entry notebook recorded for release {version}{live}: {problem};"
+        f"release {version}{live} {problem}, the entry notebook {LOCK_FILE} records for it;"
         f" restore {LOCK_FILE} from git, or set databricks-cicd:job.entryNotebook"
     )
 

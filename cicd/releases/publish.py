@@ -75,8 +75,7 @@ def _resolve_entry(found: Sequence[Notebook], entry: str | None, problems: Probl
     problem = entry_problem(found, wanted)
     if problem is None:
         return wanted
-    if entry is None:
-        problem = f"no --entry given and {problem.replace(repr(wanted), 'the default ' + repr(wanted), 1)}"
+    problem = f"the tree {problem}" + ("; no --entry was given, so 'main' was looked for" if entry is None else "")
     problems.add(ENTRY, problem)
     return None
 
