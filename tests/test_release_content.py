@@ -77,9 +77,7 @@ def test_two_files_publishing_to_one_path_are_refused(tmp_path: Path) -> None:
         scan_notebooks(tmp_path)
     message = str(caught.value)
     assert "files that would be published at the same workspace path (1):" in message, message
-    assert "- report.py and report.sql (both 'report'): rename one of them" in message, (
-        message
-    )
+    assert "- report.py and report.sql (both 'report'): rename one of them" in message, message
 
 
 def test_a_release_without_libraries_is_a_notebooks_only_release(sandbox: SandboxProject) -> None:

@@ -75,7 +75,9 @@ def _resolve_entry(found: Sequence[Notebook], entry: str | None, problems: Probl
     problem = entry_problem(found, wanted)
     if problem is None:
         return wanted
-    problem = f"the tree {problem}" + ("; no --entry was given, so 'main' was looked for" if entry is None else "")
+    problem = f"the tree {problem}" + (
+        "; no --entry was given, so 'main' was looked for" if entry is None else ""
+    )
     problems.add(ENTRY, problem)
     return None
 
