@@ -31,7 +31,7 @@ def _write(root: Path, relative: str, data: str | bytes) -> None:
 
 
 def make_outside_tree(
-    root: Path, areas: int = 10, per_area: int = 30, entry: str = ENTRY
+    root: Path, areas: int = 8, per_area: int = 25, entry: str = ENTRY
 ) -> OutsideTree:
     """`areas` folders of `per_area` notebooks (rotating languages), plus data and config files,
     a helper module without notebook header, and the entry notebook `entry` at the top."""
