@@ -15,7 +15,8 @@ class ReleaseEntry(Model):
     """One kept release: its version and the folder holding its built content."""
 
     version: StrictStr
-    # Relative to the project root; default dist/releases/<version> (what `cicd.release` writes).
+    # Relative to the project root. Default: dist/releases/<version> for a release built from
+    # pipeline/, releases/<version> for one published from elsewhere (cicd.releases.publish).
     source: StrictStr | None = None
 
     @field_validator("version")
@@ -32,10 +33,6 @@ class ReleaseEntry(Model):
                 " (no leading '/', no '..'), e.g. 'dist/releases/2.1.0'"
             )
         return value
-
-    @property
-    def source_dir(self) -> str:
-        return self.source or f"dist/releases/{self.version}"
 
 
 class Releases(Model):

@@ -191,8 +191,10 @@ def verify(version: str, lock: Mapping[str, Mapping[str, str]], content: Release
     """Refuse a kept release whose content is not exactly what was published."""
     if version not in lock:
         raise LockError(
-            f"release {version} is not in {LOCK_FILE}: publish it with"
-            f" `python -m cicd.release build {version}` and commit the lock file with the config"
+            f"release {version} is not in {LOCK_FILE}: record it with `python -m cicd.release"
+            f" build {version}` if it is built from pipeline/, or `python -m cicd.release publish"
+            f" {version} --notebooks DIR --library FILE` if it was built elsewhere; then commit"
+            " the lock file with the config"
         )
     problems = differences(version, lock[version], content)
     if problems:
