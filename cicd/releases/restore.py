@@ -82,7 +82,11 @@ def restore(project_dir: Path, version: str, folder: Path | None = None) -> list
     without deleting or overwriting a file that differs. A published release is only checked."""
     lock, sources, metadata = read_lock_document(project_dir / LOCK_FILE)
     if version not in lock:
-        raise ReleaseBuildError(f"{version} is not in {LOCK_FILE}: it was never published")
+        raise ReleaseBuildError(
+            f"{version} is not in {LOCK_FILE}: it was never published, so there is nothing to"
+            f" restore. Content built elsewhere becomes a release with `python -m cicd.release"
+            f" publish {version} --notebooks DIR --library FILE`"
+        )
     target = folder or project_dir / release_folder(version, None, metadata[version])
     if metadata[version].origin == PUBLISH:
         return [_check_published(version, metadata[version], lock, target)]
