@@ -178,9 +178,22 @@ def check_evaluation(
     return violations
 
 
+def guardrail_violations(
+    config: StackConfig, evaluation: Evaluation, stack: str
+) -> list[Violation]:
+    """What the policy pack reports for one stack's evaluation, with that stack's pack config:
+    the one call the offline preview makes."""
+    return check_evaluation(evaluation, pack_config(config, stack), stack)
+
+
 def describe_violations(violations: list[Violation]) -> str:
-    """Every violation, one per line, capped at MAX_LISTED."""
-    lines = [f"  - {v}" for v in violations[:MAX_LISTED]]
+    """Every violation, one per line, capped at MAX_LISTED, with how to proceed."""
+    lines = [
+        f"error: {len(violations)} guardrail violation(s); the policy pack (policy/) refuses"
+        " this on every `pulumi preview` and `pulumi up`. Change the code or config that"
+        " registers it, or change the policy by a pull request to policy/ (README, 'Guardrails'):"
+    ]
+    lines += [f"  - {v}" for v in violations[:MAX_LISTED]]
     if len(violations) > MAX_LISTED:
         lines.append(f"  ... and {len(violations) - MAX_LISTED} more")
     return "\n".join(lines)
