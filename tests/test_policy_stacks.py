@@ -106,12 +106,14 @@ def test_pack_config_refuses_an_invalid_stack_file_naming_the_key(
 
 # A plausible code change: a second job for a backfill, copied from the first.
 SECOND_JOB = """
+from components.pipeline_job import PipelineJob, PipelineJobArgs
+
 PipelineJob(
     "backfill",
     PipelineJobArgs(
         settings=config.job,
-        notebook_path=live_notebook_path,
-        library_paths=live.library_paths,
+        notebook_path=pipeline.live_notebook_path,
+        library_paths=pipeline.live_library_paths,
         access=access,
     ),
 )

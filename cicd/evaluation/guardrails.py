@@ -34,7 +34,7 @@ from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import unknown_checking_proxy
 
 from cicd.config import DevCaps, StackConfig
-from cicd.evaluation.program import PROJECT, Evaluation, Registration
+from cicd.evaluation.program import Evaluation, Registration
 from policy.databricks_guardrails import POLICIES
 from policy.databricks_guardrails import pack_config as distribute_settings
 from policy.databricks_guardrails.common import (
@@ -98,20 +98,6 @@ def _engine_props(inputs: Mapping[str, Any]) -> Mapping[str, Any]:
     return proxied
 
 
-def _urns(evaluation: Evaluation, stack: str) -> dict[str, str]:
-    """name -> URN, as the engine writes it (parent types joined with '$')."""
-    by_name = {r.name: r for r in evaluation.resources.values()}
-
-    def type_chain(registration: Registration) -> str:
-        parent = by_name.get(registration.parent) if registration.parent else None
-        return f"{type_chain(parent)}${registration.type}" if parent else registration.type
-
-    return {
-        name: f"urn:pulumi:{stack}::{PROJECT}::{type_chain(r)}::{name}"
-        for name, r in by_name.items()
-    }
-
-
 def _options(registration: Registration) -> PolicyResourceOptions:
     return PolicyResourceOptions(
         registration.protect,
@@ -139,8 +125,8 @@ def check_evaluation(
 ) -> list[Violation]:
     """Every violation the pack reports for what `evaluation` registered, given the pack config
     `config` (as written by `pack_config`)."""
-    urns = _urns(evaluation, stack)
-    names_by_urn = {urn: name for name, urn in urns.items()}
+    # The URNs the evaluator recorded follow the engine's rule (the parent's whole type chain).
+    names_by_urn = {r.urn: r.name for r in evaluation.resources.values()}
     registrations = sorted(evaluation.resources.values(), key=lambda r: (r.name, r.type))
     violations: list[Violation] = []
     for policy in POLICIES:
@@ -150,17 +136,17 @@ def check_evaluation(
             for r in registrations:
                 props = _engine_props(r.inputs)
                 args = ResourceValidationArgs(
-                    r.type, props, urns[r.name], r.name, _options(r), None, policy_config
+                    r.type, props, r.urn, r.name, _options(r), None, policy_config
                 )
                 policy.validate(args, report)
                 # The engine ties a resource policy's violations to the resource it analyzed.
-                reported[:] = [(m, u or urns[r.name]) for m, u in reported]
+                reported[:] = [(m, u or r.urn) for m, u in reported]
         elif isinstance(policy, StackValidationPolicy):
             resources = [
                 PolicyResource(
                     r.type,
                     _engine_props(r.inputs),
-                    urns[r.name],
+                    r.urn,
                     r.name,
                     _options(r),
                     None,
