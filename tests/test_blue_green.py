@@ -292,3 +292,24 @@ def test_an_override_given_as_a_file_name_says_to_drop_the_extension(
         "kept release 1.1.0 (live) has no notebook 'jobs/01.5-Delta-pipeline.py' (that is the"
         " file: name the notebook without its extension, 'jobs/01.5-Delta-pipeline')" in message
     ), message
+
+
+def test_workspace_limits_are_checked_at_preview_before_anything_registers(
+    sandbox: SandboxProject, values: dict[str, Any]
+) -> None:
+    folder = sandbox.add_release("1.0.0")
+    (folder / "notebooks" / "transforms" / "explore").mkdir()
+    (folder / "notebooks" / "transforms" / "explore" / "step.py").write_text(PY_NOTEBOOK.format(1))
+    (folder / "notebooks" / "bom.py").write_bytes(b"\xef\xbb\xbf" + PY_NOTEBOOK.format(2).encode())
+    message, partial = refused(sandbox, values)
+    assert (
+        "dist/releases/1.0.0: 2 problem(s) in the content; nothing was published or registered"
+        in message
+    ), message
+    assert (
+        "- notebooks/transforms/explore.py (published as 'transforms/explore', the path of the"
+        " folder holding notebooks/transforms/explore/step.py): rename the notebook or the folder"
+        in message
+    ), message
+    assert "- notebooks/bom.py: save it as UTF-8 without BOM" in message, message
+    assert partial.resources == {}, sorted(partial.resources)

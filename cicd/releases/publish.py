@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from cicd.config import check_version
 from cicd.releases.content import (
     Notebook,
     ReleaseContent,
@@ -90,6 +91,10 @@ def publish(
     entry: str | None,
 ) -> list[str]:
     """`publish VERSION --notebooks DIR [--library FILE]... [--entry NOTEBOOK]`."""
+    try:
+        check_version(version)  # a plain identifier: releases/<version> never escapes releases/
+    except ValueError as exc:
+        raise PublishError(str(exc)) from None
     if not notebooks_dir.is_dir():
         raise ReleaseContentError(
             f"{notebooks_dir}: --notebooks must name the folder holding the notebooks tree"
