@@ -65,9 +65,9 @@ def main(argv: Sequence[str] | None = None, project_dir: Path = PROJECT_DIR) -> 
     publish_command = commands.add_parser(
         "publish", help="make VERSION a release of content built elsewhere, and record it"
     )
-    publish_command.add_argument("version", type=_version_argument)
+    publish_command.add_argument("version", metavar="VERSION", type=_version_argument)
     publish_command.add_argument(
-        "--notebooks", type=Path, required=True, help="the notebooks tree (a folder)"
+        "--notebooks", metavar="DIR", type=Path, required=True, help="the notebooks tree (a folder)"
     )
     publish_command.add_argument(
         "--library",
