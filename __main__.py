@@ -83,3 +83,7 @@ pulumi.export("jobId", pipeline.job_id)
 pulumi.export("jobUrl", pipeline.job_url)
 pulumi.export("liveNotebookPath", pipeline.live_notebook_path)
 pulumi.export("liveLibraryPaths", pipeline.live_library_paths)
+# Set while the production deploy runs a candidate before switching to it (cicd.gate).
+pulumi.export("candidateRelease", pipeline.candidate_version)
+pulumi.export("candidateNotebookPath", pipeline.candidate_notebook_path)
+pulumi.export("candidateLibraryPaths", pipeline.candidate_library_paths)

@@ -21,6 +21,7 @@ from cicd.config.stack import (
     read_stack_config,
     read_stack_file,
     stack_file_values,
+    stack_text_config_map,
 )
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "read_stack_config",
     "read_stack_file",
     "stack_file_values",
+    "stack_text_config_map",
     "transition_problems",
     "version_sort_key",
 ]

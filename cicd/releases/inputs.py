@@ -46,14 +46,17 @@ def check_releases(config: StackConfig, project_dir: Path) -> dict[str, ReleaseC
             problems.append(str(exc))
             continue
         contents[version] = content
-    live = contents.get(config.releases.live)
     entry = config.job.entry_notebook
-    if live is not None and entry not in live.notebook_names():
-        problems.append(
-            f"databricks-cicd:job.entryNotebook: {entry!r} is not a notebook of live release"
-            f" {config.releases.live} (it has: {', '.join(live.notebook_names())}); name one of"
-            " those, without extension"
-        )
+    # The job runs the live release, and the production gate runs the candidate the same way.
+    roles = {"live": config.releases.live, "candidate": config.releases.candidate}
+    for role, run_version in roles.items():
+        run_content = contents.get(run_version) if run_version is not None else None
+        if run_content is not None and entry not in run_content.notebook_names():
+            problems.append(
+                f"databricks-cicd:job.entryNotebook: {entry!r} is not a notebook of {role} release"
+                f" {run_version} (it has: {', '.join(run_content.notebook_names())}); name one of"
+                " those, without extension"
+            )
     if problems:
         raise StackInputError(
             f"{len(problems)} problem(s) with the kept releases; nothing was deployed:\n"

@@ -8,6 +8,7 @@ replacing what production runs.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -55,6 +56,16 @@ def read_lock_file(path: Path) -> tuple[dict[str, dict[str, str]], dict[str, str
 
 def read_lock(path: Path) -> dict[str, dict[str, str]]:
     return read_lock_file(path)[0]
+
+
+def content_digest(files: Mapping[str, str]) -> str:
+    """One digest for a release's whole content: sha256 over its sorted "<file> <digest>" lines.
+
+    Equal for equal lock entries wherever it is computed (staging records it with every run of
+    the job; production's gate compares it), and independent of the order files are listed in.
+    """
+    lines = "".join(f"{name} {files[name]}\n" for name in sorted(files))
+    return "sha256:" + hashlib.sha256(lines.encode("utf-8")).hexdigest()
 
 
 def write_lock(
