@@ -41,7 +41,9 @@ class RunScripts:
     requests: dict[int, dict[str, Any]] = field(default_factory=dict)
     gets: dict[int, int] = field(default_factory=dict)
 
-    def script(self, marker: str, *states: tuple[str, str | None, str | None], error: str | None = None) -> None:
+    def script(
+        self, marker: str, *states: tuple[str, str | None, str | None], error: str | None = None
+    ) -> None:
         """States `(life_cycle, result, message)` reported by successive runs/get calls; the
         last one repeats."""
         self.scripts.append(

@@ -71,7 +71,7 @@ def _live_job(emulator: Emulator, root: str) -> int:
                     base_parameters={"env": "prod", "target_table": "prod.sales.daily_orders"},
                     source=Source.WORKSPACE,
                 ),
-                libraries=[Library(whl=f"/Volumes/p/e/a/releases/1.1.0/etl-1.1.0.whl")],
+                libraries=[Library(whl="/Volumes/p/e/a/releases/1.1.0/etl-1.1.0.whl")],
                 max_retries=2,
                 timeout_seconds=7200,
             )
@@ -83,7 +83,9 @@ def _live_job(emulator: Emulator, root: str) -> int:
     client.jobs.set_permissions(
         str(created.job_id),
         access_control_list=[
-            JobAccessControlRequest(group_name="etl-admins", permission_level=JobPermissionLevel.CAN_MANAGE),
+            JobAccessControlRequest(
+                group_name="etl-admins", permission_level=JobPermissionLevel.CAN_MANAGE
+            ),
             JobAccessControlRequest(
                 group_name="etl-operators", permission_level=JobPermissionLevel.CAN_MANAGE_RUN
             ),
@@ -92,7 +94,9 @@ def _live_job(emulator: Emulator, root: str) -> int:
     return created.job_id
 
 
-def _watcher(client: Any, job_id: int, timeout: float = 600.0) -> tuple[RunWatcher, io.StringIO, io.StringIO]:
+def _watcher(
+    client: Any, job_id: int, timeout: float = 600.0
+) -> tuple[RunWatcher, io.StringIO, io.StringIO]:
     clock = Clock()
     out, err = io.StringIO(), io.StringIO()
     watcher = RunWatcher(
@@ -118,7 +122,11 @@ def test_the_candidate_runs_with_the_live_jobs_own_settings(
     job_id = _live_job(emulator, root)
     client = emulator.client()
     submission = candidate_submission(
-        client.jobs, job_id, "1.2.0", f"{root}/releases/1.2.0/main", ["/Volumes/p/e/a/releases/1.2.0/etl-1.2.0.whl"]
+        client.jobs,
+        job_id,
+        "1.2.0",
+        f"{root}/releases/1.2.0/main",
+        ["/Volumes/p/e/a/releases/1.2.0/etl-1.2.0.whl"],
     )
     (task,) = submission["tasks"]
     assert task.notebook_task.notebook_path == f"{root}/releases/1.2.0/main"
@@ -133,7 +141,10 @@ def test_the_candidate_runs_with_the_live_jobs_own_settings(
     assert submission["run_as"] == JobRunAs(service_principal_name=RUNNER)
     assert submission["timeout_seconds"] == 7200
     grants = {(g.group_name, g.permission_level) for g in submission["access_control_list"]}
-    assert {("etl-admins", JobPermissionLevel.CAN_MANAGE), ("etl-operators", JobPermissionLevel.CAN_MANAGE_RUN)} <= grants
+    assert {
+        ("etl-admins", JobPermissionLevel.CAN_MANAGE),
+        ("etl-operators", JobPermissionLevel.CAN_MANAGE_RUN),
+    } <= grants
     # The live job itself is untouched by the candidate.
     live = client.jobs.get(job_id).settings
     assert live is not None and live.tasks is not None
@@ -141,7 +152,9 @@ def test_the_candidate_runs_with_the_live_jobs_own_settings(
     assert live.tasks[0].notebook_task.notebook_path == f"{root}/releases/1.1.0/main"
 
 
-def test_a_successful_candidate_run_lets_the_switch_go(emulator: Emulator, run_scripts: RunScripts) -> None:
+def test_a_successful_candidate_run_lets_the_switch_go(
+    emulator: Emulator, run_scripts: RunScripts
+) -> None:
     root = "/Production/gate-success"
     job_id = _live_job(emulator, root)
     run_scripts.script(
@@ -185,7 +198,10 @@ def test_a_candidate_that_does_not_succeed_is_not_switched_to(
     )
     client = emulator.client()
     watcher, out, err = _watcher(client, job_id, timeout=60.0)
-    assert run_candidate(client.jobs, job_id, "1.2.0", f"{root}/releases/1.2.0/main", [], watcher) == code
+    assert (
+        run_candidate(client.jobs, job_id, "1.2.0", f"{root}/releases/1.2.0/main", [], watcher)
+        == code
+    )
     assert said in out.getvalue() + err.getvalue(), out.getvalue() + err.getvalue()
     assert f"run page: {emulator.url}" in out.getvalue()
     if code == EXIT_RUN_FAILED:
@@ -229,4 +245,6 @@ def test_stage_and_restore_never_lose_the_committed_file(tmp_path: Path) -> None
     (tmp_path / "Pulumi.prod.yaml").write_text(edited.removesuffix("# mine\n"))
     restore(tmp_path, "prod")
     assert (tmp_path / "Pulumi.prod.yaml").read_text() == committed
-    assert not (tmp_path / "dist" / "gate").exists() or not any((tmp_path / "dist" / "gate").iterdir())
+    assert not (tmp_path / "dist" / "gate").exists() or not any(
+        (tmp_path / "dist" / "gate").iterdir()
+    )

@@ -50,12 +50,14 @@ def test_promote_unverified_keeps_every_comment_and_changes_only_the_release_lin
     project: SandboxProject, capsys: pytest.CaptureFixture[str]
 ) -> None:
     before = _prod(project).read_text()
-    code = main(["1.2.0", "--stack", "prod", "--allow-unverified", "test"], project_dir=project.root)
+    code = main(
+        ["1.2.0", "--stack", "prod", "--allow-unverified", "test"], project_dir=project.root
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     after = _prod(project).read_text()
     assert _comments(after) == _comments(before)
-    assert "- version: \"1.2.0\"\n        allowUnverified: \"test\"" in after
+    assert '- version: "1.2.0"\n        allowUnverified: "test"' in after
     removed = [line for line in before.splitlines() if line not in after.splitlines()]
     assert removed == ['    live: "1.1.0"', '    rollbackTarget: "1.0.0"'], removed
     # The printed lines are exactly the changed ones.
@@ -91,7 +93,10 @@ def test_promotion_then_rollback_change_what_the_guarantees_say(
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        (["9.9.9", "--allow-unverified", "x"], "release 9.9.9 is not published in releases.lock.yaml"),
+        (
+            ["9.9.9", "--allow-unverified", "x"],
+            "release 9.9.9 is not published in releases.lock.yaml",
+        ),
         (["1.1.0", "--allow-unverified", "x"], "release 1.1.0 is already live"),
         (["../x", "--allow-unverified", "x"], "is not a plain identifier"),
     ],
@@ -156,7 +161,10 @@ def test_an_edit_the_reader_refuses_writes_nothing(
     staging = project.root / "Pulumi.staging.yaml"
     bad = staging.read_text().replace('live: "1.1.0"', 'live: "1.1.0"\n    candidate: "7"')
     staging.write_text(bad)
-    assert main(["1.2.0", "--stack", "staging", "--allow-unverified", "x"], project_dir=project.root) == 1
+    assert (
+        main(["1.2.0", "--stack", "staging", "--allow-unverified", "x"], project_dir=project.root)
+        == 1
+    )
     err = capsys.readouterr().err
     assert "databricks-cicd:releases" in err, err
     assert staging.read_text() == bad
