@@ -248,3 +248,82 @@ def test_stage_and_restore_never_lose_the_committed_file(tmp_path: Path) -> None
     assert not (tmp_path / "dist" / "gate").exists() or not any(
         (tmp_path / "dist" / "gate").iterdir()
     )
+
+
+def _fake_pulumi_outputs(bin_dir: Path, outputs: str) -> None:
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    exe = bin_dir / "pulumi"
+    exe.write_text(f"#!/bin/sh\ncat <<'JSON'\n{outputs}\nJSON\n")
+    exe.chmod(0o755)
+
+
+def test_gate_stage_refuses_a_promotion_without_staging_provenance_and_changes_nothing(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    emulator: Emulator,
+    run_scripts: RunScripts,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import os
+    import re
+
+    from cicd.gate import main as gate_main
+    from cicd.jobs.provenance import run_record
+    from cicd.releases.lock import LOCK_FILE, content_digest, read_lock
+
+    for name in ("Pulumi.prod.yaml", "Pulumi.staging.yaml", LOCK_FILE):
+        shutil.copy(REPO / name, tmp_path / name)
+    staging = tmp_path / "Pulumi.staging.yaml"
+    staging.write_text(
+        re.sub(
+            r"databricks:host: \S+",
+            f"databricks:host: {emulator.url}",
+            staging.read_text().replace("etl-pipeline-staging", "gate-cli-staging"),
+        )
+    )
+    # Production runs 1.0.0; the committed file makes 1.1.0 live: a promotion.
+    _fake_pulumi_outputs(
+        tmp_path / "bin", '{"liveRelease": "1.0.0", "rollbackTarget": "1.0.0", "jobId": "7"}'
+    )
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    for variable in (
+        "DATABRICKS_CLIENT_ID",
+        "DATABRICKS_CLIENT_SECRET",
+        "STAGING_READER_CLIENT_ID",
+    ):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("DATABRICKS_TOKEN", "emulator-token")
+    github_output = tmp_path / "github-output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(github_output))
+    committed = (tmp_path / "Pulumi.prod.yaml").read_text()
+
+    assert gate_main(["stage", "--stack", "prod"], project_dir=tmp_path) == 1
+    out, err = capsys.readouterr()
+    assert "promotion: 1.0.0 -> 1.1.0" in out, out
+    assert "no job named 'gate-cli-staging'" in err, err
+    assert (tmp_path / "Pulumi.prod.yaml").read_text() == committed
+    assert not github_output.exists()
+
+    # Staging ran 1.1.0's content green: the candidate is staged, the job stays on 1.0.0.
+    client = emulator.client()
+    created = client.jobs.create(
+        name="gate-cli-staging",
+        tasks=[
+            Task(
+                task_key="main",
+                notebook_task=NotebookTask(notebook_path="/Shared/gate-cli/releases/1.1.0/main"),
+            )
+        ],
+    )
+    assert created.job_id is not None
+    run_scripts.script("/Shared/gate-cli/releases/1.1.0/", ("TERMINATED", "SUCCESS", None))
+    digest = content_digest(read_lock(tmp_path / LOCK_FILE)["1.1.0"])
+    client.jobs.run_now(created.job_id, notebook_params=run_record("1.1.0", digest))
+    assert gate_main(["stage", "--stack", "prod"], project_dir=tmp_path) == 0, capsys.readouterr()
+    out = capsys.readouterr().out
+    assert "release 1.1.0 ran green in staging" in out, out
+    staged = read_stack_file(tmp_path / "Pulumi.prod.yaml").releases
+    assert (staged.live, staged.candidate) == ("1.0.0", "1.1.0")
+    assert "promotion=true" in github_output.read_text()
+    restore(tmp_path, "prod")
+    assert (tmp_path / "Pulumi.prod.yaml").read_text() == committed
