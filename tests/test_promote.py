@@ -288,3 +288,48 @@ def _wait_terminated(client: Any, job_id: int) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"no run of job {job_id} ended")
+
+
+@pytest.mark.usefixtures("built_releases")
+def test_done_when_build_promote_preview_rollback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The issue's acceptance, on a copy of the repo: `cicd.release build 1.2.0`, then
+    `cicd.promote 1.2.0 --stack prod --allow-unverified "test"` keeps every comment; the prod
+    evaluation then adds only 1.2.0's resources and changes only the job; `--rollback` then
+    changes only the job, back to 1.1.0."""
+    import subprocess
+
+    from cicd.release import main as release_main
+
+    root = tmp_path / "repo"
+    shutil.copytree(
+        REPO / "pipeline",
+        root / "pipeline",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "build", "dist"),
+    )
+    for name in ("__main__.py", "Pulumi.yaml", "Pulumi.prod.yaml", "Pulumi.staging.yaml", LOCK_FILE):
+        shutil.copy(REPO / name, root / name)
+    for version in ("1.0.0", "1.1.0"):
+        shutil.copytree(REPO / "dist/releases" / version, root / "dist/releases" / version)
+    subprocess.run(["git", "-C", str(root), "init", "-q"], check=True)
+    prod = root / "Pulumi.prod.yaml"
+    original = prod.read_text()
+
+    assert release_main(["build", "1.2.0"], project_dir=root) == 0, capsys.readouterr().err
+    before = evaluate(pulumi_config_map(prod), "prod", root)
+    assert main(["1.2.0", "--stack", "prod", "--allow-unverified", "test"], project_dir=root) == 0
+    promoted_text = prod.read_text()
+    assert _comments(promoted_text) == _comments(original)
+    promoted = evaluate(pulumi_config_map(prod), "prod", root)
+    changes = compare(before, promoted)
+    assert {c.name for c in changes if c.kind == "add"} == {
+        r.name for r in promoted.resources.values() if r.name.startswith("release-1.2.0")
+    }
+    assert [(c.kind, c.name) for c in changes if c.kind != "add"] == [("change", JOB[1])]
+
+    assert main(["--rollback", "--stack", "prod"], project_dir=root) == 0
+    rolled_back = evaluate(pulumi_config_map(prod), "prod", root)
+    assert [(c.kind, c.name) for c in compare(promoted, rolled_back)] == [("change", JOB[1])]
+    assert rolled_back.outputs["liveRelease"] == "1.1.0"
+    assert _comments(prod.read_text()) == _comments(original)
