@@ -57,15 +57,11 @@ def _backup(project_dir: Path, stack: str) -> tuple[Path, Path]:
     return folder / f"Pulumi.{stack}.yaml.committed", folder / f"Pulumi.{stack}.yaml.staged"
 
 
-def _staging_jobs(project_dir: Path, source: StagingSource) -> ProvenanceJobs:
-    return staging_client(project_dir, source).jobs
-
-
 def plan(
     project_dir: Path,
     stack: str,
     source: StagingSource,
-    staging_jobs: Callable[[Path, StagingSource], ProvenanceJobs] = _staging_jobs,
+    staging_jobs: Callable[[StagingSource], ProvenanceJobs] | None = None,
 ) -> SwitchPlan:
     """What the deploy does to the job; a gated switch without staging provenance refuses."""
     desired = read_stack_file(stack_file(project_dir, stack))
@@ -79,9 +75,12 @@ def plan(
             f" allowUnverified {switch.allow_unverified!r} (Pulumi.{stack}.yaml)"
         )
         return switch
-    green = check_staging_provenance(
-        staging_jobs(project_dir, source), project_dir, switch.desired_live, source
+    jobs = (
+        staging_jobs(source)
+        if staging_jobs is not None
+        else staging_client(project_dir, source).jobs
     )
+    green = check_staging_provenance(jobs, project_dir, switch.desired_live, source)
     print(f"release {switch.desired_live} ran green in staging: {green.run_page_url}")
     return switch
 

@@ -34,7 +34,14 @@ from databricks.sdk.errors.base import DatabricksError
 from cicd.jobs.provenance import ProvenanceError, ProvenanceJobs
 from cicd.jobs.runs import one_line
 from cicd.project import PROJECT_DIR, stack_file
-from cicd.promotion.edits import Edit, EditRefused, promote, retire, rollback
+from cicd.promotion.edits import (
+    Edit,
+    EditRefused,
+    check_promotable,
+    promote,
+    retire,
+    rollback,
+)
 from cicd.promotion.staging import StagingSource, check_staging_provenance, staging_client
 from cicd.releases.lock import LOCK_FILE, LockError, read_lock
 
@@ -108,7 +115,7 @@ def main(
         else:
             lock = read_lock(project_dir / LOCK_FILE)
             # Cheap refusals first: nothing is asked of staging for a version that cannot go.
-            promote(text, path.name, args.version, lock, args.allow_unverified or "unchecked")
+            check_promotable(text, path.name, args.version, lock)
             if args.allow_unverified is None:
                 source = StagingSource(
                     args.staging_stack, args.staging_job_id, args.staging_profile

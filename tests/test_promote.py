@@ -308,7 +308,13 @@ def test_done_when_build_promote_preview_rollback(
         root / "pipeline",
         ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "build", "dist"),
     )
-    for name in ("__main__.py", "Pulumi.yaml", "Pulumi.prod.yaml", "Pulumi.staging.yaml", LOCK_FILE):
+    for name in (
+        "__main__.py",
+        "Pulumi.yaml",
+        "Pulumi.prod.yaml",
+        "Pulumi.staging.yaml",
+        LOCK_FILE,
+    ):
         shutil.copy(REPO / name, root / name)
     for version in ("1.0.0", "1.1.0"):
         shutil.copytree(REPO / "dist/releases" / version, root / "dist/releases" / version)

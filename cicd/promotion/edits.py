@@ -81,6 +81,23 @@ def promote(
     The caller has checked that `version` ran green in staging, or passes the reviewer-visible
     reason it may go live without (`allow_unverified`, recorded next to the release).
     """
+    before = check_promotable(text, where, version, lock)
+    document = _document(text, where)
+    if version not in document.kept_versions():
+        document.add_kept(version, allow_unverified)
+    elif allow_unverified is not None:
+        document.set_allow_unverified(version, allow_unverified)
+    document.remove_key("candidate")
+    document.set_value("live", version)
+    document.set_value("rollbackTarget", before.releases.live, after=("live",))
+    return _checked(where, text, before, document)
+
+
+def check_promotable(
+    text: str, where: str, version: str, lock: Mapping[str, Mapping[str, str]]
+) -> StackConfig:
+    """The refusals that need nothing but the files: a version that is not a plain identifier,
+    not published, or already live. Returns the config as it is."""
     try:
         check_version(version)
     except ValueError as exc:
@@ -97,15 +114,8 @@ def promote(
             f"release {version} is already live in {where}: nothing to promote"
             " (to go back to the previous release, run `python -m cicd.promote --rollback`)"
         )
-    document = _document(text, where)
-    if version not in document.kept_versions():
-        document.add_kept(version, allow_unverified)
-    elif allow_unverified is not None:
-        document.set_allow_unverified(version, allow_unverified)
-    document.remove_key("candidate")
-    document.set_value("live", version)
-    document.set_value("rollbackTarget", releases.live, after=("live",))
-    return _checked(where, text, before, document)
+    _document(text, where)  # a file that cannot be edited safely is refused before any look-up
+    return before
 
 
 def rollback(text: str, where: str) -> Edit:
