@@ -948,3 +948,34 @@ def test_a_failed_verification_proposes_or_applies_the_rollback() -> None:
     assert pr["if"] == "failure() && needs.deploy-prod.outputs.verification == 'failure'"
     assert _opens_rollback_pull_request(pr)
     assert pr["permissions"] == {"contents": "write", "pull-requests": "write"}
+
+
+def test_every_pulumi_step_runs_the_policy_pack_with_its_stacks_config() -> None:
+    config_file = "${{ runner.temp }}/policy-config.json"
+    count = 0
+    for file, job_name, job in _all_jobs():
+        for index, step in _pulumi_steps(job):
+            where = f"{file}:{job_name}"
+            args = step["with"]
+            if "command" not in args:
+                continue  # install-only: runs no program, no policy to apply
+            count += 1
+            assert args.get("policyPacks") == "policy", where
+            assert args.get("policyPackConfigs") == config_file, where
+            # Earlier in the same job: the pack's own venv, and the config of the same stack.
+            before = "\n".join(str(s.get("run", "")) for s in _steps(job)[:index])
+            assert "policy/venv/bin/python -m pip" in before, where
+            assert "-r policy/requirements.txt" in before, where
+            stack = str(args["stack-name"])
+            assert re.search(
+                r"venv/bin/python -m cicd\.policy_config --stack \"?"
+                + re.escape(stack)
+                + r"\"? > \"\$RUNNER_TEMP/policy-config\.json\"",
+                before,
+            ), where
+        for step in _steps(job):
+            script = str(step.get("run", ""))
+            if re.search(r"\bpulumi\s+(preview|up)\b", script):
+                assert "--policy-pack policy" in script, f"{file}:{job_name}: {script}"
+    # PR preview of staging, staging up, prod preview, prod: candidate, switch, rollback.
+    assert count == 6
