@@ -159,11 +159,15 @@ def run(project_dir: Path, stack: str, args: argparse.Namespace) -> int:
     )
     code = run_candidate(client.jobs, job_id, version, notebook, libraries, watcher)
     if code != EXIT_SUCCESS:
-        print(
+        verdict = (
             f"candidate {version} was NOT made live: production stays on"
-            f" {config.releases.live}. Run: {watcher.run_page_url or watcher.run_id}",
-            file=sys.stderr,
+            f" {config.releases.live}. Run: {watcher.run_page_url or watcher.run_id}"
         )
+        print(verdict, file=sys.stderr)
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary:
+            with open(summary, "a", encoding="utf-8") as handle:
+                handle.write(f"### prod gate\n{verdict} (its error is in this step's log)\n")
     return code
 
 

@@ -327,3 +327,63 @@ def test_gate_stage_refuses_a_promotion_without_staging_provenance_and_changes_n
     assert "promotion=true" in github_output.read_text()
     restore(tmp_path, "prod")
     assert (tmp_path / "Pulumi.prod.yaml").read_text() == committed
+
+
+def test_gate_run_leaves_prod_on_its_release_when_the_candidate_fails(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    emulator: Emulator,
+    run_scripts: RunScripts,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`python -m cicd.gate run` as the workflow calls it: outputs from the Pulumi CLI, the live
+    job read back over HTTP, the candidate failing; the committed stack file comes back."""
+    import json
+    import os
+    import re
+
+    from cicd.gate import main as gate_main
+
+    root = "/Production/gate-cli-run"
+    job_id = _live_job(emulator, root)
+    prod = tmp_path / "Pulumi.prod.yaml"
+    prod.write_text(
+        re.sub(
+            r"databricks:host: \S+",
+            f"databricks:host: {emulator.url}",
+            (REPO / "Pulumi.prod.yaml").read_text(),
+        )
+    )
+    committed = prod.read_text()
+    stage(
+        tmp_path,
+        "prod",
+        plan_switch(read_stack_file(prod), {"liveRelease": "1.0.0", "rollbackTarget": "1.0.0"}),
+    )
+    outputs = {
+        "jobId": str(job_id),
+        "candidateRelease": "1.1.0",
+        "candidateNotebookPath": f"{root}/releases/1.1.0/main",
+        "candidateLibraryPaths": ["/Volumes/p/e/a/releases/1.1.0/etl-1.1.0.whl"],
+    }
+    _fake_pulumi_outputs(tmp_path / "bin", json.dumps(outputs))
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    for variable in ("DATABRICKS_CLIENT_ID", "DATABRICKS_CLIENT_SECRET"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("DATABRICKS_TOKEN", "emulator-token")
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    run_scripts.script(
+        f"{root}/releases/1.1.0/",
+        ("TERMINATED", "FAILED", "Workload failed"),
+        error="ValueError: bad currency",
+    )
+
+    code = gate_main(["run", "--stack", "prod", "--poll-interval", "0.05"], project_dir=tmp_path)
+    out, err = capsys.readouterr()
+    assert code == EXIT_RUN_FAILED, out + err
+    assert "error: ValueError: bad currency" in out, out
+    assert "candidate 1.1.0 was NOT made live: production stays on 1.0.0" in err, err
+    assert f"Run: {emulator.url}/#job/" in err, err
+    assert "NOT made live" in summary.read_text()
+    assert prod.read_text() == committed  # the switch step would deploy what was committed
