@@ -387,3 +387,24 @@ def test_gate_run_leaves_prod_on_its_release_when_the_candidate_fails(
     assert f"Run: {emulator.url}/#job/" in err, err
     assert "NOT made live" in summary.read_text()
     assert prod.read_text() == committed  # the switch step would deploy what was committed
+
+
+def test_stack_outputs_tell_a_first_deploy_from_an_unreachable_backend(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from cicd.jobs.stack_outputs import JobIdError, read_stack_outputs
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    exe = bin_dir / "pulumi"
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    exe.write_text("#!/bin/sh\necho \"error: no stack named 'prod' found\" >&2\nexit 255\n")
+    exe.chmod(0o755)
+    assert read_stack_outputs("prod", cwd=tmp_path) is None
+    exe.write_text(
+        "#!/bin/sh\necho 'error: failed to load checkpoint: access denied' >&2\nexit 255\n"
+    )
+    with pytest.raises(JobIdError, match="access denied. Check PULUMI_BACKEND_URL"):
+        read_stack_outputs("prod", cwd=tmp_path)
