@@ -38,23 +38,14 @@ from cicd.jobs.provenance import ProvenanceError, ProvenanceJobs
 from cicd.jobs.runs import EXIT_SUCCESS, RunWatcher, one_line
 from cicd.jobs.stack_outputs import JobIdError, read_stack_outputs, stack_host
 from cicd.project import PROJECT_DIR, stack_file
-from cicd.promotion.edits import EditRefused, stage_candidate
+from cicd.promotion.edits import EditRefused
+from cicd.promotion.staged_file import GateError, restore, stage
 from cicd.promotion.staging import StagingSource, check_staging_provenance, staging_client
 from cicd.promotion.switch import PROMOTION, SwitchPlan, plan_switch
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 4
-GATE_DIR = Path("dist") / "gate"
-
-
-class GateError(Exception):
-    """The gate refuses; the message says why and what to do."""
-
-
-def _backup(project_dir: Path, stack: str) -> tuple[Path, Path]:
-    folder = project_dir / GATE_DIR
-    return folder / f"Pulumi.{stack}.yaml.committed", folder / f"Pulumi.{stack}.yaml.staged"
 
 
 def plan(
@@ -83,45 +74,6 @@ def plan(
     green = check_staging_provenance(jobs, project_dir, switch.desired_live, source)
     print(f"release {switch.desired_live} ran green in staging: {green.run_page_url}")
     return switch
-
-
-def stage(project_dir: Path, stack: str, switch: SwitchPlan) -> None:
-    if switch.kind != PROMOTION or switch.deployed_live is None:
-        return
-    path = stack_file(project_dir, stack)
-    committed, staged = _backup(project_dir, stack)
-    text = path.read_text(encoding="utf-8")
-    if committed.exists() and committed.read_text(encoding="utf-8") != text:
-        raise GateError(
-            f"{committed} holds another stack file from an earlier stage: put it back with"
-            f" `python -m cicd.gate restore --stack {stack}` (or delete it) first"
-        )
-    edit = stage_candidate(text, path.name, switch.deployed_live, switch.deployed_target)
-    committed.parent.mkdir(parents=True, exist_ok=True)
-    committed.write_text(text, encoding="utf-8")
-    staged.write_text(edit.after, encoding="utf-8")
-    path.write_text(edit.after, encoding="utf-8")
-    print(f"{path.name} (this checkout only; committed file kept in {committed}):")
-    for line in edit.lines:
-        print(f"  {line}")
-
-
-def restore(project_dir: Path, stack: str) -> None:
-    path = stack_file(project_dir, stack)
-    committed, staged = _backup(project_dir, stack)
-    if not committed.exists():
-        print(f"{path.name}: nothing staged")
-        return
-    current = path.read_text(encoding="utf-8")
-    if not staged.exists() or staged.read_text(encoding="utf-8") != current:
-        raise GateError(
-            f"{path} changed since `cicd.gate stage` wrote it: not overwritten. The committed"
-            f" file is in {committed}; compare and restore by hand"
-        )
-    path.write_text(committed.read_text(encoding="utf-8"), encoding="utf-8")
-    committed.unlink()
-    staged.unlink()
-    print(f"{path.name}: committed file restored")
 
 
 def run(project_dir: Path, stack: str, args: argparse.Namespace) -> int:

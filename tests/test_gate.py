@@ -24,9 +24,9 @@ from databricks.sdk.service.jobs import (
 )
 
 from cicd.config import read_stack_file
-from cicd.gate import GateError, restore, stage
 from cicd.jobs.candidate import candidate_submission, run_candidate
 from cicd.jobs.runs import EXIT_RUN_FAILED, EXIT_SUCCESS, EXIT_TIMED_OUT, RunWatcher
+from cicd.promotion.staged_file import GateError, restore, stage
 from cicd.promotion.switch import FIRST, NONE, PROMOTION, ROLLBACK, plan_switch
 from tests.conftest import REPO
 from tests.emulator import Emulator
