@@ -157,7 +157,7 @@ def test_a_file_that_would_be_reformatted_is_refused(
 def test_an_edit_the_reader_refuses_writes_nothing(
     project: SandboxProject, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Staging keeps one release and no rollback target: promoting there leaves 1.1.0 as target.
+    # A file the one reader refuses (a candidate that is not kept) is never edited.
     staging = project.root / "Pulumi.staging.yaml"
     bad = staging.read_text().replace('live: "1.1.0"', 'live: "1.1.0"\n    candidate: "7"')
     staging.write_text(bad)
