@@ -231,7 +231,9 @@ class DevEnvironment(pulumi.ComponentResource):
         # schema only; everyone else's grants there are left as they are.
         databricks.Grant(
             f"{name}-use-catalog",
-            databricks.GrantArgs(principal=engineer.user, catalog=catalog, privileges=["USE_CATALOG"]),
+            databricks.GrantArgs(
+                principal=engineer.user, catalog=catalog, privileges=["USE_CATALOG"]
+            ),
             opts=child_options(self, opts),
         )
         databricks.Grant(
