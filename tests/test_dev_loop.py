@@ -306,3 +306,43 @@ def test_a_notebook_the_workspace_would_refuse_changes_nothing(
     assert "broken.py: not UTF-8 text" in err, err
     assert list(client.workspace.list(project.folder)) == [], "pushed despite the refusal"
     assert emulator_devloop.libraries_on(project.cluster_id) == {}  # type: ignore[attr-defined]
+
+
+def test_pull_refuses_to_overwrite_a_local_edit_and_force_keeps_a_backup(
+    tmp_path: Path, emulator: Emulator, client: WorkspaceClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = engineer(tmp_path, emulator, client, "pullforce")
+    assert project.dev("push") == 0, capsys.readouterr().err
+    main_path = project.notebooks / "main.py"
+    here = main_path.read_text() + "print('here')\n"
+    there = main_path.read_text() + "print('there')\n"
+    main_path.write_text(here)
+    edit_in_workspace(client, f"{project.folder}/main", there)
+    # A notebook created in the workspace whose file name is already taken here by a plain file.
+    (project.notebooks / "notes.py").write_text("not a notebook\n")
+    edit_in_workspace(client, f"{project.folder}/notes", "# Databricks notebook source\n1\n")
+    capsys.readouterr()
+    assert project.dev("pull") == 1
+    err = capsys.readouterr().err
+    assert "overwrite 2 item(s)" in err and "main.py (changed on both sides)" in err, err
+    assert "notes (only there; new in the workspace)" in err, err
+    assert main_path.read_text() == here
+    assert (project.notebooks / "notes.py").read_text() == "not a notebook\n"
+
+    assert project.dev("pull", "--force") == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert main_path.read_text() == there
+    backups = sorted((project.root / ".dev-sync" / "backups").iterdir())
+    assert len(backups) == 1 and str(backups[0]) in out, out
+    assert (backups[0] / "local" / "main.py").read_text() == here
+    assert (backups[0] / "local" / "notes.py").read_text() == "not a notebook\n"
+
+
+def test_user_defaults_to_the_credentials_identity(
+    tmp_path: Path, emulator: Emulator, client: WorkspaceClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = Project(tmp_path / "project", "someone@example.com", emulator.url)
+    assert main(["status", "--stack", "staging"], project.root) == 1
+    err = capsys.readouterr().err
+    # The emulator's credentials belong to `minilake-user`, who is not listed in this stack.
+    assert "minilake-user is not listed under databricks-cicd:developers.engineers" in err, err

@@ -150,7 +150,8 @@ def push_notebooks(
 
 def _write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".dev-pull")
+    # Hidden: if interrupted, the next scan refuses it by name instead of pushing it.
+    temporary = path.with_name(f".{path.name}.dev-pull")
     temporary.write_bytes(data)
     temporary.replace(path)
 
