@@ -890,3 +890,31 @@ def test_cli_only_install_precedes_the_state_step() -> None:
     up = [i for i, s in _pulumi_steps(job) if s["with"]["command"] == "up"]
     assert installs and keep and up and installs[0] < keep[0] < up[0], (installs, keep, up)
     assert steps[installs[0]]["with"] == {"pulumi-version-file": ".pulumi-version"}
+
+
+def test_every_pulumi_step_runs_the_policy_pack_with_its_stacks_config() -> None:
+    config_file = "${{ runner.temp }}/policy-config.json"
+    count = 0
+    for file, job_name, job in _all_jobs():
+        for index, step in _pulumi_steps(job):
+            count += 1
+            where = f"{file}:{job_name}"
+            args = step["with"]
+            assert args.get("policyPacks") == "policy", where
+            assert args.get("policyPackConfigs") == config_file, where
+            # Earlier in the same job: the pack's own venv, and the config of the same stack.
+            before = "\n".join(str(s.get("run", "")) for s in _steps(job)[:index])
+            assert "policy/venv/bin/python -m pip" in before, where
+            assert "-r policy/requirements.txt" in before, where
+            stack = str(args["stack-name"])
+            assert re.search(
+                r"venv/bin/python -m cicd\.policy_config --stack \"?"
+                + re.escape(stack)
+                + r"\"? > \"\$RUNNER_TEMP/policy-config\.json\"",
+                before,
+            ), where
+        for step in _steps(job):
+            script = str(step.get("run", ""))
+            if re.search(r"\bpulumi\s+(preview|up)\b", script):
+                assert "--policy-pack policy" in script, f"{file}:{job_name}: {script}"
+    assert count == 4
