@@ -245,8 +245,10 @@ def _uses(step: dict[str, Any]) -> str:
 
 
 def _pulumi_steps(job: dict[str, Any]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The pulumi/actions steps that run a Pulumi command (one without `command` only installs
+    the CLI for a later `run:` step; `test_cli_only_install_precedes_the_state_step` checks it)."""
     for index, step in enumerate(_steps(job)):
-        if _uses(step) == PULUMI_ACTION:
+        if _uses(step) == PULUMI_ACTION and "command" in (step.get("with") or {}):
             yield index, step
 
 
@@ -602,7 +604,7 @@ def test_no_pull_request_job_gets_near_prod(tmp_path: Path) -> None:
         "  c:\n    environment: ${{ matrix.env }}\n    steps: []\n"
         "  d:\n    environment: staging\n    strategy: {matrix: {stack: [staging, prod]}}\n"
         f"    steps:\n      - uses: {PULUMI_PIN}\n        with:\n"
-        "          stack-name: ${{ matrix.stack }}\n"
+        "          command: preview\n          stack-name: ${{ matrix.stack }}\n"
     )
     assert [p.split(":")[1] for p in _pull_request_problems(planted)] == ["a", "b", "c", "d"]
 
@@ -868,6 +870,26 @@ def test_pull_requests_check_the_lock_only_grows_and_the_prod_transition() -> No
     assert "cicd.preview --stack prod --base" in pr, (
         "pull requests do not compare prod with the base"
     )
+
+
+def test_cli_only_install_precedes_the_state_step() -> None:
+    """Staging: the Pulumi CLI is installed (the pinned version) and the one-off state step that
+    keeps engineers' dev work in the workspace runs before `pulumi up`."""
+    job = _workflow("deploy-staging.yml")["jobs"]["deploy-staging"]
+    steps = _steps(job)
+    installs = [
+        i
+        for i, s in enumerate(steps)
+        if _uses(s) == PULUMI_ACTION and "command" not in (s.get("with") or {})
+    ]
+    keep = [
+        i
+        for i, s in enumerate(steps)
+        if str(s.get("run", "")).strip() == "venv/bin/python -m cicd.keep_dev_work --stack staging"
+    ]
+    up = [i for i, s in _pulumi_steps(job) if s["with"]["command"] == "up"]
+    assert installs and keep and up and installs[0] < keep[0] < up[0], (installs, keep, up)
+    assert steps[installs[0]]["with"] == {"pulumi-version-file": ".pulumi-version"}
 
 
 def test_every_pulumi_step_runs_the_policy_pack_with_its_stacks_config() -> None:
