@@ -265,8 +265,10 @@ def _uses(step: dict[str, Any]) -> str:
 
 
 def _pulumi_steps(job: dict[str, Any]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The pulumi/actions steps that run a Pulumi command (one without `command` only installs
+    the CLI for a later `run:` step; `test_cli_only_install_precedes_the_state_step` checks it)."""
     for index, step in enumerate(_steps(job)):
-        if _uses(step) == PULUMI_ACTION:
+        if _uses(step) == PULUMI_ACTION and "command" in (step.get("with") or {}):
             yield index, step
 
 
@@ -626,7 +628,7 @@ def test_no_pull_request_job_gets_near_prod(tmp_path: Path) -> None:
         "  c:\n    environment: ${{ matrix.env }}\n    steps: []\n"
         "  d:\n    environment: staging\n    strategy: {matrix: {stack: [staging, prod]}}\n"
         f"    steps:\n      - uses: {PULUMI_PIN}\n        with:\n"
-        "          stack-name: ${{ matrix.stack }}\n"
+        "          command: preview\n          stack-name: ${{ matrix.stack }}\n"
     )
     assert [p.split(":")[1] for p in _pull_request_problems(planted)] == ["a", "b", "c", "d"]
 
@@ -721,10 +723,6 @@ def test_every_pulumi_step_is_configured_alike() -> None:
         for index, step in _pulumi_steps(job):
             where = f"{file}:{job_name}"
             args = step["with"]
-            if "command" not in args:
-                # Install-only (the CLI for a later step): nothing else is read.
-                assert set(args) == {"pulumi-version-file"}, where
-                continue
             count += 1
             assert args["work-dir"] == ".", where
             assert args["cloud-url"] == "${{ secrets.PULUMI_BACKEND_URL }}", where
@@ -950,6 +948,26 @@ def test_a_failed_verification_proposes_or_applies_the_rollback() -> None:
     assert pr["permissions"] == {"contents": "write", "pull-requests": "write"}
 
 
+def test_cli_only_install_precedes_the_state_step() -> None:
+    """Staging: the Pulumi CLI is installed (the pinned version) and the one-off state step that
+    keeps engineers' dev work in the workspace runs before `pulumi up`."""
+    job = _workflow("deploy-staging.yml")["jobs"]["deploy-staging"]
+    steps = _steps(job)
+    installs = [
+        i
+        for i, s in enumerate(steps)
+        if _uses(s) == PULUMI_ACTION and "command" not in (s.get("with") or {})
+    ]
+    keep = [
+        i
+        for i, s in enumerate(steps)
+        if str(s.get("run", "")).strip() == "venv/bin/python -m cicd.keep_dev_work --stack staging"
+    ]
+    up = [i for i, s in _pulumi_steps(job) if s["with"]["command"] == "up"]
+    assert installs and keep and up and installs[0] < keep[0] < up[0], (installs, keep, up)
+    assert steps[installs[0]]["with"] == {"pulumi-version-file": ".pulumi-version"}
+
+
 def test_every_pulumi_step_runs_the_policy_pack_with_its_stacks_config() -> None:
     config_file = "${{ runner.temp }}/policy-config.json"
     count = 0
@@ -957,8 +975,6 @@ def test_every_pulumi_step_runs_the_policy_pack_with_its_stacks_config() -> None
         for index, step in _pulumi_steps(job):
             where = f"{file}:{job_name}"
             args = step["with"]
-            if "command" not in args:
-                continue  # install-only: runs no program, no policy to apply
             count += 1
             assert args.get("policyPacks") == "policy", where
             assert args.get("policyPackConfigs") == config_file, where

@@ -11,7 +11,6 @@ from cicd.config import StackConfig
 from cicd.project import PIPELINE_DIR
 from cicd.releases.build import ReleaseBuildError, build_from_source, release_dir
 from cicd.releases.content import ReleaseContentError, scan_release
-from cicd.releases.dev_builds import ensure_dev_builds
 from cicd.releases.gitsource import git, has_tag, has_tree
 from cicd.releases.lock import LOCK_FILE, LockError, read_lock_file, verify
 
@@ -84,5 +83,4 @@ def ensure_releases(project_dir: Path, config: StackConfig, owner: str) -> list[
         report.append(
             f"{version}: built from the working tree into {folder}, identical to {LOCK_FILE}"
         )
-    # The program also reads each listed engineer's dev build; missing ones are built here.
-    return report + ensure_dev_builds(project_dir, config)
+    return report
