@@ -11,6 +11,10 @@ make a rollback safe meet:
   release's own entry notebook) and library paths, so changing `live` changes the job and
   nothing else.
 
+A **candidate** (`releases.candidate`) is a kept release like any other: published, and not
+touching the job. The component only tells where its entry notebook and libraries are, so the
+production deploy can run it once with the live job's settings before switching (`cicd.gate`).
+
 Its children keep the names they had before this component existed (`release-<version>`, and the
 job under the component's own name); they are aliased to their former place under the stack, so
 an existing stack's resources keep their identity instead of being replaced.
@@ -54,6 +58,9 @@ class BlueGreen(pulumi.ComponentResource):
     kept_versions: list[str]
     live_notebook_path: str
     live_library_paths: list[str]
+    candidate_version: str | None
+    candidate_notebook_path: str | None
+    candidate_library_paths: list[str] | None
     job_id: pulumi.Output[str]
     job_url: pulumi.Output[str]
 
@@ -102,6 +109,14 @@ class BlueGreen(pulumi.ComponentResource):
                 parent=self, depends_on=[live], aliases=_FORMERLY_UNDER_THE_STACK
             ),
         )
+        candidate = args.releases.candidate
+        self.candidate_version = candidate
+        self.candidate_notebook_path = (
+            releases[candidate].notebook_paths[args.entry_notebooks[candidate]]
+            if candidate
+            else None
+        )
+        self.candidate_library_paths = releases[candidate].library_paths if candidate else None
         self.live_version = live_version
         self.rollback_target = args.releases.effective_rollback_target
         self.kept_versions = kept
@@ -114,6 +129,9 @@ class BlueGreen(pulumi.ComponentResource):
                 "keptVersions": self.kept_versions,
                 "liveNotebookPath": self.live_notebook_path,
                 "liveLibraryPaths": self.live_library_paths,
+                "candidateVersion": self.candidate_version,
+                "candidateNotebookPath": self.candidate_notebook_path,
+                "candidateLibraryPaths": self.candidate_library_paths,
                 "jobId": self.job_id,
                 "jobUrl": self.job_url,
             }

@@ -147,6 +147,13 @@ class PipelineJob(pulumi.ComponentResource):
                         group_name=args.access.operators_group, permission_level="CAN_MANAGE_RUN"
                     )
                 )
+            if args.access.run_reader:
+                # Reads runs (jobs/runs/list, runs/get) for production's provenance check.
+                grants.append(
+                    databricks.PermissionsAccessControlArgs(
+                        service_principal_name=args.access.run_reader, permission_level="CAN_VIEW"
+                    )
+                )
             # One authoritative permissions resource for the job: a second one would overwrite it.
             databricks.Permissions(
                 f"{name}-permissions",

@@ -163,3 +163,11 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     server = Emulator(tmp_path_factory.mktemp("minilake")).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def run_scripts(emulator: Emulator) -> Any:
+    """Job runs with scripted end states on the emulator (tests/emulator_runs.py)."""
+    from tests.emulator_runs import RunScripts
+
+    return RunScripts().install(emulator)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pulumi
 import pytest
 
 from cicd.evaluation import Evaluation
@@ -318,3 +319,18 @@ def test_stack_outputs(two_releases: Evaluation) -> None:
     ]
     job_id = outputs["jobId"]
     assert job_id and outputs["jobUrl"].endswith(f"/#job/{job_id}"), outputs
+
+
+def test_a_run_reader_may_view_the_jobs_runs_and_nothing_more(
+    sandbox: SandboxProject, values: dict[str, Any]
+) -> None:
+    sandbox.add_release("1.0.0")
+    reader = "6d1f3b2a-8c4e-4f5a-9b7d-2e3c4a5b6c7d"
+    values["access"]["runReader"] = reader
+    grants = sandbox.evaluate(values).named("pipeline-permissions").inputs["accessControls"]
+    assert {"servicePrincipalName": reader, "permissionLevel": "CAN_VIEW"} in grants, grants
+    values["access"]["runReader"] = "reader@example.com"
+    with pytest.raises(
+        pulumi.RunError, match="access.runReader: .*'reader@example.com' is not a service principal"
+    ):
+        sandbox.evaluate(values)

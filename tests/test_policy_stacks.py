@@ -46,11 +46,6 @@ def test_staging_registrations_pass_every_other_policy(
     assert others == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dev clusters register no policy_id yet (the per-engineer databricks.ClusterPolicy is"
-    " being added separately); remove this mark when it lands",
-)
 def test_staging_dev_clusters_run_under_a_cluster_policy(
     staging_violations: list[Violation],
 ) -> None:

@@ -23,12 +23,16 @@ class Access(Model):
     operators_group: StrictStr | None = None
     # Prod: the workspace root becomes a folder only admins and the deploy identity control.
     restrict_workspace_root: StrictBool = False
+    # A service principal that may read the job's runs and nothing else (CAN_VIEW). Staging
+    # names the reader production's gate asks for green runs (cicd.jobs.provenance).
+    run_reader: StrictStr | None = None
 
-    @field_validator("deploy_identity")
+    @field_validator("deploy_identity", "run_reader")
     @classmethod
-    def _service_principal(cls, value: str) -> str:
-        if not SERVICE_PRINCIPAL_ID.match(value):
+    def _service_principal(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and not SERVICE_PRINCIPAL_ID.match(value):
             raise ValueError(
-                f"deployIdentity {value!r} is not a service principal application id: give its UUID"
+                f"{to_camel(info.field_name or 'deployIdentity')} {value!r} is not a service"
+                " principal application id: give its UUID"
             )
         return value

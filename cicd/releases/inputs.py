@@ -75,7 +75,14 @@ def _entry_notebook(
 
     Every kept release is checked, not only the live one: a rollback must stay one edit."""
     override = config.job.entry_notebook
-    live = " (live)" if version == config.releases.live else ""
+    # The job runs the live release, and the production gate runs the candidate the same way.
+    live = (
+        " (live)"
+        if version == config.releases.live
+        else " (candidate)"
+        if version == config.releases.candidate
+        else ""
+    )
     if override is not None:
         problem = entry_problem(content, override)
         return override, problem and (

@@ -14,6 +14,7 @@ metadata existed read as `{entryNotebook: main, origin: build}`: what they were.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,6 +148,16 @@ def read_release_metadata(path: Path) -> dict[str, ReleaseMetadata]:
     """Every recorded release's metadata (version -> metadata); defaults for entries recorded
     before metadata existed."""
     return read_lock_document(path)[2]
+
+
+def content_digest(files: Mapping[str, str]) -> str:
+    """One digest for a release's whole content: sha256 over its sorted "<file> <digest>" lines.
+
+    Equal for equal lock entries wherever it is computed (staging records it with every run of
+    the job; production's gate compares it), and independent of the order files are listed in.
+    """
+    lines = "".join(f"{name} {files[name]}\n" for name in sorted(files))
+    return "sha256:" + hashlib.sha256(lines.encode("utf-8")).hexdigest()
 
 
 def write_lock(

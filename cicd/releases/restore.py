@@ -19,7 +19,6 @@ from cicd.config import StackConfig
 from cicd.project import PIPELINE_DIR
 from cicd.releases.build import ReleaseBuildError, built_release
 from cicd.releases.content import ReleaseContentError, scan_release
-from cicd.releases.dev_builds import ensure_dev_builds
 from cicd.releases.gitsource import git, has_tag, has_tree
 from cicd.releases.lock import (
     LOCK_FILE,
@@ -152,5 +151,4 @@ def ensure_releases(project_dir: Path, config: StackConfig, owner: str) -> list[
         raise ReleaseBuildError(
             f"{len(problems)} kept release(s) of {owner} are not ready:\n" + "\n".join(problems)
         )
-    # The program also reads each listed engineer's dev build; missing ones are built here.
-    return report + ensure_dev_builds(project_dir, config)
+    return report
