@@ -169,11 +169,13 @@ def _explain(exc: BaseException, host: str, job_id: int, watcher: RunWatcher | N
     if watcher is not None and watcher.run_id is not None:
         running = f" Run {watcher.run_id} may still be running"
         running += f": {watcher.run_page_url}" if watcher.run_page_url else "."
-    if isinstance(exc, Unauthenticated):
+    # A workspace often answers a bad personal access token with 403 "Invalid access token",
+    # which the SDK raises as PermissionDenied: that is a credential problem, not a missing right.
+    if isinstance(exc, Unauthenticated) or "invalid access token" in str(exc).lower():
         return (
             f"authentication to {host} failed ({one_line(str(exc), 200)}): check "
-            "DATABRICKS_CLIENT_ID and DATABRICKS_CLIENT_SECRET (service principal OAuth secret)."
-            + running
+            "DATABRICKS_CLIENT_ID and DATABRICKS_CLIENT_SECRET (service principal OAuth secret),"
+            " or DATABRICKS_TOKEN." + running
         )
     if isinstance(exc, PermissionDenied):
         return (

@@ -39,6 +39,9 @@ from tests.emulator import Emulator
 JOBS = "/api/2.2/jobs"
 # A token the workspace does not accept: `run-now` with it answers 401 (see the module docstring).
 REJECTED_TOKEN = "rejected-token"
+# A personal access token that is malformed, expired or revoked: the real service answers 403
+# "Invalid access token." for it (a credential problem, though the SDK raises PermissionDenied).
+INVALID_PAT = "invalid-pat"
 
 
 @dataclass
@@ -140,6 +143,11 @@ class RunScripts:
                         "message": "Credential was not sent or was of an unsupported type for "
                         "this API.",
                     },
+                )
+            if request.headers.get("authorization") == f"Bearer {INVALID_PAT}":
+                return JSONResponse(
+                    status_code=403,
+                    content={"error_code": "403", "message": "Invalid access token."},
                 )
             body = await request.json()
             if body.get("job_id") not in lake._state["jobs"]:

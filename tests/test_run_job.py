@@ -28,7 +28,7 @@ from cicd.jobs.stack_outputs import stack_host
 from cicd.project import PROJECT_DIR
 from cicd.run_job import main
 from tests.emulator import Emulator
-from tests.emulator_runs import REJECTED_TOKEN, RunScripts
+from tests.emulator_runs import INVALID_PAT, REJECTED_TOKEN, RunScripts
 
 EXIT_VALUE = '{"rows_written": 1234, "status": "ok"}'
 
@@ -380,6 +380,18 @@ def test_authentication_failure_exits_4(
         err, "authentication", emulator.url, "DATABRICKS_CLIENT_SECRET", "Credential was not sent"
     )
     assert list(client.jobs.list_runs(job_id=job_id)) == []
+
+
+def test_an_invalid_access_token_is_reported_as_a_credential_problem(
+    emulator: Emulator, run_scripts: RunScripts, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = emulator.client()
+    job_id = _succeeding_job(client, run_scripts, "invalid-pat")
+    invalid = WorkspaceClient(host=emulator.url, token=INVALID_PAT)
+    assert _main(["--job-id", str(job_id)], invalid) == 4
+    _, err = capsys.readouterr()
+    _assert_clean_error(err, "authentication", "DATABRICKS_TOKEN", "Invalid access token")
+    assert "CAN MANAGE RUN" not in err, err
 
 
 def test_job_not_found_exits_4(emulator: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
