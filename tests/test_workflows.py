@@ -72,6 +72,7 @@ PULL_REQUEST_EVENTS = {"pull_request", "pull_request_target"}
 # A write scope of the job token, and what in a job justifies it.
 WRITE_SCOPES = {
     "pull-requests": "a pulumi/actions step with comment-on-pr: true (the preview comment)",
+    "issues": "a job without secrets that runs `gh issue` (the drift report's one issue)",
 }
 
 
@@ -282,7 +283,7 @@ def _environment_name(job: dict[str, Any]) -> Any:
 
 
 def test_the_workflows_exist() -> None:
-    assert {"pull-request.yml", "deploy-staging.yml", "deploy-prod.yml"} <= {
+    assert {"pull-request.yml", "deploy-staging.yml", "deploy-prod.yml", "drift.yml"} <= {
         p.name for p in WORKFLOWS
     }
 
@@ -540,8 +541,12 @@ def _permission_problems(path: Path) -> list[str]:
         comments_on_pr = any(
             step["with"].get("comment-on-pr") is True for _, step in _pulumi_steps(job)
         )
+        manages_issues = "secrets." not in yaml.safe_dump(job) and any(
+            re.search(r"\bgh issue\b", str(step.get("run", ""))) for step in _steps(job)
+        )
+        justified = {"pull-requests": comments_on_pr, "issues": manages_issues}
         for scope, level in granted.items():
-            if level == "write" and not (scope == "pull-requests" and comments_on_pr):
+            if level == "write" and not justified.get(scope, False):
                 why = WRITE_SCOPES.get(scope, "nothing in this project")
                 problems.append(f"{where}: {scope}: write is justified only by {why}")
             elif level not in ("read", "write", "none"):
@@ -557,12 +562,17 @@ def test_every_workflow_and_job_asks_for_least_privilege(tmp_path: Path) -> None
         "on: push\njobs:\n  a:\n    steps: []\n"
         "  b:\n    permissions: write-all\n    steps: []\n"
         "  c:\n    permissions: {contents: write}\n    steps: []\n"
+        "  d:\n    permissions: {issues: write}\n    steps: [{run: echo}]\n"
+        '  e:\n    permissions: {issues: write}\n    env: {X: "${{ secrets.X }}"}\n'
+        "    steps: [{run: gh issue list}]\n"
     )
     assert [p.split(":")[1].strip() for p in _permission_problems(planted)] == [
         "workflow-level permissions must be {} or read-only, got None",
         "a",
         "b",
         "c",
+        "d",
+        "e",
     ]
 
 
@@ -823,8 +833,11 @@ def test_credentials_come_only_from_the_secret_store() -> None:
         for where, value in _walk(_load(path)):
             name = where.rsplit(".", 1)[-1]
             if _credential_like(name.upper()):
-                assert isinstance(value, str) and re.fullmatch(
-                    r"\$\{\{\s*secrets\.\w+\s*\}\}", value
+                # The job's own token (scoped by the job's `permissions`) is not a stored
+                # credential: gh reads it as GH_TOKEN, and nothing else may take it.
+                job_token = name == "GH_TOKEN" and value == "${{ github.token }}"
+                assert job_token or (
+                    isinstance(value, str) and re.fullmatch(r"\$\{\{\s*secrets\.\w+\s*\}\}", value)
                 ), (
                     f"{path.name}{where}: a credential must be ${{{{ secrets.NAME }}}}, got {value!r}"
                 )
@@ -868,3 +881,36 @@ def test_pull_requests_check_the_lock_only_grows_and_the_prod_transition() -> No
     assert "cicd.preview --stack prod --base" in pr, (
         "pull requests do not compare prod with the base"
     )
+
+
+# Read-only environments: a principal that can read a stack's workspace and preview it, never
+# write to it (README, "What to configure in GitHub").
+READ_ONLY_ENVIRONMENTS = {"staging": "staging-readonly", "prod": "prod-preview"}
+
+
+def test_drift_is_checked_daily_per_stack_read_only_and_reported_in_one_issue() -> None:
+    wf = _workflow("drift.yml")
+    assert {"schedule", "workflow_dispatch"} <= set(wf["on"]), wf["on"]
+    checked = {}
+    for job in wf["jobs"].values():
+        scripts = " ".join(str(step.get("run", "")) for step in _steps(job))
+        for stack in re.findall(r"python -m cicd\.drift --stack (\w+)", scripts):
+            checked[stack] = _environment_name(job)
+            previews = [
+                (s["with"]["command"], s["with"]["stack-name"], s["with"].get("refresh"))
+                + (s["with"].get("expect-no-changes"),)
+                for _, s in _pulumi_steps(job)
+            ]
+            assert previews == [("preview", stack, True, True)], previews
+    assert checked == READ_ONLY_ENVIRONMENTS
+    # No write credential for Databricks: only the read-only environments, no deploy command.
+    for job_name, job in wf["jobs"].items():
+        environment = _environment_name(job)
+        assert environment in (None, *READ_ONLY_ENVIRONMENTS.values()), (job_name, environment)
+    assert not [job for file, job, _, _ in _deploying_jobs() if file == "drift.yml"]
+    report = wf["jobs"]["report"]
+    assert set(report["needs"]) == {"drift-staging", "drift-prod"}
+    assert report["permissions"] == {"issues": "write"}
+    assert "secrets." not in yaml.safe_dump(report) and "environment" not in report
+    script = " ".join(str(step.get("run", "")) for step in _steps(report))
+    assert all(f"gh issue {verb}" in script for verb in ("list", "create", "edit", "close"))
