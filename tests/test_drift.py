@@ -58,7 +58,7 @@ class Layout:
     def live(self) -> str:
         return str(self.values["databricks-cicd:releases"]["live"])
 
-    def run(self, *args: str, **env: Any) -> int:
+    def run(self, *args: str) -> int:
         return main(
             ["--stack", self.stack, *args],
             project_dir=self.project,
@@ -66,8 +66,9 @@ class Layout:
         )
 
 
-def _stack_values(stack: str, host: str) -> dict[str, Any]:
-    """The repo's stack file with its own paths and job name, so tests never share objects."""
+def _stack_values(stack: str, host: str, store: str | None = None) -> dict[str, Any]:
+    """The repo's stack file with its own paths and job name, so tests never share objects;
+    `store` swaps the artifact store for a workspace folder or DBFS."""
     document = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())
     values: dict[str, Any] = copy.deepcopy(document["config"])
     tag = uuid.uuid4().hex[:8]
@@ -76,6 +77,15 @@ def _stack_values(stack: str, host: str) -> dict[str, Any]:
     values["databricks-cicd:workspaceRoot"] = f"{root}-drift-{tag}"
     values["databricks-cicd:artifactStore"]["root"] += f"/drift-{tag}"
     values["databricks-cicd:job"]["name"] += f"-drift-{tag}"
+    if store == "workspace":
+        values["databricks-cicd:artifactStore"] = {
+            "kind": "workspace",
+            "root": f"/Shared/etl-artifacts-{tag}",
+        }
+    elif store == "dbfs":
+        values["databricks-cicd:artifactStore"] = {"kind": "dbfs", "root": f"/FileStore/etl-{tag}"}
+        # Runtime 15+ refuses DBFS libraries (and the config says so): an older runtime.
+        values["databricks-cicd:job"]["cluster"]["sparkVersion"] = "14.3.x-scala2.12"
     return values
 
 
@@ -84,8 +94,8 @@ def layout(
     request: pytest.FixtureRequest, emulator: Emulator, built_releases: None, tmp_path: Path
 ) -> Iterator[Layout]:
     emulator_workspace.install(emulator)
-    stack = request.param
-    values = _stack_values(stack, emulator.url)
+    stack, _, store = str(request.param).partition(":")
+    values = _stack_values(stack, emulator.url, store or None)
     project = tmp_path / "project"
     project.mkdir()
     shutil.copy(REPO / "__main__.py", project / "__main__.py")
@@ -244,6 +254,62 @@ def test_a_new_backup_folder_never_reuses_an_earlier_one(tmp_path: Path) -> None
     second = new_backup_folder(tmp_path, "prod")
     assert second != first and not second.exists()
     assert (first / "kept.py").read_text() == "an earlier backup"
+
+
+@pytest.mark.parametrize("layout", ["staging:workspace", "staging:dbfs"], indirect=True)
+def test_a_replaced_library_is_found_and_restored_in_every_artifact_store(
+    layout: Layout, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert layout.run() == 0, capsys.readouterr().out
+    live = layout.live
+    wheel = f"{layout.artifacts}/releases/{live}/etl_pipeline-{live}-py3-none-any.whl"
+    stray = f"{layout.artifacts}/releases/{live}/notes.txt"
+    if layout.values["databricks-cicd:artifactStore"]["kind"] == "workspace":
+        write_workspace_file(layout.client, wheel, b"patched wheel")
+        write_workspace_file(layout.client, stray, b"left here")
+    else:
+        layout.client.dbfs.upload(wheel, io.BytesIO(b"patched wheel"), overwrite=True)
+        layout.client.dbfs.upload(stray, io.BytesIO(b"left here"), overwrite=True)
+    code, report = _run_json(layout, capsys)
+    assert code == 1
+    assert sorted((f["kind"], f["path"]) for f in report["findings"]) == [
+        ("added", stray),
+        ("changed", wheel),
+    ]
+    assert layout.run("--restore", "--backup-dir", str(tmp_path)) == 0, capsys.readouterr()
+    code, report = _run_json(layout, capsys)
+    assert (code, report["findings"]) == (0, [])
+
+
+@pytest.mark.parametrize("layout", ["prod"], indirect=True)
+def test_the_job_is_found_by_name_or_by_id_and_a_renamed_job_is_an_error(
+    layout: Layout, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert layout.run("--job-id", str(layout.job_id)) == 0
+    job = layout.client.jobs.get(layout.job_id)
+    assert job.settings is not None
+    job.settings.name = "renamed in the browser"
+    layout.client.jobs.reset(layout.job_id, job.settings)
+    capsys.readouterr()
+    assert layout.run() == 2
+    assert "no job named" in capsys.readouterr().err
+    code, report = _run_json(layout, capsys, "--job-id", str(layout.job_id))
+    assert code == 1
+    assert [(f["path"], f["actual"]) for f in report["findings"]] == [
+        ("name", "renamed in the browser")
+    ]
+
+
+def test_a_release_not_on_disk_is_an_error_naming_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(REPO / "__main__.py", tmp_path / "__main__.py")
+    shutil.copy(REPO / LOCK_FILE, tmp_path / LOCK_FILE)
+    shutil.copy(REPO / "Pulumi.prod.yaml", tmp_path / "Pulumi.prod.yaml")
+    assert main(["--stack", "prod"], project_dir=tmp_path) == 2
+    err = capsys.readouterr().err
+    assert "dist/releases/1.0.0: release folder not found" in err
+    assert "cicd.release ensure --stack prod" in err
 
 
 @pytest.mark.parametrize("layout", ["prod"], indirect=True)

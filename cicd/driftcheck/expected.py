@@ -16,12 +16,15 @@ from enum import Enum
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import pulumi
+
 from cicd.config import (
     ArtifactStoreKind,
     ConfigError,
     StackConfig,
     namespace_values,
     parse_stack_config,
+    version_sort_key,
 )
 from cicd.evaluation import Registration, evaluate
 from cicd.releases.lock import LOCK_FILE, LockError, read_lock
@@ -157,14 +160,21 @@ def expected_state(config_map: Mapping[str, str], stack: str, project_dir: Path)
         raise DriftSetupError(str(exc)) from None
     try:
         evaluation = evaluate(config_map, stack, project_dir)
-    except Exception as exc:  # the program's own message (bad config or release content)
+    except pulumi.RunError as exc:  # the program's own message (bad config or release content)
         raise DriftSetupError(
             f"the program does not evaluate for stack {stack!r}: {exc}. Run `python -m"
             f" cicd.release ensure --stack {stack}` first so every kept release is on disk"
         ) from None
     store = _store_of(config.artifact_store.kind)
     releases = []
-    for version in config.releases.versions:
+    # Every Release the program registers (kept ones, and any other kind a later change adds)
+    # is checked alike; its folder follows components/release.py.
+    versions = sorted(
+        (r.name.removeprefix("release-") for r in evaluation.of_type(RELEASE)),
+        key=version_sort_key,
+    )
+    configured = {entry.version: entry.source_dir for entry in config.releases.kept}
+    for version in versions:
         folder = f"{config.workspace_root}/releases/{version}"
         children = [
             r
@@ -172,7 +182,7 @@ def expected_state(config_map: Mapping[str, str], stack: str, project_dir: Path)
             if r.parent == f"release-{version}"
             and r.type in (NOTEBOOK, WORKSPACE_FILE, VOLUME_FILE, DBFS_FILE)
         ]
-        source_dir = config.releases.entry(version).source_dir
+        source_dir = configured.get(version, f"dist/releases/{version}")
         objects = tuple(
             sorted(
                 (
