@@ -147,6 +147,14 @@ class PipelineJob(pulumi.ComponentResource):
                         group_name=args.access.operators_group, permission_level="CAN_MANAGE_RUN"
                     )
                 )
+            if args.access.read_only_identity:
+                # Previews and the drift check read the job's settings back, nothing more.
+                grants.append(
+                    databricks.PermissionsAccessControlArgs(
+                        service_principal_name=args.access.read_only_identity,
+                        permission_level="CAN_VIEW",
+                    )
+                )
             # One authoritative permissions resource for the job: a second one would overwrite it.
             databricks.Permissions(
                 f"{name}-permissions",

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import Field, StrictBool, StrictStr, ValidationInfo, field_validator
+from typing import Self
+
+from pydantic import (
+    Field,
+    StrictBool,
+    StrictStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from cicd.config.base import SERVICE_PRINCIPAL_ID, Model, check_admin_group
@@ -23,12 +32,25 @@ class Access(Model):
     operators_group: StrictStr | None = None
     # Prod: the workspace root becomes a folder only admins and the deploy identity control.
     restrict_workspace_root: StrictBool = False
+    # Application id of the read-only principal of previews and the drift check: the program
+    # grants it CAN_READ on the restricted workspace root and CAN_VIEW on the job, nothing more.
+    read_only_identity: StrictStr | None = None
 
-    @field_validator("deploy_identity")
+    @field_validator("deploy_identity", "read_only_identity")
     @classmethod
-    def _service_principal(cls, value: str) -> str:
-        if not SERVICE_PRINCIPAL_ID.match(value):
+    def _service_principal(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and not SERVICE_PRINCIPAL_ID.match(value):
+            key = to_camel(info.field_name or "deployIdentity")
             raise ValueError(
-                f"deployIdentity {value!r} is not a service principal application id: give its UUID"
+                f"{key} {value!r} is not a service principal application id: give its UUID"
             )
         return value
+
+    @model_validator(mode="after")
+    def _read_only_is_not_the_deployer(self) -> Self:
+        if self.read_only_identity == self.deploy_identity:
+            raise ValueError(
+                "readOnlyIdentity is the deployIdentity: a read-only principal must be another"
+                " service principal, one that cannot deploy"
+            )
+        return self
