@@ -9,7 +9,7 @@ production folder and the job with what the program grants. The expected state c
 program itself (the offline evaluator), so run `python -m cicd.release ensure --stack STACK` first.
 
 Credentials: the Databricks SDK's unified authentication (DATABRICKS_CLIENT_ID/SECRET, TOKEN, or
-a profile); the host is `databricks:host` of the stack file unless DATABRICKS_HOST is set.
+a profile); the host is `databricks:host` of the stack file (DATABRICKS_HOST when it has none).
 Read-only rights suffice for the check; `--restore` writes, so it runs with the deploy identity.
 
 Exit codes: 0 nothing drifted; 1 drift found (report on stdout; after --restore, drift that is
@@ -103,7 +103,8 @@ def main(
         return exc.code if isinstance(exc.code, int) else EXIT_ERROR
     try:
         config_map = pulumi_config_map(stack_file(project_dir, args.stack))
-        host = os.environ.get("DATABRICKS_HOST") or config_map.get("databricks:host", "")
+        # The workspace the stack deploys to: one place names the host (as for cicd.run_job).
+        host = config_map.get("databricks:host") or os.environ.get("DATABRICKS_HOST", "")
         if not host:
             raise DriftSetupError(
                 f"{stack_file(project_dir, args.stack)}: no databricks:host; set it to the"

@@ -357,11 +357,11 @@ def test_a_job_setting_or_grant_changed_by_hand_is_reported(
     assert len(seen) == 2, seen
 
 
+@pytest.mark.parametrize("layout", ["staging"], indirect=True)
 def test_no_credentials_is_an_error_with_the_fix(
+    layout: Layout,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
-    built_releases: None,
-    emulator: Emulator,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     for name in (
@@ -369,17 +369,16 @@ def test_no_credentials_is_an_error_with_the_fix(
         "DATABRICKS_CLIENT_ID",
         "DATABRICKS_CLIENT_SECRET",
         "DATABRICKS_CONFIG_PROFILE",
+        "DATABRICKS_HOST",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / "no-such.cfg"))
-    # DATABRICKS_HOST overrides the stack's host: a reachable server, so that what fails is the
-    # credentials alone (the SDK, default tool factory).
-    monkeypatch.setenv("DATABRICKS_HOST", emulator.url)
-    code = main(["--stack", "staging"], project_dir=REPO)
+    # The tool's own client factory (the SDK's unified authentication) and the stack's host.
+    code = main(["--stack", "staging"], project_dir=layout.project)
     err = capsys.readouterr().err
     assert code == 2, err
-    assert "no usable Databricks credentials" in err and emulator.url in err
+    assert f"no usable Databricks credentials for {layout.values['databricks:host']}" in err
     assert "DATABRICKS_CLIENT_ID and DATABRICKS_CLIENT_SECRET" in err
 
 

@@ -95,8 +95,7 @@ def restore(
     for drift in drifts:
         for expected in drift.to_write:
             actual_kind = drift.found_kinds.get(expected.path)
-            wanted = "library" if expected.kind == "library" else expected.kind
-            if actual_kind is not None and actual_kind != wanted:
+            if actual_kind is not None and actual_kind != expected.kind:
                 objects.delete(client, expected.store, expected.path)
             objects.write(client, expected)
         for path, (store, _kind) in drift.added.items():
