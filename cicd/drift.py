@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TextIO
 
 from databricks.sdk import WorkspaceClient
+from databricks.sdk.config import Config
 from databricks.sdk.errors.base import DatabricksError
 from databricks.sdk.errors.platform import PermissionDenied, Unauthenticated
 
@@ -69,8 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The SDK retries an unreachable host for 5 minutes by default, twice over (host metadata, then
+# the first call); a check that cannot reach its workspace should say so sooner.
+RETRY_TIMEOUT_SECONDS = 60
+
+
 def _client_for(host: str) -> WorkspaceClient:
-    return WorkspaceClient(host=host)
+    return WorkspaceClient(config=Config(host=host, retry_timeout_seconds=RETRY_TIMEOUT_SECONDS))
 
 
 def _explain(exc: BaseException, host: str) -> str:

@@ -10,6 +10,7 @@ import http.server
 import io
 import json
 import shutil
+import socket
 import threading
 import uuid
 from collections.abc import Iterator
@@ -380,6 +381,25 @@ def test_no_credentials_is_an_error_with_the_fix(
     assert code == 2, err
     assert f"no usable Databricks credentials for {layout.values['databricks:host']}" in err
     assert "DATABRICKS_CLIENT_ID and DATABRICKS_CLIENT_SECRET" in err
+
+
+@pytest.mark.parametrize("layout", ["prod"], indirect=True)
+def test_an_unreachable_host_is_an_error_naming_it(
+    layout: Layout, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    stack_file = layout.project / "Pulumi.prod.yaml"
+    document = yaml.safe_load(stack_file.read_text())
+    document["config"]["databricks:host"] = closed
+    stack_file.write_text(yaml.safe_dump(document))
+    monkeypatch.setenv("DATABRICKS_TOKEN", "dapi-any")
+    monkeypatch.setattr("cicd.drift.RETRY_TIMEOUT_SECONDS", 1)
+    code = main(["--stack", "prod"], project_dir=layout.project)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"cannot reach the workspace {closed}" in err
 
 
 class _RefusesEveryToken(http.server.BaseHTTPRequestHandler):
