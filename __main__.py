@@ -1,8 +1,9 @@
 """The Pulumi program: wires one stack's components together from its validated config.
 
 Staging and prod run the same code; what differs lives in `Pulumi.<stack>.yaml`. Nothing is
-registered until the config, every kept release and every engineer's dev build have been
-checked (`cicd.releases.inputs`, `cicd.dev_build`).
+registered until the config and every kept release have been checked (`cicd.releases.inputs`).
+Engineers' dev environments are registered here; the work in them (notebooks, dev builds) is
+theirs, pushed and pulled with `python -m cicd.dev`, never deployed by the stack.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from pathlib import Path
 
 import pulumi
 
-from cicd.releases.dev_builds import load_dev_builds
 from cicd.releases.inputs import StackInputError, load_stack_inputs
 from components.blue_green import BlueGreen, BlueGreenArgs
 from components.dev_environment import DevEnvironment, DevEnvironmentArgs
@@ -21,8 +21,6 @@ PROJECT_DIR = Path(__file__).resolve().parent
 
 try:
     inputs = load_stack_inputs(PROJECT_DIR)
-    # Each listed engineer's dev build (dist/dev/<slug>/), checked before anything registers.
-    dev_builds = load_dev_builds(inputs.config, pulumi.get_stack())
 except StackInputError as error:
     # RunError prints the message alone: the problems, not a Python traceback.
     raise pulumi.RunError(str(error)) from None
@@ -49,6 +47,7 @@ pipeline = BlueGreen(
     BlueGreenArgs(
         releases=config.releases,
         contents=inputs.releases,
+        entry_notebooks=inputs.entry_notebooks,
         workspace_root=config.workspace_root,
         artifact_store=config.artifact_store,
         job=config.job,
@@ -68,9 +67,9 @@ if config.developers is not None:
             DevEnvironmentArgs(
                 engineer=engineer,
                 cluster=developers.cluster_for(engineer),
+                caps=developers.caps,
                 admin_group=developers.admin_group_in(access),
                 pipeline_name=config.pipeline_name,
-                build=dev_builds[engineer.slug],
                 artifact_store=config.artifact_store,
             ),
         )
@@ -84,3 +83,7 @@ pulumi.export("jobId", pipeline.job_id)
 pulumi.export("jobUrl", pipeline.job_url)
 pulumi.export("liveNotebookPath", pipeline.live_notebook_path)
 pulumi.export("liveLibraryPaths", pipeline.live_library_paths)
+# Set while the production deploy runs a candidate before switching to it (cicd.gate).
+pulumi.export("candidateRelease", pipeline.candidate_version)
+pulumi.export("candidateNotebookPath", pipeline.candidate_notebook_path)
+pulumi.export("candidateLibraryPaths", pipeline.candidate_library_paths)

@@ -14,8 +14,12 @@ With `--base`, a change that removes the release the job ran or the rollback tar
 step (where releases.requireRollbackTarget is set, i.e. prod) is refused: switch first, remove
 in a later change.
 
-Exit codes: 0 printed; 1 the program refuses the config, or the change removes what the base
-ran or would roll back to (the message names key and fix); 2 bad arguments.
+The policy pack's guardrails (`policy/`, see `cicd.evaluation.guardrails`) run over the evaluated
+registrations too, so a violation shows on a pull request without a workspace.
+
+Exit codes: 0 printed; 1 the program refuses the config, the change removes what the base ran or
+would roll back to (the message names key and fix), or a guardrail is violated (the message
+names policy, resource, field and value); 2 bad arguments.
 """
 
 from __future__ import annotations
@@ -38,10 +42,12 @@ from cicd.config import (
     transition_problems,
 )
 from cicd.evaluation import Change, Evaluation, compare, evaluate
+from cicd.evaluation.guardrails import describe_violations, guardrail_violations
 from cicd.project import PROJECT_DIR
 from cicd.releases.build import ReleaseBuildError
 from cicd.releases.content import ReleaseContentError
 from cicd.releases.lock import LockError
+from cicd.releases.placement import ForeignContentError
 from cicd.releases.restore import ensure_releases
 
 # What identifies each kind of resource to a reviewer.
@@ -146,7 +152,14 @@ def _preview(args: argparse.Namespace, stack_file: Path, project_dir: Path) -> i
         base = _evaluate_file(args.base, args.stack, project_dir) if args.base else None
         config, after = _evaluate_file(stack_file, args.stack, project_dir)
         problems = transition_problems(base[0].releases, config.releases) if base else []
-    except (pulumi.RunError, ConfigError, ReleaseBuildError, ReleaseContentError, LockError) as exc:
+    except (
+        pulumi.RunError,
+        ConfigError,
+        ReleaseBuildError,
+        ReleaseContentError,
+        LockError,
+        ForeignContentError,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if problems:
@@ -163,6 +176,11 @@ def _preview(args: argparse.Namespace, stack_file: Path, project_dir: Path) -> i
     else:
         print(f"Compared with {args.base}:")
         print("\n".join(describe_changes(before, after, compare(before, after))))
+    # Guardrails: the policy pack's verdict on these registrations (cicd.evaluation.guardrails).
+    violations = guardrail_violations(config, after, args.stack)
+    if violations:
+        print(describe_violations(violations), file=sys.stderr)
+        return 1
     return 0
 
 

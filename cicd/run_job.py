@@ -41,10 +41,12 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from databricks.sdk.errors.base import DatabricksError
 from databricks.sdk.errors.platform import NotFound, PermissionDenied, Unauthenticated
 
+from cicd.jobs.provenance import DIGEST_PARAM, RELEASE_PARAM, ProvenanceError, stack_run_record
 from cicd.jobs.runs import (
     EXIT_INTERRUPTED,
     EXIT_UNREACHABLE,
@@ -54,6 +56,7 @@ from cicd.jobs.runs import (
     one_line,
 )
 from cicd.jobs.stack_outputs import JobIdError, job_id_from_stack, stack_host
+from cicd.project import PROJECT_DIR
 
 DEFAULT_TIMEOUT_SECONDS = 3600.0
 DEFAULT_POLL_INTERVAL_SECONDS = 15.0
@@ -195,6 +198,7 @@ def main(
     client_factory: Callable[[], ClientLike] = _workspace_client,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    project_dir: Path = PROJECT_DIR,
 ) -> int:
     out, err = sys.stdout, sys.stderr
     parser = build_parser()
@@ -218,6 +222,20 @@ def main(
         if host:
             # The job lives in the workspace the stack deploys to: one place names the host.
             os.environ["DATABRICKS_HOST"] = host
+        try:
+            # The run records what it ran (live release, content digest): staging's green runs
+            # are what lets a release reach production (cicd.jobs.provenance).
+            record = stack_run_record(project_dir, args.stack)
+        except ProvenanceError as exc:
+            print(f"error: {exc}", file=err, flush=True)
+            return EXIT_USAGE
+        print(
+            f"recording with the run: release {record[RELEASE_PARAM]},"
+            f" content {record[DIGEST_PARAM]}",
+            file=out,
+            flush=True,
+        )
+        notebook_params = {**(notebook_params or {}), **record}
 
     try:
         client = client_factory()

@@ -7,8 +7,13 @@ make a rollback safe meet:
 - **retention**: the config it receives has passed the retention guard (`cicd.config.releases`:
   the live release and the rollback target are kept), and it refuses content that is not exactly
   the kept set;
-- **job-only switch**: the live version is read in one place, to give the job its notebook and
-  library paths, so changing `live` changes the job and nothing else.
+- **job-only switch**: the live version is read in one place, to give the job its notebook (that
+  release's own entry notebook) and library paths, so changing `live` changes the job and
+  nothing else.
+
+A **candidate** (`releases.candidate`) is a kept release like any other: published, and not
+touching the job. The component only tells where its entry notebook and libraries are, so the
+production deploy can run it once with the live job's settings before switching (`cicd.gate`).
 
 Its children keep the names they had before this component existed (`release-<version>`, and the
 job under the component's own name); they are aliased to their former place under the stack, so
@@ -35,6 +40,9 @@ _FORMERLY_UNDER_THE_STACK = [pulumi.Alias(parent=pulumi.ROOT_STACK_RESOURCE)]
 class BlueGreenArgs:
     releases: Releases  # kept versions, live, rollback target: validated stack config
     contents: Mapping[str, ReleaseContent]  # version -> content, verified against the lock
+    # version -> the notebook the job runs when that release is live (the release's own entry,
+    # or the stack's override), checked to be one of its notebooks (cicd.releases.inputs)
+    entry_notebooks: Mapping[str, str]
     workspace_root: str
     artifact_store: ArtifactStore
     job: JobSettings
@@ -50,6 +58,9 @@ class BlueGreen(pulumi.ComponentResource):
     kept_versions: list[str]
     live_notebook_path: str
     live_library_paths: list[str]
+    candidate_version: str | None
+    candidate_notebook_path: str | None
+    candidate_library_paths: list[str] | None
     job_id: pulumi.Output[str]
     job_url: pulumi.Output[str]
 
@@ -82,7 +93,7 @@ class BlueGreen(pulumi.ComponentResource):
 
         live_version = args.releases.live
         live = releases[live_version]
-        self.live_notebook_path = live.notebook_paths[args.job.entry_notebook]
+        self.live_notebook_path = live.notebook_paths[args.entry_notebooks[live_version]]
         self.live_library_paths = live.library_paths
         job = PipelineJob(
             name,
@@ -98,6 +109,14 @@ class BlueGreen(pulumi.ComponentResource):
                 parent=self, depends_on=[live], aliases=_FORMERLY_UNDER_THE_STACK
             ),
         )
+        candidate = args.releases.candidate
+        self.candidate_version = candidate
+        self.candidate_notebook_path = (
+            releases[candidate].notebook_paths[args.entry_notebooks[candidate]]
+            if candidate
+            else None
+        )
+        self.candidate_library_paths = releases[candidate].library_paths if candidate else None
         self.live_version = live_version
         self.rollback_target = args.releases.effective_rollback_target
         self.kept_versions = kept
@@ -110,6 +129,9 @@ class BlueGreen(pulumi.ComponentResource):
                 "keptVersions": self.kept_versions,
                 "liveNotebookPath": self.live_notebook_path,
                 "liveLibraryPaths": self.live_library_paths,
+                "candidateVersion": self.candidate_version,
+                "candidateNotebookPath": self.candidate_notebook_path,
+                "candidateLibraryPaths": self.candidate_library_paths,
                 "jobId": self.job_id,
                 "jobUrl": self.job_url,
             }

@@ -1,15 +1,21 @@
 """The `DevEnvironment` component: one engineer's own environment in the dev/staging workspace.
 
-For one engineer (a workspace user, or a service principal by application id) it owns:
-- a cluster only they use: single-user access mode with them as the single user, named and
-  tagged after them, small (the stack's caps are checked in `cicd.config`) and always
-  terminating itself when idle;
-- that cluster's permissions: the engineer may start, restart and attach to it, the admin
-  group manages it, and nobody else is granted anything;
-- their personal folder `/Users/<user>/<pipeline>` holding their dev build's notebooks,
-  imported by the same rules as a release's;
-- their dev build of the library, uploaded to `<artifact root>/dev/<slug>/<content hash>/` and
-  installed on their cluster.
+The shared stack owns the environment, never the work in it. For one engineer (a workspace user,
+or a service principal by application id) it owns:
+- a cluster policy of their own that holds, in the workspace itself, what code review decided:
+  single-user access mode with them as the single user, the runtime, the node type, and workers
+  and idle timeout within the stack's caps (`components.dev_policy`);
+- a cluster only they use, created under that policy, small and always terminating itself when
+  idle, pinned; no library attached (their builds are theirs: `python -m cicd.dev push`);
+- permissions: the engineer CAN_MANAGE on their cluster (the Libraries API needs it to install
+  their build; the policy keeps the caps whatever they click) and CAN_USE on their policy; the
+  admin group manages the cluster; nobody else is granted anything;
+- their personal folder `/Users/<user>/<pipeline>` itself, never a notebook in it;
+- for a volume artifact store, their dev location: a volume of their own beside the releases'
+  volume, which they alone may read and write (plus USE CATALOG / USE SCHEMA to reach it).
+
+The folder and the dev volume are kept when the engineer is removed from the config
+(`retain_on_delete`): what is in them is the engineer's work.
 
 Every name derives from the engineer's slug, never from a position in the config's list, so
 adding, removing or reordering engineers touches nobody else's resources.
@@ -22,19 +28,29 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_databricks as databricks
 
-from cicd.config import ArtifactStore, DevCluster, DevEngineer
-from cicd.releases.content import ReleaseContent
+from cicd.config import (
+    ArtifactStore,
+    DevCaps,
+    DevCluster,
+    DevEngineer,
+    DevLocation,
+    dev_cluster_name,
+    dev_location,
+    personal_folder,
+)
 from components.cluster_settings import cluster_tags, spark_conf
-from components.publishing import child_options, publish_notebooks, upload_library
+from components.dev_policy import policy_json
+from components.publishing import child_options
 
-# Enough to start the auto-terminated cluster, restart it and attach notebooks. CAN_MANAGE would
-# let the owner edit it outside code review: switch autotermination off, grow past the caps.
-OWNER_PERMISSION = "CAN_RESTART"
+# Attaching a library with the Libraries API needs CAN_MANAGE on the cluster (CAN_RESTART may
+# start, restart and attach notebooks only). What CAN_MANAGE would also allow, editing the
+# cluster past the caps, the cluster policy refuses.
+OWNER_PERMISSION = "CAN_MANAGE"
 ADMIN_PERMISSION = "CAN_MANAGE"
-# Hex digits of the wheel's sha256 in its upload path: a new build gets a new path, because a
-# cluster does not refresh a wheel it already installed from the same path (databricks/cli
-# issues 2502, 1050).
-HASH_PREFIX_LENGTH = 16
+# The only permission level of a cluster policy: create or edit clusters under it.
+POLICY_PERMISSION = "CAN_USE"
+# Read their builds (the cluster installs them as the engineer) and write new ones (`dev push`).
+DEV_VOLUME_PRIVILEGES = ("READ_VOLUME", "WRITE_VOLUME")
 
 
 @dataclass(frozen=True)
@@ -44,71 +60,74 @@ class DevEnvironmentArgs:
     engineer: DevEngineer
     # Effective settings: the stack's defaults with the engineer's overrides, within the caps.
     cluster: DevCluster
+    caps: DevCaps
     admin_group: str
     pipeline_name: str
-    # The engineer's dev build (`dist/dev/<slug>/`): notebooks and the library wheel.
-    build: ReleaseContent
     artifact_store: ArtifactStore
 
 
-def dev_library_path(store: ArtifactStore, slug: str, digest: str, file_name: str) -> str:
-    """Where a dev build's library goes: per engineer, then per content."""
-    content = digest.removeprefix("sha256:")[:HASH_PREFIX_LENGTH]
-    return f"{store.root}/dev/{slug}/{content}/{file_name}"
-
-
-def _library(uri: str) -> databricks.ClusterLibraryArgs:
-    if uri.endswith(".jar"):
-        return databricks.ClusterLibraryArgs(jar=uri)
-    return databricks.ClusterLibraryArgs(whl=uri)
+def _grantee(engineer: DevEngineer, level: str) -> databricks.PermissionsAccessControlArgs:
+    if engineer.is_service_principal:
+        return databricks.PermissionsAccessControlArgs(
+            service_principal_name=engineer.user, permission_level=level
+        )
+    return databricks.PermissionsAccessControlArgs(user_name=engineer.user, permission_level=level)
 
 
 class DevEnvironment(pulumi.ComponentResource):
-    """Owns one engineer's cluster, its permissions, their notebooks folder and their library."""
+    """Owns one engineer's policy, cluster, their permissions, folder and dev location."""
 
     cluster_id: pulumi.Output[str]
+    policy_id: pulumi.Output[str]
     cluster_name: str
     folder: str
-    notebook_paths: dict[str, str]
-    library_paths: list[str]
+    dev_location: str
 
     def __init__(
         self, name: str, args: DevEnvironmentArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("databricks-cicd:dev_environment:DevEnvironment", name, None, opts)
         engineer = args.engineer
-        folder = f"/Users/{engineer.user}/{args.pipeline_name}"
-        paths = publish_notebooks(
-            self, name, folder, args.build.notebooks, args.build.workspace_files, opts
+        cluster_name = dev_cluster_name(args.pipeline_name, engineer.slug)
+        kept = pulumi.ResourceOptions.merge(
+            child_options(self, opts), pulumi.ResourceOptions(retain_on_delete=True)
         )
 
-        uploads: list[pulumi.Resource] = []
-        libraries: list[str] = []
-        for library in args.build.libraries:
-            upload, uri = upload_library(
-                self,
-                f"{name}-library-{library.file_name}",
-                args.artifact_store,
-                dev_library_path(
-                    args.artifact_store,
-                    engineer.slug,
-                    args.build.digests[f"libraries/{library.file_name}"],
-                    library.file_name,
-                ),
-                library.source.as_posix(),
-                opts,
-            )
-            uploads.append(upload)
-            libraries.append(uri)
+        folder = personal_folder(engineer.user, args.pipeline_name)
+        # The folder only: the notebooks in it are the engineer's (`cicd.dev push|pull`). A
+        # folder that already exists is adopted as it is (mkdirs), and it is never deleted.
+        databricks.Directory(f"{name}-folder", databricks.DirectoryArgs(path=folder), opts=kept)
+
+        policy = databricks.ClusterPolicy(
+            f"{name}-policy",
+            databricks.ClusterPolicyArgs(
+                name=cluster_name,
+                description=f"Dev cluster of {engineer.user} ({args.pipeline_name}); set by the"
+                " shared stack's developers config",
+                definition=policy_json(engineer, args.cluster, args.caps),
+                # Their cluster, plus at most one they create themselves under the same caps.
+                max_clusters_per_user=1,
+            ),
+            opts=child_options(self, opts),
+        )
+        databricks.Permissions(
+            f"{name}-policy-permissions",
+            databricks.PermissionsArgs(
+                cluster_policy_id=policy.id,
+                access_controls=[_grantee(engineer, POLICY_PERMISSION)],
+            ),
+            opts=child_options(self, opts),
+        )
 
         spec = args.cluster.spec
-        cluster_name = f"{args.pipeline_name}-dev-{engineer.slug}"
         cluster = databricks.Cluster(
             f"{name}-cluster",
             databricks.ClusterArgs(
                 cluster_name=cluster_name,
+                policy_id=policy.id,
                 spark_version=spec.spark_version,
                 node_type_id=spec.node_type,
+                driver_node_type_id=spec.node_type,
                 num_workers=spec.num_workers,
                 autoscale=(
                     databricks.ClusterAutoscaleArgs(
@@ -129,26 +148,10 @@ class DevEnvironment(pulumi.ComponentResource):
                 custom_tags=cluster_tags(
                     spec, {"Owner": engineer.user, "pipeline": args.pipeline_name}
                 ),
-                # Inline libraries rather than `databricks.Library` resources: a Library always
-                # starts its cluster and leaves it running, while the cluster resource installs
-                # changed libraries on a terminated cluster and terminates it again, and a
-                # library change alone never edits (restarts) a running cluster.
-                libraries=[_library(uri) for uri in sorted(libraries)],
+                # No `libraries`: with none configured the provider neither reads nor changes
+                # the cluster's libraries, so a deploy never uninstalls the engineer's build.
             ),
-            # The library URIs are plain strings: wait for the uploads explicitly.
-            opts=pulumi.ResourceOptions.merge(
-                child_options(self, opts), pulumi.ResourceOptions(depends_on=uploads)
-            ),
-        )
-
-        owner = (
-            databricks.PermissionsAccessControlArgs(
-                service_principal_name=engineer.user, permission_level=OWNER_PERMISSION
-            )
-            if engineer.is_service_principal
-            else databricks.PermissionsAccessControlArgs(
-                user_name=engineer.user, permission_level=OWNER_PERMISSION
-            )
+            opts=child_options(self, opts),
         )
         # One authoritative permissions resource per cluster: a second one would overwrite it.
         databricks.Permissions(
@@ -159,23 +162,84 @@ class DevEnvironment(pulumi.ComponentResource):
                     databricks.PermissionsAccessControlArgs(
                         group_name=args.admin_group, permission_level=ADMIN_PERMISSION
                     ),
-                    owner,
+                    _grantee(engineer, OWNER_PERMISSION),
                 ],
             ),
             opts=child_options(self, opts),
         )
 
+        location = dev_location(args.artifact_store, engineer, args.pipeline_name)
+        if location.volume is not None:
+            self._dev_volume(name, engineer, location, kept, opts)
+
         self.cluster_id = cluster.cluster_id
+        self.policy_id = policy.id
         self.cluster_name = cluster_name
         self.folder = folder
-        self.notebook_paths = paths
-        self.library_paths = libraries
+        self.dev_location = location.path
         self.register_outputs(
             {
                 "clusterId": self.cluster_id,
+                "policyId": self.policy_id,
                 "clusterName": self.cluster_name,
                 "folder": self.folder,
-                "notebookPaths": self.notebook_paths,
-                "libraryPaths": self.library_paths,
+                "devLocation": self.dev_location,
             }
+        )
+
+    def _dev_volume(
+        self,
+        name: str,
+        engineer: DevEngineer,
+        location: DevLocation,
+        kept: pulumi.ResourceOptions,
+        opts: pulumi.ResourceOptions | None,
+    ) -> None:
+        """The engineer's volume, readable and writable by them alone (its owner, the deploy
+        identity, and metastore admins hold every right anyway), and the two privileges
+        without which Unity Catalog lets nobody reach an object: USE CATALOG, USE SCHEMA."""
+        catalog, schema, volume_name = location.catalog, location.schema, location.volume
+        assert catalog and schema and volume_name
+        volume = databricks.Volume(
+            f"{name}-dev-volume",
+            databricks.VolumeArgs(
+                catalog_name=catalog,
+                schema_name=schema,
+                name=volume_name,
+                volume_type="MANAGED",
+                comment=f"Dev builds of {engineer.user}; written by `python -m cicd.dev push`",
+            ),
+            opts=kept,
+        )
+        after_volume = pulumi.ResourceOptions.merge(
+            child_options(self, opts), pulumi.ResourceOptions(depends_on=[volume])
+        )
+        # Authoritative on this volume, which the stack owns: nobody else is granted it.
+        databricks.Grants(
+            f"{name}-dev-volume-grants",
+            databricks.GrantsArgs(
+                volume=f"{catalog}.{schema}.{volume_name}",
+                grants=[
+                    databricks.GrantsGrantArgs(
+                        principal=engineer.user, privileges=list(DEV_VOLUME_PRIVILEGES)
+                    )
+                ],
+            ),
+            opts=after_volume,
+        )
+        # `Grant` (singular) manages this engineer's own privileges on the shared catalog and
+        # schema only; everyone else's grants there are left as they are.
+        databricks.Grant(
+            f"{name}-use-catalog",
+            databricks.GrantArgs(
+                principal=engineer.user, catalog=catalog, privileges=["USE_CATALOG"]
+            ),
+            opts=child_options(self, opts),
+        )
+        databricks.Grant(
+            f"{name}-use-schema",
+            databricks.GrantArgs(
+                principal=engineer.user, schema=f"{catalog}.{schema}", privileges=["USE_SCHEMA"]
+            ),
+            opts=child_options(self, opts),
         )

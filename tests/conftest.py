@@ -43,7 +43,6 @@ def base_values() -> dict[str, Any]:
         "releases": {"kept": [{"version": "1.0.0"}], "live": "1.0.0"},
         "job": {
             "name": "etl-pipeline-test",
-            "entryNotebook": "main",
             "cluster": {
                 "sparkVersion": "15.4.x-scala2.12",
                 "nodeType": "i3.xlarge",
@@ -88,6 +87,7 @@ class SandboxProject:
         notebooks: Mapping[str, str] | None = None,
         libraries: Mapping[str, bytes] | None = None,
         lock: bool = True,
+        entry: str = "main",
     ) -> Path:
         folder = self.root / "dist" / "releases" / version
         if notebooks is None:
@@ -107,16 +107,18 @@ class SandboxProject:
         for name, data in libraries.items():
             (folder / "libraries" / name).write_bytes(data)
         if lock:
-            self.lock(version)
+            self.lock(version, entry=entry)
         return folder
 
-    def lock(self, *versions: str) -> None:
-        from cicd.releases.lock import read_lock
+    def lock(self, *versions: str, entry: str = "main") -> None:
+        """Record the versions' digests, each with `entry` as its entry notebook."""
+        from cicd.releases.lock import ReleaseMetadata, read_lock_document
 
-        current = read_lock(self.root / LOCK_FILE)
+        current, sources, metadata = read_lock_document(self.root / LOCK_FILE)
         for version in versions:
             current[version] = scan_release(self.root / "dist" / "releases" / version).digests
-        write_lock(self.root / LOCK_FILE, current)
+            metadata[version] = ReleaseMetadata(entry_notebook=entry)
+        write_lock(self.root / LOCK_FILE, current, sources, metadata)
 
     def evaluate(
         self, values: Mapping[str, Any], stack: str = "test", into: Evaluation | None = None
@@ -161,3 +163,11 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     server = Emulator(tmp_path_factory.mktemp("minilake")).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def run_scripts(emulator: Emulator) -> Any:
+    """Job runs with scripted end states on the emulator (tests/emulator_runs.py)."""
+    from tests.emulator_runs import RunScripts
+
+    return RunScripts().install(emulator)

@@ -34,6 +34,12 @@ class Emulator:
         os.environ["MINILAKE_DUCKDB_EXTENSION_DIR"] = str(extensions.resolve())
         import uvicorn
         from minilake.app import create_app
+        from minilake.config import settings
+
+        # Also set on the settings object: if anything imported minilake before this point, its
+        # settings were read then, and a relative default ("./data") would land in the checkout.
+        settings.data_dir = data_dir.resolve()
+        settings.duckdb_extension_dir = extensions.resolve()
 
         self.data_dir = data_dir
         self.app = create_app()

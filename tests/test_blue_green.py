@@ -184,10 +184,11 @@ def test_entry_notebook_missing_from_live_release(
     values["job"]["entryNotebook"] = "jobs/daily"
     message, partial = refused(three_kept, values)
     assert (
-        "databricks-cicd:job.entryNotebook: 'jobs/daily' is not a notebook of live release 1.0.0"
-        in message
-    )
-    assert "main" in message and partial.resources == {}
+        "databricks-cicd:job.entryNotebook: kept release 1.0.0 (live) has no notebook"
+        " 'jobs/daily' (3 notebook(s))." in message
+    ), message
+    assert "remove it to run each release's own entry notebook" in message, message
+    assert partial.resources == {}
 
 
 def test_bad_config_registers_nothing(three_kept: SandboxProject, values: dict[str, Any]) -> None:
@@ -222,3 +223,93 @@ def test_order_of_releases_and_files_changes_nothing(
     reordered = other.evaluate(with_releases(values, ["1.1.0", "1.0.0"], "1.1.0"))
     assert compare(ordered, reordered) == []
     assert ordered.outputs == reordered.outputs
+
+
+@pytest.fixture
+def other_entries(sandbox: SandboxProject) -> SandboxProject:
+    """1.0.0 runs `main`; 1.1.0 has no `main` and runs `jobs/01.5-Delta-pipeline`."""
+    sandbox.add_release("1.0.0")
+    sandbox.add_release(
+        "1.1.0",
+        notebooks={
+            "1. setup.sql": "-- Databricks notebook source\nSELECT 1\n",
+            "jobs/01.5-Delta-pipeline.py": PY_NOTEBOOK.format("delta"),
+        },
+        entry="jobs/01.5-Delta-pipeline",
+    )
+    return sandbox
+
+
+def test_rollback_across_entry_notebooks_of_different_names_is_one_edit(
+    other_entries: SandboxProject, values: dict[str, Any]
+) -> None:
+    newer = other_entries.evaluate(with_releases(values, ["1.0.0", "1.1.0"], "1.1.0"))
+    older = other_entries.evaluate(with_releases(values, ["1.0.0", "1.1.0"], "1.0.0"))
+    changes = compare(newer, older)
+    assert [(c.kind, c.name) for c in changes] == [("change", "pipeline-job")], changes
+    paths = [
+        r.inputs["tasks"][0]["notebookTask"]["notebookPath"]
+        for r in (newer.resources[JOB], older.resources[JOB])
+    ]
+    assert paths == [
+        "/Production/etl-pipeline/releases/1.1.0/jobs/01.5-Delta-pipeline",
+        "/Production/etl-pipeline/releases/1.0.0/main",
+    ], paths
+    assert newer.outputs["liveNotebookPath"] == paths[0], newer.outputs
+
+
+def test_an_entry_override_must_be_a_notebook_of_every_kept_release(
+    other_entries: SandboxProject, values: dict[str, Any]
+) -> None:
+    values["job"]["entryNotebook"] = "main"
+    message, partial = refused(other_entries, with_releases(values, ["1.0.0", "1.1.0"], "1.0.0"))
+    assert (
+        "databricks-cicd:job.entryNotebook: kept release 1.1.0 has no notebook 'main' (2"
+        " notebook(s)). The override applies to every kept release, so rolling back would need a"
+        " second edit" in message
+    ), message
+    assert "1.0.0" not in message.split("kept releases;")[-1], message
+    assert partial.resources == {}
+
+
+def test_an_entry_override_with_dots_and_spaces_is_run(
+    other_entries: SandboxProject, values: dict[str, Any]
+) -> None:
+    values["job"]["entryNotebook"] = "1. setup"
+    evaluation = other_entries.evaluate(with_releases(values, ["1.1.0"], "1.1.0"))
+    task = evaluation.resources[JOB].inputs["tasks"][0]
+    assert (
+        task["notebookTask"]["notebookPath"] == "/Production/etl-pipeline/releases/1.1.0/1. setup"
+    )
+
+
+def test_an_override_given_as_a_file_name_says_to_drop_the_extension(
+    other_entries: SandboxProject, values: dict[str, Any]
+) -> None:
+    values["job"]["entryNotebook"] = "jobs/01.5-Delta-pipeline.py"
+    message, _ = refused(other_entries, with_releases(values, ["1.1.0"], "1.1.0"))
+    assert (
+        "kept release 1.1.0 (live) has no notebook 'jobs/01.5-Delta-pipeline.py' (that is the"
+        " file: name the notebook without its extension, 'jobs/01.5-Delta-pipeline')" in message
+    ), message
+
+
+def test_workspace_limits_are_checked_at_preview_before_anything_registers(
+    sandbox: SandboxProject, values: dict[str, Any]
+) -> None:
+    folder = sandbox.add_release("1.0.0")
+    (folder / "notebooks" / "transforms" / "explore").mkdir()
+    (folder / "notebooks" / "transforms" / "explore" / "step.py").write_text(PY_NOTEBOOK.format(1))
+    (folder / "notebooks" / "bom.py").write_bytes(b"\xef\xbb\xbf" + PY_NOTEBOOK.format(2).encode())
+    message, partial = refused(sandbox, values)
+    assert (
+        "dist/releases/1.0.0: 2 problem(s) in the content; nothing was published or registered"
+        in message
+    ), message
+    assert (
+        "- notebooks/transforms/explore.py (published as 'transforms/explore', the path of the"
+        " folder holding notebooks/transforms/explore/step.py): rename the notebook or the folder"
+        in message
+    ), message
+    assert "- notebooks/bom.py: save it as UTF-8 without BOM" in message, message
+    assert partial.resources == {}, sorted(partial.resources)

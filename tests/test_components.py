@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pulumi
 import pytest
 
 from cicd.evaluation import Evaluation
@@ -342,5 +343,20 @@ def test_the_read_only_identity_cannot_be_the_deployer(
 ) -> None:
     sandbox.add_release("1.0.0")
     values["access"]["readOnlyIdentity"] = values["access"]["deployIdentity"]
-    with pytest.raises(Exception, match="readOnlyIdentity is the deployIdentity"):
+    with pytest.raises(pulumi.RunError, match="readOnlyIdentity is the deployIdentity"):
+        sandbox.evaluate(values)
+
+
+def test_a_run_reader_may_view_the_jobs_runs_and_nothing_more(
+    sandbox: SandboxProject, values: dict[str, Any]
+) -> None:
+    sandbox.add_release("1.0.0")
+    reader = "6d1f3b2a-8c4e-4f5a-9b7d-2e3c4a5b6c7d"
+    values["access"]["runReader"] = reader
+    grants = sandbox.evaluate(values).named("pipeline-permissions").inputs["accessControls"]
+    assert {"servicePrincipalName": reader, "permissionLevel": "CAN_VIEW"} in grants, grants
+    values["access"]["runReader"] = "reader@example.com"
+    with pytest.raises(
+        pulumi.RunError, match="access.runReader: .*'reader@example.com' is not a service principal"
+    ):
         sandbox.evaluate(values)

@@ -117,7 +117,8 @@ BAD_VALUES = [
     ),
     ("job.name", "", ["databricks-cicd:job.name", "at least 1 character"]),
     ("job.entryNotebook", "/abs/main", ["databricks-cicd:job.entryNotebook", "relative"]),
-    ("job.entryNotebook", "main.py", ["job.entryNotebook", "without extension"]),
+    ("job.entryNotebook", "jobs//daily", ["job.entryNotebook", "without extension"]),
+    ("job.entryNotebook", "../main", ["job.entryNotebook", "each release's own entry notebook"]),
     (
         "job.cluster.sparkVersion",
         "15.4",
@@ -352,3 +353,54 @@ def test_artifact_store_library_uris_per_kind() -> None:
         workspace.library_uri("/Shared/etl-artifacts/a.whl")
         == "/Workspace/Shared/etl-artifacts/a.whl"
     )
+
+
+def _releases(**releases: Any) -> dict[str, Any]:
+    values = base_values()
+    values["releases"] = releases
+    return values
+
+
+@pytest.mark.parametrize(
+    ("releases", "expected"),
+    [
+        (
+            {"kept": [{"version": "1.0.0"}], "live": "1.0.0", "candidate": "1.1.0"},
+            "candidate '1.1.0' must be a kept release that is not live",
+        ),
+        (
+            {"kept": [{"version": "1.0.0"}], "live": "1.0.0", "candidate": "1.0.0"},
+            "candidate '1.0.0' must be a kept release that is not live",
+        ),
+        (
+            {
+                "kept": [{"version": "1.0.0"}, {"version": "1.1.0"}, {"version": "1.2.0"}],
+                "live": "1.1.0",
+                "candidate": "1.0.0",
+                "rollbackTarget": "1.0.0",
+            },
+            "rollbackTarget '1.0.0' is the candidate, which has not run in production",
+        ),
+        (
+            {"kept": [{"version": "1.0.0", "allowUnverified": ""}], "live": "1.0.0"},
+            "databricks-cicd:releases.kept[0].allowUnverified",
+        ),
+    ],
+    ids=["candidate-not-kept", "candidate-is-live", "candidate-as-target", "empty-reason"],
+)
+def test_candidate_and_unverified_releases_are_checked(
+    releases: dict[str, Any], expected: str
+) -> None:
+    assert expected in only_problem(_releases(**releases))
+
+
+def test_the_candidate_is_never_the_default_rollback_target() -> None:
+    config = parse_stack_config(
+        _releases(
+            kept=[{"version": "1.0.0"}, {"version": "1.1.0"}, {"version": "1.2.0"}],
+            live="1.2.0",
+            candidate="1.1.0",
+        )
+    )
+    assert config.releases.effective_rollback_target == "1.0.0"
+    assert config.releases.candidate == "1.1.0"

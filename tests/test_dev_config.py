@@ -337,3 +337,28 @@ def test_builtin_admins_group_cannot_manage_dev_clusters() -> None:
     assert any(
         "developers.adminGroup" in p and "dedicated group" in p for p in caught.value.problems
     ), caught.value.problems
+
+
+def test_dev_locations_are_per_engineer_and_apart_from_releases() -> None:
+    from cicd.config import ArtifactStore, DevEngineer, dev_location
+
+    alice = DevEngineer.model_validate({"user": ALICE})
+    volume = dev_location(
+        ArtifactStore.model_validate({"kind": "volume", "root": "/Volumes/c/s/artifacts/etl"}),
+        alice,
+        "etl-pipeline",
+    )
+    assert (volume.path, volume.volume_full_name) == (
+        "/Volumes/c/s/dev_alice_example_com",
+        "c.s.dev_alice_example_com",
+    ), volume
+    workspace = dev_location(
+        ArtifactStore.model_validate({"kind": "workspace", "root": "/Shared/etl/artifacts"}),
+        alice,
+        "etl-pipeline",
+    )
+    assert (workspace.path, workspace.volume) == (f"/Users/{ALICE}/etl-pipeline-dev-builds", None)
+    dbfs = dev_location(
+        ArtifactStore.model_validate({"kind": "dbfs", "root": "/FileStore/etl"}), alice, "p"
+    )
+    assert dbfs.path == "/FileStore/etl/dev/alice-example-com", dbfs

@@ -1,58 +1,48 @@
-"""`DevEnvironment`: the real program under Pulumi's mocks, in a sandbox with hand-made dev builds.
+"""`DevEnvironment`: the real program under Pulumi's mocks.
 
-Each listed engineer gets exactly a cluster, its permissions, their notebooks and their library,
-with the right inputs and parents; nobody else is granted their cluster; reordering the list
-registers identical resources; adding or removing one engineer changes only theirs.
+The shared stack owns each engineer's environment and never the work in it: a cluster policy,
+the cluster under it, their permissions, the personal folder and the dev location; no notebook,
+workspace file, library upload or attached library. Reordering the list registers identical
+resources; adding or removing one engineer changes only theirs.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
+import json
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
-import pulumi
 import pytest
 
 from cicd.config import dev_slug
-from cicd.evaluation import Change, Evaluation, compare
-from tests.conftest import PY_NOTEBOOK, SQL_NOTEBOOK, SandboxProject
+from cicd.evaluation import Evaluation, compare
+from tests.conftest import SandboxProject
 from tests.test_provider_schema import schema_problems
 
 COMPONENT = "databricks-cicd:dev_environment:DevEnvironment"
 CLUSTER = "databricks:index/cluster:Cluster"
+POLICY = "databricks:index/clusterPolicy:ClusterPolicy"
 PERMISSIONS = "databricks:index/permissions:Permissions"
-NOTEBOOK = "databricks:index/notebook:Notebook"
-WORKSPACE_FILE = "databricks:index/workspaceFile:WorkspaceFile"
-VOLUME_FILE = "databricks:index/file:File"
-DBFS_FILE = "databricks:index/dbfsFile:DbfsFile"
+DIRECTORY = "databricks:index/directory:Directory"
+VOLUME = "databricks:index/volume:Volume"
+GRANTS = "databricks:index/grants:Grants"
+GRANT = "databricks:index/grant:Grant"
+# What an engineer's work would be; the stack registers none of it for an engineer.
+WORK = {
+    "databricks:index/notebook:Notebook",
+    "databricks:index/workspaceFile:WorkspaceFile",
+    "databricks:index/file:File",
+    "databricks:index/dbfsFile:DbfsFile",
+    "databricks:index/library:Library",
+}
 
 ALICE = "alice@example.com"
 BOB = "bob@example.com"
 SP = "807a2304-3287-4420-b267-711de70a6685"
 CAROL = "carol@example.com"
-WHEEL = "etl_pipeline-0.0.0.dev1-py3-none-any.whl"
-ARTIFACTS = "/Volumes/prod/etl/artifacts"  # base_values()' artifact store
-
-
-def add_dev_build(sandbox: SandboxProject, user: str, wheel: bytes | None = None) -> Path:
-    """What `python -m cicd.dev_build` writes: dist/dev/<slug>/{notebooks,libraries}/."""
-    folder = sandbox.root / "dist" / "dev" / dev_slug(user)
-    files = {
-        "notebooks/main.py": PY_NOTEBOOK.format(f"dev {user}"),
-        "notebooks/transforms/clean_orders.sql": SQL_NOTEBOOK.format(user),
-        "notebooks/config/defaults.json": '{"env": "dev"}',
-    }
-    for relative, text in files.items():
-        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
-        (folder / relative).write_text(text)
-    (folder / "libraries").mkdir(parents=True, exist_ok=True)
-    (folder / "libraries" / WHEEL).write_bytes(
-        wheel if wheel is not None else f"wheel of {user}".encode()
-    )
-    return folder
+# base_values()' artifact store is /Volumes/prod/etl/artifacts.
+CATALOG, SCHEMA = "prod", "etl"
 
 
 def developers(*users: str, **overrides: dict[str, Any]) -> dict[str, Any]:
@@ -84,8 +74,6 @@ def with_developers(values: dict[str, Any], dev: dict[str, Any]) -> dict[str, An
 @pytest.fixture
 def project(sandbox: SandboxProject) -> SandboxProject:
     sandbox.add_release("1.0.0")
-    for user in (ALICE, BOB, SP, CAROL):
-        add_dev_build(sandbox, user)
     return sandbox
 
 
@@ -98,13 +86,42 @@ def children(evaluation: Evaluation, component: str) -> list[Any]:
     return [r for r in evaluation.resources.values() if r.parent == component]
 
 
-def sha16(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()[:16]
+def policy_of(evaluation: Evaluation, user: str) -> dict[str, Any]:
+    definition = evaluation.named(f"dev-{dev_slug(user)}-policy").inputs["definition"]
+    parsed: dict[str, Any] = json.loads(definition)
+    return parsed
 
 
-def test_each_engineer_gets_exactly_a_cluster_permissions_notebooks_and_a_library(
-    three: Evaluation,
-) -> None:
+def violations(policy: dict[str, Any], cluster: dict[str, Any]) -> list[str]:
+    """Where a cluster's inputs (wire names) break a policy's fixed values and ranges."""
+    wire = {
+        "data_security_mode": cluster.get("dataSecurityMode"),
+        "single_user_name": cluster.get("singleUserName"),
+        "spark_version": cluster.get("sparkVersion"),
+        "node_type_id": cluster.get("nodeTypeId"),
+        "driver_node_type_id": cluster.get("driverNodeTypeId"),
+        "custom_tags.Owner": (cluster.get("customTags") or {}).get("Owner"),
+        "num_workers": cluster.get("numWorkers"),
+        "autoscale.min_workers": (cluster.get("autoscale") or {}).get("minWorkers"),
+        "autoscale.max_workers": (cluster.get("autoscale") or {}).get("maxWorkers"),
+        "autotermination_minutes": cluster.get("autoterminationMinutes"),
+        "cluster_type": "all-purpose",  # a databricks.Cluster is an all-purpose cluster
+    }
+    found = []
+    for path, rule in policy.items():
+        value = wire[path]
+        if rule["type"] == "fixed" and value != rule["value"]:
+            found.append(f"{path}: {value!r}, policy fixes {rule['value']!r}")
+        if rule["type"] == "range":
+            if value is None:
+                if not rule.get("isOptional"):
+                    found.append(f"{path}: missing, policy requires it")
+            elif not rule["minValue"] <= value <= rule["maxValue"]:
+                found.append(f"{path}: {value} outside {rule['minValue']}..{rule['maxValue']}")
+    return found
+
+
+def test_each_engineer_gets_the_environment_and_none_of_the_work(three: Evaluation) -> None:
     components = {r.name: r for r in three.of_type(COMPONENT)}
     assert set(components) == {f"dev-{dev_slug(u)}" for u in (ALICE, BOB, SP)}, sorted(components)
     for user in (ALICE, BOB, SP):
@@ -113,26 +130,48 @@ def test_each_engineer_gets_exactly_a_cluster_permissions_notebooks_and_a_librar
         kids = children(three, name)
         kinds = Counter(r.type for r in kids)
         assert kinds == {
+            DIRECTORY: 1,
+            POLICY: 1,
+            PERMISSIONS: 2,
             CLUSTER: 1,
-            PERMISSIONS: 1,
-            NOTEBOOK: 2,
-            WORKSPACE_FILE: 1,
-            VOLUME_FILE: 1,
+            VOLUME: 1,
+            GRANTS: 1,
+            GRANT: 2,
         }, f"{name}: children {dict(kinds)}"
         assert {r.name for r in kids} == {
+            f"{name}-folder",
+            f"{name}-policy",
+            f"{name}-policy-permissions",
             f"{name}-cluster",
             f"{name}-permissions",
-            f"{name}-notebook-main",
-            f"{name}-notebook-transforms/clean_orders",
-            f"{name}-file-config/defaults.json",
-            f"{name}-library-{WHEEL}",
+            f"{name}-dev-volume",
+            f"{name}-dev-volume-grants",
+            f"{name}-use-catalog",
+            f"{name}-use-schema",
         }, f"{name}: children {sorted(r.name for r in kids)}"
+    dev = {r.name for r in three.resources.values() if r.name.startswith("dev-")}
+    work = [r.name for r in three.resources.values() if r.type in WORK and r.name in dev]
+    assert work == [], f"dev work registered by the stack: {work}"
+    # Nothing is uploaded under a dev path, whatever its type.
+    for registration in three.resources.values():
+        path = str(registration.inputs.get("path", ""))
+        assert "/dev/" not in path and "/Users/" not in path or registration.type == DIRECTORY, (
+            f"{registration.name}: {registration.type} at {path}"
+        )
 
 
-def test_cluster_is_single_user_small_named_and_tagged_after_its_owner(three: Evaluation) -> None:
+def test_personal_folder_is_the_folder_only_and_kept_when_removed(three: Evaluation) -> None:
+    for user in (ALICE, SP):
+        folder = three.named(f"dev-{dev_slug(user)}-folder")
+        assert folder.inputs == {"path": f"/Users/{user}/etl-pipeline"}, folder.inputs
+        assert folder.retain_on_delete, f"{folder.name}: not retain_on_delete"
+
+
+def test_cluster_runs_under_its_own_policy_with_no_library(three: Evaluation) -> None:
     for user in (ALICE, SP):
         slug = dev_slug(user)
         cluster = three.named(f"dev-{slug}-cluster")
+        policy = three.named(f"dev-{slug}-policy")
         inputs = cluster.inputs
         expected = {
             "clusterName": f"etl-pipeline-dev-{slug}",
@@ -142,6 +181,7 @@ def test_cluster_is_single_user_small_named_and_tagged_after_its_owner(three: Ev
             "isPinned": True,
             "sparkVersion": "15.4.x-scala2.12",
             "nodeTypeId": "i3.xlarge",
+            "driverNodeTypeId": "i3.xlarge",
             "numWorkers": 0,
             "customTags": {
                 "Owner": user,
@@ -155,147 +195,155 @@ def test_cluster_is_single_user_small_named_and_tagged_after_its_owner(three: Ev
         }
         for key, value in expected.items():
             assert inputs.get(key) == value, f"{cluster.name}: {key} {inputs.get(key)!r}"
-        assert "autoscale" not in inputs, f"{cluster.name}: autoscale {inputs['autoscale']!r}"
+        assert "libraries" not in inputs, f"{cluster.name}: libraries {inputs['libraries']}"
+        assert policy.name in cluster.dependencies, f"{cluster.name}: {cluster.dependencies}"
+        assert inputs["policyId"], f"{cluster.name}: no policyId"
+        assert policy.inputs["name"] == f"etl-pipeline-dev-{slug}", policy.inputs["name"]
+        assert policy.inputs["maxClustersPerUser"] == 1, policy.inputs
+        assert violations(policy_of(three, user), inputs) == []
 
 
-def test_permissions_grant_the_owner_and_the_admin_group_only(three: Evaluation) -> None:
-    for user, principal_key in (
-        (ALICE, "userName"),
-        (BOB, "userName"),
-        (SP, "servicePrincipalName"),
-    ):
-        name = f"dev-{dev_slug(user)}"
-        permissions = three.named(f"{name}-permissions")
-        grants = permissions.inputs["accessControls"]
-        assert sorted(grants, key=str) == sorted(
-            [
-                {"groupName": "etl-admins", "permissionLevel": "CAN_MANAGE"},
-                {principal_key: user, "permissionLevel": "CAN_RESTART"},
-            ],
-            key=str,
-        ), f"{permissions.name}: accessControls {grants}"
-        assert f"{name}-cluster" in permissions.dependencies, (
-            f"{permissions.name}: dependencies {permissions.dependencies}"
-        )
-    # Nobody else is granted anything on a dev cluster: one Permissions per cluster, and no
-    # other resource's grants name a dev cluster.
-    cluster_ids = {
-        r.inputs["clusterId"] for r in three.of_type(PERMISSIONS) if "clusterId" in r.inputs
+def test_policy_pins_what_review_decided_and_bounds_the_rest_by_the_caps(
+    three: Evaluation,
+) -> None:
+    policy = policy_of(three, BOB)
+    fixed = {path: rule["value"] for path, rule in policy.items() if rule["type"] == "fixed"}
+    assert fixed == {
+        "cluster_type": "all-purpose",
+        "data_security_mode": "SINGLE_USER",
+        "single_user_name": BOB,
+        "spark_version": "15.4.x-scala2.12",
+        "node_type_id": "i3.xlarge",
+        "driver_node_type_id": "i3.xlarge",
+        "custom_tags.Owner": BOB,
+    }, fixed
+    ranges = {
+        path: (rule["minValue"], rule["maxValue"])
+        for path, rule in policy.items()
+        if rule["type"] == "range"
     }
-    on_clusters = [r.name for r in three.of_type(PERMISSIONS) if "clusterId" in r.inputs]
-    assert sorted(on_clusters) == sorted(
-        f"dev-{dev_slug(u)}-permissions" for u in (ALICE, BOB, SP)
-    ), on_clusters
-    assert len(cluster_ids) == 3, f"clusterIds granted: {cluster_ids}"
+    assert ranges == {
+        "num_workers": (0, 2),
+        "autoscale.min_workers": (0, 2),
+        "autoscale.max_workers": (0, 2),
+        "autotermination_minutes": (10, 120),
+    }, ranges
+    assert not policy["autotermination_minutes"].get("isOptional"), "autotermination may be unset"
+    assert policy["autotermination_minutes"]["defaultValue"] == 30, policy
 
 
-def test_permissions_point_at_their_own_cluster(three: Evaluation) -> None:
-    ids = three.outputs["devClusters"]
-    assert set(ids) == {ALICE, BOB, SP}, f"devClusters: {ids}"
-    for user in (ALICE, BOB, SP):
-        granted = three.named(f"dev-{dev_slug(user)}-permissions").inputs["clusterId"]
-        assert granted == ids[user], (
-            f"dev-{dev_slug(user)}-permissions: clusterId {granted!r}, cluster {ids[user]!r}"
-        )
-    assert len(set(ids.values())) == 3, ids
-
-
-def test_personal_folder_holds_the_dev_build_notebooks_by_release_rules(three: Evaluation) -> None:
-    for user in (ALICE, SP):
-        slug = dev_slug(user)
-        main = three.named(f"dev-{slug}-notebook-main")
-        assert main.inputs["path"] == f"/Users/{user}/etl-pipeline/main", (
-            f"{main.name}: {main.inputs['path']!r}"
-        )
-        assert main.inputs["language"] == "PYTHON", f"{main.name}: {main.inputs['language']!r}"
-        assert main.inputs["source"] == f"dist/dev/{slug}/notebooks/main.py", (
-            f"{main.name}: {main.inputs['source']!r}"
-        )
-        sql = three.named(f"dev-{slug}-notebook-transforms/clean_orders")
-        assert (sql.inputs["path"], sql.inputs["language"]) == (
-            f"/Users/{user}/etl-pipeline/transforms/clean_orders",
-            "SQL",
-        ), f"{sql.name}: {sql.inputs}"
-        data = three.named(f"dev-{slug}-file-config/defaults.json")
-        assert data.type == WORKSPACE_FILE, f"{data.name}: {data.type}"
-        assert data.inputs["path"] == f"/Users/{user}/etl-pipeline/config/defaults.json", (
-            data.inputs
-        )
-        for upload in (main, sql, data):
-            assert upload.delete_before_replace, f"{upload.name}: delete_before_replace not set"
-
-
-def test_library_goes_to_a_per_user_content_addressed_path_and_onto_the_cluster(
-    project: SandboxProject, three: Evaluation
-) -> None:
-    for user in (ALICE, BOB):
-        slug = dev_slug(user)
-        data = (project.root / "dist" / "dev" / slug / "libraries" / WHEEL).read_bytes()
-        upload = three.named(f"dev-{slug}-library-{WHEEL}")
-        path = f"{ARTIFACTS}/dev/{slug}/{sha16(data)}/{WHEEL}"
-        assert upload.inputs["path"] == path, f"{upload.name}: path {upload.inputs['path']!r}"
-        assert upload.inputs["source"] == f"dist/dev/{slug}/libraries/{WHEEL}", upload.inputs[
-            "source"
-        ]
-        assert upload.delete_before_replace, f"{upload.name}: delete_before_replace not set"
-        cluster = three.named(f"dev-{slug}-cluster")
-        assert cluster.inputs["libraries"] == [{"whl": path}], (
-            f"{cluster.name}: libraries {cluster.inputs['libraries']}"
-        )
-        assert upload.name in cluster.dependencies, (
-            f"{cluster.name}: dependencies {cluster.dependencies}"
-        )
-
-
-def test_a_new_build_gets_a_new_path_and_touches_only_its_owner(
-    project: SandboxProject, values: dict[str, Any], three: Evaluation
-) -> None:
-    second = b"alice's second build"
-    add_dev_build(project, ALICE, wheel=second)
-    after = project.evaluate(with_developers(values, developers(ALICE, BOB, SP)))
-    changes = compare(three, after)
-    slug = dev_slug(ALICE)
-    assert changes == [
-        Change("change", CLUSTER, f"dev-{slug}-cluster", ("libraries",)),
-        Change("change", VOLUME_FILE, f"dev-{slug}-library-{WHEEL}", ("path",)),
-    ], changes
-    new_path = after.named(f"dev-{slug}-library-{WHEEL}").inputs["path"]
-    assert new_path == f"{ARTIFACTS}/dev/{slug}/{sha16(second)}/{WHEEL}", new_path
-    old_path = three.named(f"dev-{slug}-library-{WHEEL}").inputs["path"]
-    assert new_path != old_path, f"a new build reuses {old_path}"
-
-
-def test_overrides_apply_to_that_engineer_only(
-    project: SandboxProject, values: dict[str, Any]
-) -> None:
+def test_policy_follows_overrides_and_caps(project: SandboxProject, values: dict[str, Any]) -> None:
     bob = {
         "nodeType": "m5.large",
-        "autoscale": {"minWorkers": 1, "maxWorkers": 2},
+        "autoscale": {"minWorkers": 1, "maxWorkers": 3},
         "sparkVersion": "14.3.x-scala2.12",
         "autoterminationMinutes": 60,
     }
-    evaluation = project.evaluate(
-        with_developers(values, developers(ALICE, BOB, **{dev_slug(BOB): bob}))
-    )
-    cluster = evaluation.named(f"dev-{dev_slug(BOB)}-cluster").inputs
-    assert (cluster["nodeTypeId"], cluster["sparkVersion"], cluster["autoterminationMinutes"]) == (
-        "m5.large",
+    dev = developers(ALICE, BOB, **{dev_slug(BOB): bob})
+    dev["caps"] = {"maxWorkers": 3, "maxAutoterminationMinutes": 90}
+    evaluation = project.evaluate(with_developers(values, dev))
+    policy = policy_of(evaluation, BOB)
+    assert (policy["spark_version"]["value"], policy["node_type_id"]["value"]) == (
         "14.3.x-scala2.12",
-        60,
-    ), f"dev-bob-example-com-cluster: {cluster}"
-    assert cluster["autoscale"] == {"minWorkers": 1, "maxWorkers": 2}, cluster["autoscale"]
-    assert "numWorkers" not in cluster and "sparkConf" not in cluster, (
-        f"single-node settings left: {cluster}"
-    )
-    assert cluster["customTags"] == {"Owner": BOB, "pipeline": "etl-pipeline"}, cluster[
-        "customTags"
+        "m5.large",
+    ), policy
+    assert policy["autoscale.max_workers"]["maxValue"] == 3, policy["autoscale.max_workers"]
+    assert policy["autotermination_minutes"]["maxValue"] == 90, policy["autotermination_minutes"]
+    cluster = evaluation.named(f"dev-{dev_slug(BOB)}-cluster").inputs
+    assert cluster["autoscale"] == {"minWorkers": 1, "maxWorkers": 3}, cluster
+    assert "numWorkers" not in cluster and "sparkConf" not in cluster, cluster
+    assert violations(policy, cluster) == []
+    # The checker itself would catch a cluster past the caps.
+    assert violations(policy, {**cluster, "autoterminationMinutes": 0}) == [
+        "autotermination_minutes: 0 outside 10..90"
     ]
-    alice = evaluation.named(f"dev-{dev_slug(ALICE)}-cluster").inputs
-    assert (alice["nodeTypeId"], alice["numWorkers"], alice["autoterminationMinutes"]) == (
-        "i3.xlarge",
-        0,
-        30,
-    ), alice
+    alice = policy_of(evaluation, ALICE)
+    assert alice["single_user_name"]["value"] == ALICE, alice
+    assert alice["node_type_id"]["value"] == "i3.xlarge", alice
+
+
+def test_engineer_manages_their_cluster_uses_their_policy_and_nobody_else_is_granted(
+    three: Evaluation,
+) -> None:
+    for user, key in ((ALICE, "userName"), (BOB, "userName"), (SP, "servicePrincipalName")):
+        name = f"dev-{dev_slug(user)}"
+        cluster_grants = three.named(f"{name}-permissions")
+        assert sorted(cluster_grants.inputs["accessControls"], key=str) == sorted(
+            [
+                {"groupName": "etl-admins", "permissionLevel": "CAN_MANAGE"},
+                {key: user, "permissionLevel": "CAN_MANAGE"},
+            ],
+            key=str,
+        ), f"{cluster_grants.name}: {cluster_grants.inputs['accessControls']}"
+        assert cluster_grants.inputs["clusterId"] == three.outputs["devClusters"][user]
+        policy_grants = three.named(f"{name}-policy-permissions")
+        assert policy_grants.inputs["accessControls"] == [
+            {key: user, "permissionLevel": "CAN_USE"}
+        ], f"{policy_grants.name}: {policy_grants.inputs['accessControls']}"
+        assert f"{name}-policy" in policy_grants.dependencies, policy_grants.dependencies
+    on_clusters = sorted(r.name for r in three.of_type(PERMISSIONS) if "clusterId" in r.inputs)
+    assert on_clusters == sorted(f"dev-{dev_slug(u)}-permissions" for u in (ALICE, BOB, SP))
+    on_policies = [r for r in three.of_type(PERMISSIONS) if "clusterPolicyId" in r.inputs]
+    assert len({r.inputs["clusterPolicyId"] for r in on_policies}) == 3, on_policies
+
+
+def test_dev_volume_beside_the_releases_writable_by_its_engineer_only(three: Evaluation) -> None:
+    for user in (ALICE, SP):
+        name = f"dev-{dev_slug(user)}"
+        volume_name = "dev_" + dev_slug(user).replace("-", "_")
+        volume = three.named(f"{name}-dev-volume")
+        assert volume.inputs == {
+            "catalogName": CATALOG,
+            "schemaName": SCHEMA,
+            "name": volume_name,
+            "volumeType": "MANAGED",
+            "comment": f"Dev builds of {user}; written by `python -m cicd.dev push`",
+        }, volume.inputs
+        assert volume.retain_on_delete, f"{volume.name}: not retain_on_delete"
+        grants = three.named(f"{name}-dev-volume-grants")
+        assert grants.inputs == {
+            "volume": f"{CATALOG}.{SCHEMA}.{volume_name}",
+            "grants": [{"principal": user, "privileges": ["READ_VOLUME", "WRITE_VOLUME"]}],
+        }, grants.inputs
+        assert volume.name in grants.dependencies, grants.dependencies
+        assert three.named(f"{name}-use-catalog").inputs == {
+            "principal": user,
+            "catalog": CATALOG,
+            "privileges": ["USE_CATALOG"],
+        }
+        assert three.named(f"{name}-use-schema").inputs == {
+            "principal": user,
+            "schema": f"{CATALOG}.{SCHEMA}",
+            "privileges": ["USE_SCHEMA"],
+        }
+    # No engineer is granted anything on the releases' volume (or any other securable).
+    securables = {
+        value
+        for r in three.of_type(GRANTS) + three.of_type(GRANT)
+        for key, value in r.inputs.items()
+        if key in ("volume", "catalog", "schema")
+    }
+    assert securables == {
+        CATALOG,
+        f"{CATALOG}.{SCHEMA}",
+        *(f"{CATALOG}.{SCHEMA}.dev_{dev_slug(u).replace('-', '_')}" for u in (ALICE, BOB, SP)),
+    }, securables
+
+
+@pytest.mark.parametrize(
+    "store", [{"kind": "workspace", "root": "/Shared/artifacts"}, {"kind": "dbfs", "root": "/x"}]
+)
+def test_other_stores_register_no_volume_or_grant(
+    project: SandboxProject, values: dict[str, Any], store: dict[str, str]
+) -> None:
+    changed = with_developers(values, developers(ALICE))
+    changed["artifactStore"] = store
+    if store["kind"] == "dbfs":
+        changed["developers"]["defaults"]["sparkVersion"] = "14.3.x-scala2.12"
+        changed["job"]["cluster"]["sparkVersion"] = "14.3.x-scala2.12"
+    evaluation = project.evaluate(changed)
+    kinds = Counter(r.type for r in children(evaluation, "dev-alice-example-com"))
+    assert kinds == {DIRECTORY: 1, POLICY: 1, PERMISSIONS: 2, CLUSTER: 1}, dict(kinds)
 
 
 def test_reordering_engineers_registers_identical_resources(
@@ -303,9 +351,7 @@ def test_reordering_engineers_registers_identical_resources(
 ) -> None:
     reordered = project.evaluate(with_developers(values, developers(SP, BOB, ALICE)))
     assert compare(three, reordered) == []
-    assert reordered.outputs["devClusters"] == three.outputs["devClusters"], reordered.outputs[
-        "devClusters"
-    ]
+    assert reordered.outputs["devClusters"] == three.outputs["devClusters"]
 
 
 def test_adding_one_engineer_adds_only_their_resources(
@@ -313,46 +359,26 @@ def test_adding_one_engineer_adds_only_their_resources(
 ) -> None:
     after = project.evaluate(with_developers(values, developers(ALICE, CAROL, BOB, SP)))
     changes = compare(three, after)
-    others = [
-        c for c in changes if c.kind != "add" or not c.name.startswith("dev-carol-example-com")
-    ]
+    others = [c for c in changes if c.kind != "add" or not c.name.startswith("dev-carol")]
     assert others == [], f"changes beyond carol's additions: {others}"
     added = {c.name for c in changes}
     assert added == {"dev-carol-example-com"} | {
         r.name for r in children(after, "dev-carol-example-com")
     }, added
-    assert len(added) == 7, sorted(added)
+    assert len(added) == 10, sorted(added)
 
 
-def test_removing_one_engineer_removes_only_their_resources(
+def test_removing_one_engineer_removes_only_theirs_and_keeps_their_folder_and_volume(
     project: SandboxProject, values: dict[str, Any], three: Evaluation
 ) -> None:
     after = project.evaluate(with_developers(values, developers(ALICE, SP)))
     changes = compare(three, after)
-    others = [
-        c for c in changes if c.kind != "remove" or not c.name.startswith("dev-bob-example-com")
-    ]
-    assert others == [], f"changes beyond bob's removals: {others}"
+    assert {c.kind for c in changes} == {"remove"}, changes
     assert {c.name for c in changes} == {"dev-bob-example-com"} | {
         r.name for r in children(three, "dev-bob-example-com")
     }, sorted(c.name for c in changes)
-
-
-def test_missing_dev_build_fails_before_anything_registers(
-    project: SandboxProject, values: dict[str, Any]
-) -> None:
-    dave = "dave@example.com"
-    recorded = Evaluation()
-    with pytest.raises(pulumi.RunError) as caught:
-        project.evaluate(with_developers(values, developers(ALICE, dave)), into=recorded)
-    message = str(caught.value)
-    assert (
-        "dist/dev/dave-example-com/libraries: no dev build (wheel) for dave@example.com" in message
-    ), message
-    assert f"`python -m cicd.dev_build --stack test --user {dave}`" in message, message
-    assert recorded.resources == {}, (
-        f"registered before the error: {sorted(n for _, n in recorded.resources)}"
-    )
+    kept = sorted(r.name for r in children(three, "dev-bob-example-com") if r.retain_on_delete)
+    assert kept == ["dev-bob-example-com-dev-volume", "dev-bob-example-com-folder"], kept
 
 
 def test_admin_group_comes_from_developers_when_the_stack_has_no_access(
@@ -366,22 +392,6 @@ def test_admin_group_comes_from_developers_when_the_stack_has_no_access(
     assert len(grants) == 2, grants
 
 
-def test_dbfs_store_uploads_to_dbfs_and_installs_from_a_dbfs_uri(
-    project: SandboxProject, values: dict[str, Any]
-) -> None:
-    changed = with_developers(values, developers(ALICE))
-    changed["developers"]["defaults"]["sparkVersion"] = "14.3.x-scala2.12"
-    changed["artifactStore"] = {"kind": "dbfs", "root": "/FileStore/etl-pipeline"}
-    changed["job"]["cluster"]["sparkVersion"] = "14.3.x-scala2.12"
-    evaluation = project.evaluate(changed)
-    upload = evaluation.named(f"dev-alice-example-com-library-{WHEEL}")
-    assert upload.type == DBFS_FILE, f"{upload.name}: {upload.type}"
-    path = f"/FileStore/etl-pipeline/dev/alice-example-com/{sha16(f'wheel of {ALICE}'.encode())}/{WHEEL}"
-    assert upload.inputs["path"] == path, upload.inputs["path"]
-    libraries = evaluation.named("dev-alice-example-com-cluster").inputs["libraries"]
-    assert libraries == [{"whl": f"dbfs:{path}"}], libraries
-
-
 def test_stack_without_developers_has_no_dev_resources(
     project: SandboxProject, values: dict[str, Any]
 ) -> None:
@@ -392,5 +402,5 @@ def test_stack_without_developers_has_no_dev_resources(
 
 
 def test_every_dev_input_is_a_provider_property(three: Evaluation) -> None:
-    assert three.of_type(CLUSTER), "no clusters registered"
+    assert three.of_type(POLICY) and three.of_type(GRANT), "no policy or grant registered"
     assert schema_problems(three) == []

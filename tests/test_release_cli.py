@@ -227,3 +227,107 @@ def test_check_lock_refuses_a_rewritten_or_dropped_release(
     assert main(["check-lock", "--base", str(base)], project_dir=project) == 1
     err = capsys.readouterr().err
     assert expected in err and "may only gain releases" in err, err
+
+
+def plant_foreign_content(folder: Path) -> dict[Path, bytes]:
+    """What a user puts into a release folder by hand: another team's wheel, an edited notebook,
+    a notebook of their own. Returns every planted file's bytes."""
+    planted = {
+        folder / "libraries" / "other_team_lib-3.4.0-py3-none-any.whl": b"another build's wheel",
+        folder
+        / "notebooks"
+        / "main.py": b"# Databricks notebook source\nprint('edited by hand')\n",
+        folder
+        / "notebooks"
+        / "mine"
+        / "01.5-Delta-pipeline.py": b"# Databricks notebook source\n1\n",
+    }
+    for path, data in planted.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return planted
+
+
+def assert_intact(planted: dict[Path, bytes]) -> None:
+    for path, data in planted.items():
+        assert path.read_bytes() == data, f"{path} was changed or deleted"
+
+
+def assert_names_foreign_files(err: str, folder: Path, command: str) -> None:
+    assert f"{folder}: holds 3 file(s) that are not release" in err, err
+    assert "nothing was deleted or overwritten" in err, err
+    assert "libraries/other_team_lib-3.4.0-py3-none-any.whl (not part of the release)" in err, err
+    assert "notebooks/main.py (differs from the published bytes)" in err, err
+    assert "notebooks/mine/01.5-Delta-pipeline.py (not part of the release)" in err, err
+    assert "python -m cicd.release publish" in err and f"run `{command}` again" in err, err
+
+
+def test_restore_never_deletes_or_overwrites_foreign_content(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["build", "1.0.0"], project_dir=project) == 0
+    folder = project / "dist/releases/1.0.0"
+    shutil.rmtree(folder / "notebooks" / "transforms")  # partly missing: restore would copy it
+    planted = plant_foreign_content(folder)
+    capsys.readouterr()
+    assert main(["restore", "1.0.0"], project_dir=project) == 1
+    assert_names_foreign_files(
+        capsys.readouterr().err, folder, "python -m cicd.release restore 1.0.0"
+    )
+    assert_intact(planted)
+    assert not (folder / "notebooks" / "transforms").exists(), "restore changed the folder"
+
+
+def test_ensure_never_deletes_or_overwrites_foreign_content(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["build", "1.0.0"], project_dir=project) == 0
+    stack_file(project, ["1.0.0"], "1.0.0")
+    planted = plant_foreign_content(project / "dist/releases/1.0.0")
+    capsys.readouterr()
+    assert main(["ensure", "--stack", "prod"], project_dir=project) == 1
+    err = capsys.readouterr().err
+    assert_names_foreign_files(
+        err, project / "dist/releases/1.0.0", "python -m cicd.release restore 1.0.0"
+    )
+    assert_intact(planted)
+
+
+def test_ensure_refuses_unrecorded_content_naming_publish_and_leaves_it(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The issue's first report: content from elsewhere under dist/releases/<version>/, then
+    `ensure`. It used to be replaced by the example pipeline; now it is refused and kept."""
+    stack_file(project, ["2.0.0"], "2.0.0")
+    planted = plant_foreign_content(project / "dist/releases/2.0.0")
+    assert main(["ensure", "--stack", "prod"], project_dir=project) == 1
+    err = capsys.readouterr().err
+    assert "2.0.0 (kept by stack prod) is not in releases.lock.yaml" in err, err
+    assert "python -m cicd.release publish 2.0.0 --notebooks DIR --library FILE" in err, err
+    assert_intact(planted)
+
+
+def test_build_never_deletes_or_overwrites_foreign_content(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    planted = plant_foreign_content(project / "dist/releases/2.0.0")
+    assert main(["build", "2.0.0"], project_dir=project) == 1
+    err = capsys.readouterr().err
+    assert "holds 3 file(s) that are not release 2.0.0 as published" in err, err
+    assert "python -m cicd.release publish 2.0.0 --notebooks" in err, err
+    assert_intact(planted)
+    assert not (project / "releases.lock.yaml").exists(), "recorded content it did not place"
+
+
+def test_restore_completes_a_partial_folder_without_touching_identical_files(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["build", "1.0.0"], project_dir=project) == 0
+    folder = project / "dist/releases/1.0.0"
+    wheel = folder / "libraries/etl_pipeline-1.0.0-py3-none-any.whl"
+    before = wheel.stat().st_mtime_ns
+    (folder / "notebooks/main.py").unlink()
+    capsys.readouterr()
+    assert main(["restore", "1.0.0"], project_dir=project) == 0, capsys.readouterr().err
+    assert "(copied 1 file(s))" in capsys.readouterr().out
+    assert (folder / "notebooks/main.py").is_file() and wheel.stat().st_mtime_ns == before

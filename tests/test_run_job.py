@@ -494,3 +494,24 @@ def test_the_sdk_accepts_the_calls_run_job_makes() -> None:
     for name in ("get_run", "get_run_output", "cancel_run"):
         assert "run_id" in inspect.signature(getattr(JobsAPI, name)).parameters
     assert job_id_from_stack.__name__ == "job_id_from_stack"
+
+
+def test_a_stack_run_records_the_release_and_content_it_ran(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The staging gate's runs are the provenance production checks (cicd.jobs.provenance)."""
+    from cicd.config import read_stack_file
+    from cicd.releases.lock import LOCK_FILE, content_digest, read_lock
+
+    _fake_pulumi(tmp_path / "bin", f"echo '\"{JOB_ID}\"'\n")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    jobs = _success_jobs()
+    assert _main(["--stack", "staging", "--param", "run_date=2026-01-01"], jobs) == 0
+    live = read_stack_file(PROJECT_DIR / "Pulumi.staging.yaml").releases.live
+    digest = content_digest(read_lock(PROJECT_DIR / LOCK_FILE)[live])
+    assert jobs.run_now_calls[0]["notebook_params"] == {
+        "run_date": "2026-01-01",
+        "cicd_release": live,
+        "cicd_content_digest": digest,
+    }
+    assert f"recording with the run: release {live}, content {digest}" in capsys.readouterr().out

@@ -73,7 +73,65 @@ def test_staging_publishes_its_one_release_and_points_the_job_at_it(staging: Eva
 
 
 def test_staging_has_no_restricted_folder(staging: Evaluation) -> None:
-    assert staging.of_type("databricks:index/directory:Directory") == []
+    folders = [
+        r.inputs["path"]
+        for r in staging.of_type("databricks:index/directory:Directory")
+        if not (r.parent or "").startswith("dev-")
+    ]
+    assert folders == []
+
+
+# Every input of a dev cluster the program registered before the stack stopped owning the dev
+# work (recorded from that program's staging evaluation). The provider forces replacement of a
+# cluster only for `idempotency_token` (terraform-provider-databricks clusters/resource_cluster.go:
+# every other attribute is edited in place), so the cluster id and everything on it survive.
+CLUSTER_INPUTS_BEFORE = {
+    "autoterminationMinutes",
+    "clusterName",
+    "customTags",
+    "dataSecurityMode",
+    "isPinned",
+    "libraries",
+    "nodeTypeId",
+    "numWorkers",
+    "singleUserName",
+    "sparkConf",
+    "sparkVersion",
+}
+
+
+def test_staging_dev_clusters_are_updated_in_place_under_their_policy(staging: Evaluation) -> None:
+    clusters = staging.of_type("databricks:index/cluster:Cluster")
+    assert len(clusters) == 3, [c.name for c in clusters]
+    for cluster in clusters:
+        # sparkConf is there for single-node clusters only, before and after alike.
+        changed = (set(cluster.inputs) ^ CLUSTER_INPUTS_BEFORE) - {"sparkConf"}
+        assert changed == {"policyId", "driverNodeTypeId", "libraries"}, (cluster.name, changed)
+        assert "idempotencyToken" not in cluster.inputs, cluster.name
+        assert cluster.urn.endswith(
+            f"DevEnvironment$databricks:index/cluster:Cluster::{cluster.name}"
+        ), cluster.urn
+
+
+def test_staging_registers_nothing_inside_personal_folders_or_dev_locations(
+    staging: Evaluation,
+) -> None:
+    inside = [
+        (r.type, r.name, r.inputs.get("path"))
+        for r in staging.resources.values()
+        if str(r.inputs.get("path", "")).startswith("/Users/")
+        and r.type != "databricks:index/directory:Directory"
+        or "/dev" in str(r.inputs.get("path", ""))
+    ]
+    assert inside == [], inside
+    folders = sorted(
+        r.inputs["path"] for r in staging.of_type("databricks:index/directory:Directory")
+    )
+    assert folders == [
+        "/Users/807a2304-3287-4420-b267-711de70a6685/etl-pipeline",
+        "/Users/alice@example.com/etl-pipeline",
+        "/Users/bob@example.com/etl-pipeline",
+    ], folders
 
 
 def test_prod_keeps_two_releases_side_by_side_under_the_restricted_root(prod: Evaluation) -> None:

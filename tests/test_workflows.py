@@ -50,7 +50,13 @@ ALLOWED_SECRETS = {
     "PULUMI_BACKEND_URL",
     "PULUMI_CONFIG_PASSPHRASE",
     "PULUMI_ACCESS_TOKEN",
+    # A read-only principal of the staging workspace: the prod gate asks it for green runs.
+    "STAGING_READER_CLIENT_ID",
+    "STAGING_READER_CLIENT_SECRET",
 }
+# The job's own token, whose rights are the job's `permissions` (checked below): it is no secret
+# of the store, and only the rollback pull request uses it.
+JOB_TOKEN = "${{ github.token }}"
 PULUMI_ACTION = "pulumi/actions"
 # Every action the workflows may use, with its current major (all run on node24; the majors
 # before these run on Node 20, which GitHub has deprecated). A pin may move up (Dependabot proposes
@@ -71,9 +77,23 @@ DEPLOY_COMMANDS = {"up", "update", "destroy", "refresh"}
 PULL_REQUEST_EVENTS = {"pull_request", "pull_request_target"}
 # A write scope of the job token, and what in a job justifies it.
 WRITE_SCOPES = {
-    "pull-requests": "a pulumi/actions step with comment-on-pr: true (the preview comment)",
+    "pull-requests": "a pulumi/actions step with comment-on-pr: true (the preview comment),"
+    " or the rollback pull request",
+    "contents": "the rollback pull request (a step running `cicd.promote --rollback` and"
+    " `gh pr create`)",
     "issues": "a job without secrets that runs `gh issue` (the drift report's one issue)",
 }
+
+
+def _opens_rollback_pull_request(job: dict[str, Any]) -> bool:
+    """A job that pushes the `cicd.promote --rollback` edit and opens a pull request with it;
+    it holds no secret and names no environment, so its write token reaches nothing else."""
+    scripts = [str(step.get("run", "")) for step in _steps(job)]
+    return (
+        any("cicd.promote --rollback" in s and "gh pr create" in s for s in scripts)
+        and "secrets." not in yaml.safe_dump(job)
+        and "environment" not in job
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -246,8 +266,10 @@ def _uses(step: dict[str, Any]) -> str:
 
 
 def _pulumi_steps(job: dict[str, Any]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The pulumi/actions steps that run a Pulumi command (one without `command` only installs
+    the CLI for a later `run:` step; `test_cli_only_install_precedes_the_state_step` checks it)."""
     for index, step in enumerate(_steps(job)):
-        if _uses(step) == PULUMI_ACTION:
+        if _uses(step) == PULUMI_ACTION and "command" in (step.get("with") or {}):
             yield index, step
 
 
@@ -544,9 +566,13 @@ def _permission_problems(path: Path) -> list[str]:
         manages_issues = "secrets." not in yaml.safe_dump(job) and any(
             re.search(r"\bgh issue\b", str(step.get("run", ""))) for step in _steps(job)
         )
-        justified = {"pull-requests": comments_on_pr, "issues": manages_issues}
+        rollback_pr = _opens_rollback_pull_request(job)
         for scope, level in granted.items():
-            if level == "write" and not justified.get(scope, False):
+            if level == "write" and not (
+                (scope == "pull-requests" and comments_on_pr)
+                or (scope in ("contents", "pull-requests") and rollback_pr)
+                or (scope == "issues" and manages_issues)
+            ):
                 why = WRITE_SCOPES.get(scope, "nothing in this project")
                 problems.append(f"{where}: {scope}: write is justified only by {why}")
             elif level not in ("read", "write", "none"):
@@ -612,7 +638,7 @@ def test_no_pull_request_job_gets_near_prod(tmp_path: Path) -> None:
         "  c:\n    environment: ${{ matrix.env }}\n    steps: []\n"
         "  d:\n    environment: staging\n    strategy: {matrix: {stack: [staging, prod]}}\n"
         f"    steps:\n      - uses: {PULUMI_PIN}\n        with:\n"
-        "          stack-name: ${{ matrix.stack }}\n"
+        "          command: preview\n          stack-name: ${{ matrix.stack }}\n"
     )
     assert [p.split(":")[1] for p in _pull_request_problems(planted)] == ["a", "b", "c", "d"]
 
@@ -705,9 +731,9 @@ def test_every_pulumi_step_is_configured_alike() -> None:
     count = 0
     for file, job_name, job in _all_jobs():
         for index, step in _pulumi_steps(job):
-            count += 1
             where = f"{file}:{job_name}"
             args = step["with"]
+            count += 1
             assert args["work-dir"] == ".", where
             assert args["cloud-url"] == "${{ secrets.PULUMI_BACKEND_URL }}", where
             assert args["pulumi-version-file"] == ".pulumi-version", where
@@ -729,7 +755,7 @@ def test_every_pulumi_step_is_configured_alike() -> None:
 
 def test_each_deploying_job_holds_its_stacks_lock() -> None:
     deploying = _deploying_jobs()
-    assert sorted((job_name, stack) for _, job_name, _, stack in deploying) == [
+    assert sorted({(job_name, stack) for _, job_name, _, stack in deploying}) == [
         ("deploy-prod", "prod"),
         ("deploy-staging", "staging"),
     ]
@@ -833,11 +859,10 @@ def test_credentials_come_only_from_the_secret_store() -> None:
         for where, value in _walk(_load(path)):
             name = where.rsplit(".", 1)[-1]
             if _credential_like(name.upper()):
-                # The job's own token (scoped by the job's `permissions`) is not a stored
-                # credential: gh reads it as GH_TOKEN, and nothing else may take it.
-                job_token = name == "GH_TOKEN" and value == "${{ github.token }}"
-                assert job_token or (
-                    isinstance(value, str) and re.fullmatch(r"\$\{\{\s*secrets\.\w+\s*\}\}", value)
+                if name == "GH_TOKEN" and value == JOB_TOKEN:
+                    continue
+                assert isinstance(value, str) and re.fullmatch(
+                    r"\$\{\{\s*secrets\.\w+\s*\}\}", value
                 ), (
                     f"{path.name}{where}: a credential must be ${{{{ secrets.NAME }}}}, got {value!r}"
                 )
@@ -914,3 +939,103 @@ def test_drift_is_checked_daily_per_stack_read_only_and_reported_in_one_issue() 
     assert "secrets." not in yaml.safe_dump(report) and "environment" not in report
     script = " ".join(str(step.get("run", "")) for step in _steps(report))
     assert all(f"gh issue {verb}" in script for verb in ("list", "create", "edit", "close"))
+
+
+def test_prod_switches_only_after_the_candidate_ran_green() -> None:
+    """Green before switch: plan + stage, publish the candidate, run it, then the switching
+    `pulumi up`; nothing may swallow a failed candidate run."""
+    job = _workflow("deploy-prod.yml")["jobs"]["deploy-prod"]
+    steps = _steps(job)
+
+    def index(predicate: Any) -> int:
+        found = [i for i, s in enumerate(steps) if predicate(s)]
+        assert len(found) == 1, [s.get("name") for s in steps]
+        return found[0]
+
+    promotion = "steps.gate.outputs.promotion == 'true'"
+    gate = index(lambda s: s.get("run") == "venv/bin/python -m cicd.gate stage --stack prod")
+    assert steps[gate]["id"] == "gate"
+    ups = [i for i, s in _pulumi_steps(job) if s["with"].get("command") == "up"]
+    publish, switch = ups[0], ups[1]
+    assert steps[publish].get("if") == promotion and "if" not in steps[switch]
+    run = index(lambda s: str(s.get("run", "")).startswith("venv/bin/python -m cicd.gate run"))
+    assert steps[run].get("if") == promotion and "continue-on-error" not in steps[run]
+    verify = index(lambda s: s.get("id") == "verify")
+    assert gate < publish < run < switch < verify
+    assert "cicd.run_job --stack prod" in steps[verify]["run"]
+    # The preview shows the reviewer the plan and the provenance before the approval.
+    preview = " ".join(
+        str(s.get("run", "")) for s in _steps(_workflow("deploy-prod.yml")["jobs"]["preview-prod"])
+    )
+    assert "cicd.gate plan --stack prod" in preview
+
+
+def test_a_failed_verification_proposes_or_applies_the_rollback() -> None:
+    wf = _workflow("deploy-prod.yml")
+    deploy = wf["jobs"]["deploy-prod"]
+    assert deploy["outputs"]["verification"] == "${{ steps.verify.outcome }}"
+    applied = [
+        s
+        for s in _steps(deploy)
+        if "vars.AUTO_ROLLBACK == 'apply'" in str(s.get("if", ""))
+        and "steps.verify.outcome == 'failure'" in str(s.get("if", ""))
+    ]
+    assert [s.get("run", s.get("with", {}).get("command")) for s in applied] == [
+        "venv/bin/python -m cicd.promote --rollback --stack prod",
+        "up",
+    ]
+    pr = wf["jobs"]["rollback-pull-request"]
+    assert pr["needs"] == "deploy-prod"
+    assert pr["if"] == "failure() && needs.deploy-prod.outputs.verification == 'failure'"
+    assert _opens_rollback_pull_request(pr)
+    assert pr["permissions"] == {"contents": "write", "pull-requests": "write"}
+
+
+def test_cli_only_install_precedes_the_state_step() -> None:
+    """Staging: the Pulumi CLI is installed (the pinned version) and the one-off state step that
+    keeps engineers' dev work in the workspace runs before `pulumi up`."""
+    job = _workflow("deploy-staging.yml")["jobs"]["deploy-staging"]
+    steps = _steps(job)
+    installs = [
+        i
+        for i, s in enumerate(steps)
+        if _uses(s) == PULUMI_ACTION and "command" not in (s.get("with") or {})
+    ]
+    keep = [
+        i
+        for i, s in enumerate(steps)
+        if str(s.get("run", "")).strip() == "venv/bin/python -m cicd.keep_dev_work --stack staging"
+    ]
+    up = [i for i, s in _pulumi_steps(job) if s["with"]["command"] == "up"]
+    assert installs and keep and up and installs[0] < keep[0] < up[0], (installs, keep, up)
+    assert steps[installs[0]]["with"] == {"pulumi-version-file": ".pulumi-version"}
+
+
+def test_every_pulumi_step_runs_the_policy_pack_with_its_stacks_config() -> None:
+    config_file = "${{ runner.temp }}/policy-config.json"
+    count = 0
+    for file, job_name, job in _all_jobs():
+        for index, step in _pulumi_steps(job):
+            where = f"{file}:{job_name}"
+            args = step["with"]
+            count += 1
+            assert args.get("policyPacks") == "policy", where
+            assert args.get("policyPackConfigs") == config_file, where
+            # Earlier in the same job: the pack's own venv, and the config of the same stack.
+            before = "\n".join(str(s.get("run", "")) for s in _steps(job)[:index])
+            assert "policy/venv/bin/python -m pip" in before, where
+            assert "-r policy/requirements.txt" in before, where
+            stack = str(args["stack-name"])
+            assert re.search(
+                r"venv/bin/python -m cicd\.policy_config --stack \"?"
+                + re.escape(stack)
+                + r"\"? > \"\$RUNNER_TEMP/policy-config\.json\"",
+                before,
+            ), where
+        for step in _steps(job):
+            script = str(step.get("run", ""))
+            if re.search(r"\bpulumi\s+(preview|up)\b", script):
+                assert "--policy-pack policy" in script, f"{file}:{job_name}: {script}"
+    # PR preview of staging, staging up, prod preview, prod: candidate, switch, rollback; the
+    # drift check's preview of each stack.
+    assert count == 8

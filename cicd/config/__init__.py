@@ -10,6 +10,12 @@ from cicd.config.access import Access
 from cicd.config.artifact_store import ArtifactStore, ArtifactStoreKind
 from cicd.config.base import NAMESPACE, ConfigError, check_version, version_sort_key
 from cicd.config.cluster import Autoscale, ClusterSpec, DataSecurityMode
+from cicd.config.dev_locations import (
+    DevLocation,
+    dev_cluster_name,
+    dev_location,
+    personal_folder,
+)
 from cicd.config.developers import DevCaps, DevCluster, Developers, DevEngineer, dev_slug
 from cicd.config.job import JobSettings, Retries, Schedule
 from cicd.config.releases import ReleaseEntry, Releases, transition_problems
@@ -21,6 +27,7 @@ from cicd.config.stack import (
     read_stack_config,
     read_stack_file,
     stack_file_values,
+    stack_text_config_map,
 )
 
 __all__ = [
@@ -35,6 +42,7 @@ __all__ = [
     "DevCaps",
     "DevCluster",
     "DevEngineer",
+    "DevLocation",
     "Developers",
     "JobSettings",
     "ReleaseEntry",
@@ -43,13 +51,17 @@ __all__ = [
     "Schedule",
     "StackConfig",
     "check_version",
+    "dev_cluster_name",
+    "dev_location",
     "dev_slug",
     "namespace_values",
     "parse_stack_config",
+    "personal_folder",
     "pulumi_config_map",
     "read_stack_config",
     "read_stack_file",
     "stack_file_values",
+    "stack_text_config_map",
     "transition_problems",
     "version_sort_key",
 ]

@@ -32,17 +32,20 @@ class Access(Model):
     operators_group: StrictStr | None = None
     # Prod: the workspace root becomes a folder only admins and the deploy identity control.
     restrict_workspace_root: StrictBool = False
+    # A service principal that may read the job's runs and nothing else (CAN_VIEW). Staging
+    # names the reader production's gate asks for green runs (cicd.jobs.provenance).
+    run_reader: StrictStr | None = None
     # Application id of the read-only principal of previews and the drift check: the program
     # grants it CAN_READ on the restricted workspace root and CAN_VIEW on the job, nothing more.
     read_only_identity: StrictStr | None = None
 
-    @field_validator("deploy_identity", "read_only_identity")
+    @field_validator("deploy_identity", "run_reader", "read_only_identity")
     @classmethod
     def _service_principal(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None and not SERVICE_PRINCIPAL_ID.match(value):
-            key = to_camel(info.field_name or "deployIdentity")
             raise ValueError(
-                f"{key} {value!r} is not a service principal application id: give its UUID"
+                f"{to_camel(info.field_name or 'deployIdentity')} {value!r} is not a service"
+                " principal application id: give its UUID"
             )
         return value
 

@@ -56,7 +56,10 @@ class JobSettings(Model):
     """The stack's pipeline job: what it runs, on what, when, and who hears of failures."""
 
     name: StrictStr = Field(min_length=1, max_length=100)
-    entry_notebook: StrictStr = "main"
+    # Optional override of the notebook the job runs. Each release records its own entry notebook
+    # in releases.lock.yaml, so a rollback to a release whose entry has another name stays one
+    # edit; an override applies to every kept release and must name a notebook of each.
+    entry_notebook: StrictStr | None = None
     cluster: ClusterSpec
     schedule: Schedule | None = None
     timeout_seconds: StrictInt = Field(default=3600, ge=60, le=172_800)
@@ -70,16 +73,16 @@ class JobSettings(Model):
 
     @field_validator("entry_notebook")
     @classmethod
-    def _relative_notebook(cls, value: str) -> str:
-        if (
-            not value
-            or value.startswith("/")
-            or ".." in value.split("/")
-            or "." in value.rsplit("/", 1)[-1]
+    def _relative_notebook(cls, value: str | None) -> str | None:
+        # Dots and spaces are fine ('01.5-Delta-pipeline', '1. setup'): whether the name is a
+        # notebook of the release is checked against its content (cicd.releases.inputs).
+        if value is not None and (
+            not value.strip() or value.startswith("/") or {"", ".", ".."} & set(value.split("/"))
         ):
             raise ValueError(
                 f"entryNotebook {value!r} must be a notebook path inside the release, relative"
-                " and without extension, e.g. 'main' or 'jobs/daily'"
+                " and without extension, e.g. 'main' or 'jobs/01.5-daily'; or leave it out to"
+                " run each release's own entry notebook (recorded in releases.lock.yaml)"
             )
         return value
 

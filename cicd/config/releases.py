@@ -1,5 +1,6 @@
-"""`databricks-cicd:releases`: the kept releases, the live one and the rollback target, and the
-retention guard: no edit may drop what the job runs or the release it would roll back to.
+"""`databricks-cicd:releases`: the kept releases, the live one, the rollback target and the
+candidate, and the retention guard: no edit may drop what the job runs or the release it would
+roll back to, and a candidate (published, not yet run in production) is never a rollback target.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ class ReleaseEntry(Model):
     """One kept release: its version and the folder holding its built content."""
 
     version: StrictStr
-    # Relative to the project root; default dist/releases/<version> (what `cicd.release` writes).
+    # Relative to the project root. Default: dist/releases/<version> for a release built from
+    # pipeline/, releases/<version> for one published from elsewhere (cicd.releases.publish).
     source: StrictStr | None = None
 
     @field_validator("version")
@@ -33,9 +35,9 @@ class ReleaseEntry(Model):
             )
         return value
 
-    @property
-    def source_dir(self) -> str:
-        return self.source or f"dist/releases/{self.version}"
+    # Why this release may go live without a green staging run of the same content (written by
+    # `python -m cicd.promote VERSION --allow-unverified REASON`, reviewed with the change).
+    allow_unverified: StrictStr | None = Field(default=None, min_length=1)
 
 
 class Releases(Model):
@@ -49,6 +51,9 @@ class Releases(Model):
     # Prod: refuse any edit that would leave no release to roll back to, or that removes the
     # deployed live release or rollback target in the same change (checked by cicd.preview --base).
     require_rollback_target: StrictBool = False
+    # A kept release published beside the live one without switching the job: the production
+    # deploy sets it while it runs the candidate once (cicd.gate), and switches only after.
+    candidate: StrictStr | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -68,6 +73,19 @@ class Releases(Model):
                 f"rollbackTarget {self.rollback_target!r} is not in kept"
                 f" ({', '.join(sorted(versions))}): keep it until another target is named"
             )
+        if self.candidate is not None and (
+            self.candidate not in versions or self.candidate == self.live
+        ):
+            raise ValueError(
+                f"candidate {self.candidate!r} must be a kept release that is not live"
+                f" (kept: {', '.join(sorted(versions))}; live: {self.live!r}): add it to kept,"
+                " or remove the candidate key"
+            )
+        if self.candidate is not None and self.rollback_target == self.candidate:
+            raise ValueError(
+                f"rollbackTarget {self.rollback_target!r} is the candidate, which has not run in"
+                " production: name a release that was live before"
+            )
         if self.require_rollback_target and (
             self.effective_rollback_target is None or len(versions) < 2
         ):
@@ -83,7 +101,12 @@ class Releases(Model):
         if self.rollback_target is not None:
             return self.rollback_target
         live_key = version_sort_key(self.live)
-        older = [r.version for r in self.kept if version_sort_key(r.version) < live_key]
+        # The candidate has never run in production: it is never the release to roll back to.
+        older = [
+            r.version
+            for r in self.kept
+            if version_sort_key(r.version) < live_key and r.version != self.candidate
+        ]
         return max(older, key=version_sort_key) if older else None
 
     @property

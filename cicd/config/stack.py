@@ -188,9 +188,18 @@ def pulumi_config_map(path: Path) -> dict[str, str]:
     Used by the tools that run without the Pulumi CLI (release build, offline preview, tests).
     """
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError([f"{path}: no such stack file"]) from None
+    return stack_text_config_map(text, str(path))
+
+
+def stack_text_config_map(text: str, where: str) -> dict[str, str]:
+    """`pulumi_config_map` of a stack file's text (`where` names it in errors): how an edit is
+    checked by this one reader before it is written."""
+    path = where
+    try:
+        document = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise ConfigError([f"{path}: is not valid YAML ({exc})"]) from None
     section = document.get("config") if isinstance(document, Mapping) else None

@@ -108,10 +108,21 @@ def _store_of(kind: ArtifactStoreKind) -> Store:
     }[kind]
 
 
+def _lock_key(source: str, recorded: Mapping[str, str]) -> str | None:
+    """The lock's name of a release file ("notebooks/main.py"): the part of its local path from
+    the release folder's `notebooks/` or `libraries/` on, wherever that folder is."""
+    parts = PurePosixPath(source).parts
+    for index, part in enumerate(parts):
+        if part in ("notebooks", "libraries"):
+            key = "/".join(parts[index:])
+            if key in recorded:
+                return key
+    return None
+
+
 def _object(
     registration: Registration,
     folder: str,
-    source_dir: str,
     project_dir: Path,
     recorded: Mapping[str, str],
     version: str,
@@ -119,12 +130,12 @@ def _object(
 ) -> ExpectedObject:
     inputs = registration.inputs
     path, source = str(inputs["path"]), str(inputs["source"])
-    lock_key = PurePosixPath(source).relative_to(PurePosixPath(source_dir)).as_posix()
+    lock_key = _lock_key(source, recorded)
     local = project_dir / source
-    digest = recorded.get(lock_key)
-    if digest is None:
+    digest = recorded.get(lock_key) if lock_key else None
+    if lock_key is None or digest is None:
         raise DriftSetupError(
-            f"release {version}: {lock_key} is published by the program but not recorded in"
+            f"release {version}: {source} is published by the program but not recorded in"
             f" {LOCK_FILE}; publish a new version with `python -m cicd.release build`"
         )
     actual = f"sha256:{hashlib.sha256(local.read_bytes()).hexdigest()}"
@@ -173,7 +184,6 @@ def expected_state(config_map: Mapping[str, str], stack: str, project_dir: Path)
         (r.name.removeprefix("release-") for r in evaluation.of_type(RELEASE)),
         key=version_sort_key,
     )
-    configured = {entry.version: entry.source_dir for entry in config.releases.kept}
     for version in versions:
         folder = f"{config.workspace_root}/releases/{version}"
         children = [
@@ -182,13 +192,10 @@ def expected_state(config_map: Mapping[str, str], stack: str, project_dir: Path)
             if r.parent == f"release-{version}"
             and r.type in (NOTEBOOK, WORKSPACE_FILE, VOLUME_FILE, DBFS_FILE)
         ]
-        source_dir = configured.get(version, f"dist/releases/{version}")
         objects = tuple(
             sorted(
                 (
-                    _object(
-                        r, folder, source_dir, project_dir, lock.get(version, {}), version, store
-                    )
+                    _object(r, folder, project_dir, lock.get(version, {}), version, store)
                     for r in children
                 ),
                 key=lambda o: o.path,

@@ -47,6 +47,7 @@ class Registration:
     urn: str = ""
     parent_urn: str = ""  # "" for children of the stack
     aliases: tuple[str, ...] = ()
+    retain_on_delete: bool = False  # deleting it from the program leaves it in the workspace
 
     @property
     def key(self) -> tuple[str, str]:
@@ -143,6 +144,7 @@ class _RecordingMonitor(mocks.MockMonitor):
             urn=response.urn,
             parent_urn=parent or "",
             aliases=tuple(self._alias_urn(request, alias) for alias in request.aliases),
+            retain_on_delete=bool(request.retainOnDelete),
         )
         if registration.key in self.evaluation.resources:
             raise ValueError(f"duplicate resource {registration.key}")

@@ -18,6 +18,7 @@ from databricks.sdk.service.jobs import (
     RunNowResponse,
     RunOutput,
     RunResultState,
+    SubmitRunResponse,
 )
 
 EXIT_SUCCESS = 0
@@ -93,9 +94,19 @@ class RunWatcher:
     out: TextIO
     err: TextIO
     run_id: int | None = None
+    # What the run is of, in messages: the job by default.
+    label: str | None = None
     run_page_url: str | None = None
     _last_state: RunLifeCycleState | None = field(default=None, repr=False)
     _reported_a_state: bool = field(default=False, repr=False)
+
+    @property
+    def subject(self) -> str:
+        return self.label or f"job {self.job_id}"
+
+    @staticmethod
+    def run_id_of(waiter: Wait[Run]) -> int:
+        return RunWatcher._run_id_of(waiter)
 
     def _say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
@@ -110,8 +121,13 @@ class RunWatcher:
             notebook_params=self.notebook_params,
             job_parameters=self.job_parameters,
         )
-        self.run_id = self._run_id_of(waiter)
-        self._say(f"started run {self.run_id} of job {self.job_id}")
+        return self.watch(self._run_id_of(waiter), started_at)
+
+    def watch(self, run_id: int, started_at: float | None = None) -> int:
+        """Follow a run already started (e.g. a one-off `jobs.submit` run) to its end."""
+        self.run_id = run_id
+        started_at = self.clock() if started_at is None else started_at
+        self._say(f"started run {self.run_id} of {self.subject}")
         try:
             return self._follow(started_at)
         except KeyboardInterrupt:
@@ -122,12 +138,15 @@ class RunWatcher:
     @staticmethod
     def _run_id_of(waiter: Wait[Run]) -> int:
         response: object = waiter.response
-        if isinstance(response, RunNowResponse) and response.run_id is not None:
+        if (
+            isinstance(response, (RunNowResponse, SubmitRunResponse))
+            and response.run_id is not None
+        ):
             return response.run_id
         run_id: object = waiter.bind().get("run_id")
         if isinstance(run_id, int):
             return run_id
-        raise DatabricksError("run-now returned no run_id")
+        raise DatabricksError("the Jobs API returned no run_id")
 
     def _follow(self, started_at: float) -> int:
         assert self.run_id is not None
@@ -169,7 +188,7 @@ class RunWatcher:
         if self.run_page_url:
             self._say(f"run page: {self.run_page_url}")
         self._complain(
-            f"run {self.run_id} of job {self.job_id} did not finish within {self.timeout:.0f}s; "
+            f"run {self.run_id} of {self.subject} did not finish within {self.timeout:.0f}s; "
             f"{what}."
         )
         return EXIT_TIMED_OUT
@@ -195,7 +214,7 @@ class RunWatcher:
         if result is RunResultState.SUCCESS:
             return EXIT_SUCCESS
         self._complain(
-            f"run {self.run_id} of job {self.job_id} did not succeed: {_result_name(result)}"
+            f"run {self.run_id} of {self.subject} did not succeed: {_result_name(result)}"
             + (f" - {one_line(message)}" if message else "")
         )
         return EXIT_RUN_FAILED

@@ -1,5 +1,5 @@
-"""What a deployed stack tells the tools: its job id (the `jobId` stack output, read with the
-Pulumi CLI) and its workspace (`databricks:host` of its stack file)."""
+"""What a deployed stack tells the tools: its job id and other outputs (read with the Pulumi
+CLI) and its workspace (`databricks:host` of its stack file)."""
 
 from __future__ import annotations
 
@@ -28,19 +28,7 @@ def job_id_from_stack(stack: str, *, cwd: Path = PROJECT_DIR) -> int:
             "Install it (https://www.pulumi.com/docs/install/) or pass --job-id."
         )
     command = [pulumi, "stack", "output", "jobId", "--json", "--stack", stack, "--non-interactive"]
-    env = dict(os.environ, PULUMI_SKIP_UPDATE_CHECK="true")
-    try:
-        done = subprocess.run(
-            command,
-            cwd=cwd if (cwd / "Pulumi.yaml").is_file() else None,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=PULUMI_TIMEOUT_SECONDS,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise JobIdError(f"cannot run `pulumi stack output` for stack {stack!r}: {exc}") from None
+    done = _run_pulumi(command, stack, cwd)
     if done.returncode != 0:
         lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
         reason = lines[-1] if lines else f"exit status {done.returncode}"
@@ -70,3 +58,45 @@ def stack_host(stack: str, project_dir: Path = PROJECT_DIR) -> str | None:
     except ConfigError:
         return None
     return host or None
+
+
+def read_stack_outputs(stack: str, *, cwd: Path = PROJECT_DIR) -> dict[str, object] | None:
+    """Every output of a deployed stack (`pulumi stack output --json`), or None when the stack
+    does not exist yet (its first deploy). Any other failure raises JobIdError saying why."""
+    pulumi = shutil.which("pulumi")
+    if pulumi is None:
+        raise JobIdError(
+            f"cannot read the outputs of stack {stack!r}: the pulumi CLI is not on PATH. "
+            "Install it (https://www.pulumi.com/docs/install/)."
+        )
+    command = [pulumi, "stack", "output", "--json", "--stack", stack, "--non-interactive"]
+    done = _run_pulumi(command, stack, cwd)
+    if done.returncode != 0:
+        if "no stack named" in done.stderr.lower():
+            return None
+        lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+        raise JobIdError(
+            f"cannot read the outputs of stack {stack!r}: "
+            f"{lines[-1] if lines else f'exit status {done.returncode}'}. Check "
+            "PULUMI_BACKEND_URL (or PULUMI_ACCESS_TOKEN) and PULUMI_CONFIG_PASSPHRASE."
+        )
+    try:
+        value = json.loads(done.stdout or "{}")
+    except ValueError:
+        raise JobIdError(f"`pulumi stack output --json` for {stack!r} printed no JSON") from None
+    return value if isinstance(value, dict) else {}
+
+
+def _run_pulumi(command: list[str], stack: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            command,
+            cwd=cwd if (cwd / "Pulumi.yaml").is_file() else None,
+            env=dict(os.environ, PULUMI_SKIP_UPDATE_CHECK="true"),
+            capture_output=True,
+            text=True,
+            timeout=PULUMI_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise JobIdError(f"cannot run `pulumi stack output` for stack {stack!r}: {exc}") from None

@@ -1,3 +1,3 @@
 """Release content on disk: what a release folder holds (`content`), the digests that make it
 immutable (`lock`), building it reproducibly (`build`), bringing it back from git (`restore`),
-the engineers' dev builds (`dev_builds`), and everything a stack deploys, checked (`inputs`)."""
+and everything a stack deploys, checked (`inputs`)."""

@@ -2,7 +2,8 @@
 
 The wheel's bytes never depend on when or where it was built (fixed SOURCE_DATE_EPOCH,
 hatchling's stable file order), so a release rebuilt from git on a fresh CI machine matches the
-digests recorded when it was published.
+digests recorded when it was published. A build happens in a scratch folder and is put in place
+without deleting or overwriting any file that differs from it (`cicd.releases.placement`).
 """
 
 from __future__ import annotations
@@ -12,19 +13,32 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
 from cicd.project import PIPELINE_DIR
-from cicd.releases.content import scan_release
+from cicd.releases.content import entry_problem, scan_release
 from cicd.releases.gitsource import source_tree
-from cicd.releases.lock import LOCK_FILE, differences, read_lock_file, write_lock
+from cicd.releases.lock import (
+    BUILD,
+    LOCK_FILE,
+    PUBLISH,
+    ReleaseMetadata,
+    differences,
+    read_lock_document,
+    write_lock,
+)
+from cicd.releases.placement import place
 
 # 1980-01-01, the earliest time a zip entry can hold: the wheel's bytes never depend on when or
 # where it was built.
 SOURCE_DATE_EPOCH = "315532800"
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".*")
+# The notebook the example pipeline's job runs; recorded with every release `build` makes.
+PIPELINE_ENTRY = "main"
 
 
 class ReleaseBuildError(Exception):
@@ -35,8 +49,9 @@ def release_dir(project_dir: Path, version: str) -> Path:
     return project_dir / "dist" / "releases" / version
 
 
-def build_from_source(pipeline_dir: Path, version: str, target: Path) -> Path:
-    """Build the wheel from `pipeline_dir` as `version` and assemble the release in `target`."""
+def assemble(pipeline_dir: Path, version: str, out: Path) -> Path:
+    """Build the wheel from `pipeline_dir` as `version` and assemble a release in `out`, a folder
+    that must not exist yet."""
     if not (pipeline_dir / "pyproject.toml").is_file():
         raise ReleaseBuildError(f"{pipeline_dir}: no pyproject.toml; nothing to build")
     with tempfile.TemporaryDirectory() as scratch:
@@ -47,7 +62,7 @@ def build_from_source(pipeline_dir: Path, version: str, target: Path) -> Path:
             source,
             ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "build", "dist", "*.egg-info"),
         )
-        out = Path(scratch) / "out"
+        wheels_dir = Path(scratch) / "out"
         env = dict(os.environ, SOURCE_DATE_EPOCH=SOURCE_DATE_EPOCH, ETL_PIPELINE_VERSION=version)
         result = subprocess.run(
             [
@@ -57,7 +72,7 @@ def build_from_source(pipeline_dir: Path, version: str, target: Path) -> Path:
                 "--wheel",
                 "--no-isolation",
                 "--outdir",
-                str(out),
+                str(wheels_dir),
                 str(source),
             ],
             env=env,
@@ -70,13 +85,28 @@ def build_from_source(pipeline_dir: Path, version: str, target: Path) -> Path:
                 f"building the library in {pipeline_dir} as {version} failed:\n"
                 + (result.stderr or result.stdout)[-2000:]
             )
-        wheels = sorted(out.glob("*.whl"))
+        (out / "libraries").mkdir(parents=True)
+        for wheel in sorted(wheels_dir.glob("*.whl")):
+            shutil.copy2(wheel, out / "libraries" / wheel.name)
+        shutil.copytree(pipeline_dir / "notebooks", out / "notebooks", ignore=IGNORED)
+    return out
+
+
+@contextmanager
+def built_release(pipeline_dir: Path, version: str) -> Iterator[Path]:
+    """A release built from `pipeline_dir` in a scratch folder, removed afterwards: it is put in
+    place (`cicd.releases.placement.place`) only once it has been checked."""
+    with tempfile.TemporaryDirectory() as scratch:
+        yield assemble(pipeline_dir, version, Path(scratch) / "release")
+
+
+def build_from_source(pipeline_dir: Path, version: str, target: Path) -> Path:
+    """Build into `target`, replacing what is there: for engineers' dev builds only, whose folder
+    under dist/dev/ is theirs to rebuild (releases go through `built_release` and `place`)."""
+    with built_release(pipeline_dir, version) as built:
         if target.exists():
             shutil.rmtree(target)
-        (target / "libraries").mkdir(parents=True)
-        for wheel in wheels:
-            shutil.copy2(wheel, target / "libraries" / wheel.name)
-        shutil.copytree(pipeline_dir / "notebooks", target / "notebooks", ignore=IGNORED)
+        shutil.copytree(built, target)
     return target
 
 
@@ -97,33 +127,48 @@ def check_wheel_version(version: str) -> None:
 def build(project_dir: Path, version: str, record: bool = True) -> list[str]:
     """`build VERSION`: build from the working tree; record a new version in the lock."""
     check_wheel_version(version)
-    target = build_from_source(
-        project_dir / PIPELINE_DIR, version, release_dir(project_dir, version)
-    )
-    content = scan_release(target)
     lock_path = project_dir / LOCK_FILE
-    lock, sources = read_lock_file(lock_path)
+    lock, sources, metadata = read_lock_document(lock_path)
+    if version in metadata and metadata[version].origin == PUBLISH:
+        raise ReleaseBuildError(
+            f"{version} was published from content built elsewhere (in"
+            f" {metadata[version].content}); it is not built from {PIPELINE_DIR}/: releases are"
+            " immutable, so build the change as a new version"
+        )
+    target = release_dir(project_dir, version)
     tree = source_tree(project_dir)
-    if version in lock:
-        problems = differences(version, lock[version], content)
-        if problems:
+    with built_release(project_dir / PIPELINE_DIR, version) as built:
+        content = scan_release(built)
+        problem = entry_problem(content, PIPELINE_ENTRY)
+        if problem:
             raise ReleaseBuildError(
-                "\n".join(problems)
-                + f"\n{version} is already published with other content: releases are"
-                " immutable, so build the change as a new version"
+                f"{PIPELINE_DIR}/notebooks {problem}: the example pipeline's job runs"
+                f" {PIPELINE_ENTRY!r}; keep that notebook"
             )
+        if version in lock:
+            problems = differences(version, lock[version], content)
+            if problems:
+                raise ReleaseBuildError(
+                    "\n".join(problems)
+                    + f"\n{version} is already published with other content: releases are"
+                    " immutable, so build the change as a new version"
+                )
+        elif not record:
+            raise ReleaseBuildError(f"{version} is not in {LOCK_FILE}")
+        place(built, target, version, f"python -m cicd.release build {version}", version)
+    if version in lock:
         if tree and version not in sources:
-            write_lock(lock_path, lock, {**sources, version: tree})
+            write_lock(lock_path, lock, {**sources, version: tree}, metadata)
             return [
                 f"{version}: rebuilt in {target}, identical to {LOCK_FILE}; recorded its"
                 f" source tree {tree[:12]}"
             ]
         return [f"{version}: rebuilt in {target}, identical to {LOCK_FILE}"]
-    if not record:
-        raise ReleaseBuildError(f"{version} is not in {LOCK_FILE}")
     lock[version] = content.digests
-    write_lock(lock_path, lock, {**sources, version: tree} if tree else sources)
+    metadata[version] = ReleaseMetadata(PIPELINE_ENTRY, BUILD)
+    write_lock(lock_path, lock, {**sources, version: tree} if tree else sources, metadata)
     return [
         f"{version}: built in {target} and recorded in {LOCK_FILE} ({len(content.digests)}"
-        " files); commit the lock file with the stack config and the pipeline source"
+        f" files, entry notebook {PIPELINE_ENTRY!r}); commit the lock file with the stack config"
+        " and the pipeline source"
     ]

@@ -1,15 +1,24 @@
 """`releases.lock.yaml`: the content digest of every published release, reviewed with the code.
 
-`python -m cicd.release build <version>` records a new version; nothing else writes the file. At
-every preview each kept release's files are compared with their recorded digests, so content
-that changed under an already-published version fails with the file named instead of silently
-replacing what production runs.
+`python -m cicd.release build|publish <version>` records a new version; nothing else adds to the
+file. At every preview each kept release's files are compared with their recorded digests, so
+content that changed under an already-published version fails with the file named instead of
+silently replacing what production runs.
+
+Besides the digests (`releases`, read by `read_lock`) and the git tree each build came from
+(`sources`), the lock records per release (`metadata`, read by `read_release_metadata`) its entry
+notebook and its origin: `build` (from pipeline/) or `publish` (content built elsewhere, kept in
+a tracked folder of the repository, and where it was published from). Entries written before
+metadata existed read as `{entryNotebook: main, origin: build}`: what they were.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -18,26 +27,89 @@ from cicd.releases.content import ReleaseContent
 LOCK_FILE = "releases.lock.yaml"
 SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 HEADER = (
-    "# Content digests of every published release, written by `python -m cicd.release build`.\n"
-    "# Reviewed with the code; never edit by hand. A release's files may never change once\n"
-    "# recorded here: publish a new version instead. `sources` names the git tree of pipeline/\n"
-    "# each release was built from, so that it can be rebuilt on any clone of the repo.\n"
+    "# Content digests of every published release, written by `python -m cicd.release build`\n"
+    "# and `publish`. Reviewed with the code; never edit by hand. A release's files may never\n"
+    "# change once recorded here: publish a new version instead. `sources` names the git tree of\n"
+    "# pipeline/ each built release came from, so that it can be rebuilt on any clone of the repo;\n"
+    "# `metadata` records each release's entry notebook and origin (`build` from pipeline/, or\n"
+    "# `publish`: content built elsewhere, kept in the folder named by `content`).\n"
 )
+BUILD, PUBLISH = "build", "publish"
+
+
+@dataclass(frozen=True)
+class ReleaseMetadata:
+    """What a release records besides its digests; immutable once published, like them."""
+
+    entry_notebook: str = "main"  # workspace name of the notebook the job runs
+    origin: str = BUILD  # BUILD (from pipeline/) or PUBLISH (content built elsewhere)
+    content: str | None = None  # PUBLISH: the tracked folder holding it, relative to the project
+    # PUBLISH: where its parts came from on the publishing machine ("notebooks/" -> the tree,
+    # "libraries/<file>" -> the file given), for the reviewer; never read back.
+    published_from: dict[str, str] = field(default_factory=dict)
+
+    def document(self) -> dict[str, object]:
+        document: dict[str, object] = {"entryNotebook": self.entry_notebook, "origin": self.origin}
+        if self.content is not None:
+            document["content"] = self.content
+        if self.published_from:
+            document["publishedFrom"] = dict(sorted(self.published_from.items()))
+        return document
+
+
+def _metadata(path: Path, version: str, raw: object) -> ReleaseMetadata:
+    if raw is None:
+        return ReleaseMetadata()  # recorded before metadata existed: built, entry `main`
+    where = f"{path}: metadata of {version}"
+    if not isinstance(raw, Mapping) or set(raw) - {
+        "entryNotebook",
+        "origin",
+        "content",
+        "publishedFrom",
+    }:
+        raise LockError(
+            f"{where}: expected entryNotebook, origin, content, publishedFrom; restore it from git"
+        )
+    entry, origin, content = raw.get("entryNotebook"), raw.get("origin"), raw.get("content")
+    published_from = raw.get("publishedFrom") or {}
+    if (
+        not isinstance(entry, str)
+        or not entry
+        or origin not in (BUILD, PUBLISH)
+        or (origin == PUBLISH) != isinstance(content, str)
+        or not isinstance(published_from, Mapping)
+    ):
+        raise LockError(
+            f"{where}: needs entryNotebook (a notebook name), origin 'build' or 'publish', and"
+            " for 'publish' the content folder; restore it from git"
+        )
+    return ReleaseMetadata(
+        entry, str(origin), content, {str(k): str(v) for k, v in published_from.items()}
+    )
 
 
 class LockError(Exception):
     """The lock file is unreadable, or a release does not match what it records."""
 
 
-def read_lock_file(path: Path) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
-    """The lock's releases (version -> file -> digest) and sources (version -> git tree id)."""
-    if not path.exists():
-        return {}, {}
+def _load(path: Path) -> Any:
     try:
         # The C loader when PyYAML has it: the lock grows with every file of every release.
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER) or {}
     except yaml.YAMLError as exc:
         raise LockError(f"{path}: is not valid YAML ({exc}); restore it from git") from None
+    return data
+
+
+LockDocument = tuple[dict[str, dict[str, str]], dict[str, str], dict[str, ReleaseMetadata]]
+
+
+def read_lock_document(path: Path) -> LockDocument:
+    """The whole lock, parsed once: releases (version -> file -> digest), sources (version ->
+    git tree id) and metadata (version -> ReleaseMetadata, defaults filled in)."""
+    if not path.exists():
+        return {}, {}, {}
+    data = _load(path)
     releases = data.get("releases") if isinstance(data, Mapping) else None
     if not isinstance(releases, Mapping) or not all(
         isinstance(v, str) and isinstance(files, Mapping) for v, files in releases.items()
@@ -46,26 +118,62 @@ def read_lock_file(path: Path) -> tuple[dict[str, dict[str, str]], dict[str, str
             f"{path}: expected 'releases: {{<version>: {{<file>: sha256:...}}}}' with quoted"
             " versions; restore it from git"
         )
+    digests = {str(v): {str(f): str(d) for f, d in files.items()} for v, files in releases.items()}
     sources = data.get("sources")
+    section = data.get("metadata")
+    section = section if isinstance(section, Mapping) else {}
+    orphans = sorted(str(v) for v in section if str(v) not in digests)
+    if orphans:
+        raise LockError(
+            f"{path}: metadata for {', '.join(orphans)}, which has no digests; restore it from git"
+        )
     return (
-        {str(v): {str(f): str(d) for f, d in files.items()} for v, files in releases.items()},
+        digests,
         {str(v): str(t) for v, t in sources.items()} if isinstance(sources, Mapping) else {},
+        {v: _metadata(path, v, section.get(v)) for v in digests},
     )
 
 
+def read_lock_file(path: Path) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """The lock's releases (version -> file -> digest) and sources (version -> git tree id)."""
+    releases, sources, _ = read_lock_document(path)
+    return releases, sources
+
+
 def read_lock(path: Path) -> dict[str, dict[str, str]]:
-    return read_lock_file(path)[0]
+    return read_lock_document(path)[0]
+
+
+def read_release_metadata(path: Path) -> dict[str, ReleaseMetadata]:
+    """Every recorded release's metadata (version -> metadata); defaults for entries recorded
+    before metadata existed."""
+    return read_lock_document(path)[2]
+
+
+def content_digest(files: Mapping[str, str]) -> str:
+    """One digest for a release's whole content: sha256 over its sorted "<file> <digest>" lines.
+
+    Equal for equal lock entries wherever it is computed (staging records it with every run of
+    the job; production's gate compares it), and independent of the order files are listed in.
+    """
+    lines = "".join(f"{name} {files[name]}\n" for name in sorted(files))
+    return "sha256:" + hashlib.sha256(lines.encode("utf-8")).hexdigest()
 
 
 def write_lock(
     path: Path,
     releases: Mapping[str, Mapping[str, str]],
     sources: Mapping[str, str] | None = None,
+    metadata: Mapping[str, ReleaseMetadata] | None = None,
 ) -> None:
+    """Write the whole lock. Every release gets its metadata written out (the default for one
+    not given), so the file says what each release is."""
     ordered = {v: dict(sorted(releases[v].items())) for v in sorted(releases)}
     document: dict[str, object] = {"releases": ordered}
     if sources:
         document["sources"] = {v: sources[v] for v in sorted(sources)}
+    given = metadata or {}
+    document["metadata"] = {v: given.get(v, ReleaseMetadata()).document() for v in sorted(releases)}
     body = yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
     path.write_text(HEADER + body, encoding="utf-8")
 
@@ -94,8 +202,10 @@ def verify(version: str, lock: Mapping[str, Mapping[str, str]], content: Release
     """Refuse a kept release whose content is not exactly what was published."""
     if version not in lock:
         raise LockError(
-            f"release {version} is not in {LOCK_FILE}: publish it with"
-            f" `python -m cicd.release build {version}` and commit the lock file with the config"
+            f"release {version} is not in {LOCK_FILE}: record it with `python -m cicd.release"
+            f" build {version}` if it is built from pipeline/, or `python -m cicd.release publish"
+            f" {version} --notebooks DIR --library FILE` if it was built elsewhere; then commit"
+            " the lock file with the config"
         )
     problems = differences(version, lock[version], content)
     if problems:
@@ -108,15 +218,24 @@ def verify(version: str, lock: Mapping[str, Mapping[str, str]], content: Release
 
 def check_lock_grows(base: Path, current: Path) -> list[str]:
     """`check-lock --base FILE`: the lock only grows. Every release recorded in the base
-    branch's lock is still recorded, with the same files and digests (CI runs this on pull
-    requests, so a published release cannot be rewritten together with its lock entry)."""
+    branch's lock is still recorded, with the same files, digests and metadata (CI runs this on
+    pull requests, so a published release cannot be rewritten together with its lock entry).
+    Writing out the metadata an older entry implied (entry `main`, built) changes nothing."""
     before, after = read_lock(base), read_lock(current)
+    meta_before, meta_after = read_release_metadata(base), read_release_metadata(current)
     problems = []
     for version in sorted(before):
         if version not in after:
             problems.append(f"release {version} was removed from {LOCK_FILE}; restore its entry")
             continue
         problems += differences(version, before[version], _as_content(after[version]))
+        old, new = meta_before[version].document(), meta_after[version].document()
+        problems += [
+            f"release {version}: {key} changed since it was published ({old.get(key)!r} ->"
+            f" {new.get(key)!r})"
+            for key in sorted(set(old) | set(new))
+            if old.get(key) != new.get(key)
+        ]
     if problems:
         raise LockError(
             "\n".join(problems)

@@ -1,0 +1,187 @@
+"""Green before switch: the production deploy's gate, `python -m cicd.gate plan|stage|run|restore`.
+
+- `plan --stack prod`: compares the committed stack file with what the stack runs now (its
+  outputs, via the Pulumi CLI) and says what the deploy will do to the job: nothing, a rollback,
+  a promotion or the first deploy. A promotion (or first deploy) needs a green staging run of
+  the same content, unless the release carries `allowUnverified` in the stack file. Writes
+  `promotion=true|false` to `$GITHUB_OUTPUT` when set.
+- `stage --stack prod`: `plan`, then, for a promotion, rewrites the stack file in this checkout so
+  that the next `pulumi up` publishes the new release as `candidate` beside the live one and
+  leaves the job as it is. The committed file is kept in `dist/gate/` and put back by `run`
+  (or `restore`); nothing else writes the stack file.
+- `run --stack prod [--timeout 3600]`: runs the candidate once with the live job's own settings
+  (`cicd.jobs.candidate`, `jobs.submit`), follows it, then puts the committed file back, so
+  that the next `pulumi up` switches the job. It fails unless that run succeeded, naming the
+  run's page and error: production stays on its release.
+- `restore --stack prod`: puts the committed file back (only over the staged text).
+
+Exit codes: 0 done; 1 refused (no green staging run, a file in the way) or the candidate run
+failed; 2 bad arguments; 3 the candidate run timed out (cancelled); 4 workspace or Pulumi
+unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.errors.base import DatabricksError
+
+from cicd.config import ConfigError, read_stack_file
+from cicd.jobs.candidate import CandidateError, run_candidate
+from cicd.jobs.provenance import ProvenanceError, ProvenanceJobs
+from cicd.jobs.runs import EXIT_SUCCESS, RunWatcher, one_line
+from cicd.jobs.stack_outputs import JobIdError, read_stack_outputs, stack_host
+from cicd.project import PROJECT_DIR, stack_file
+from cicd.promotion.edits import EditRefused
+from cicd.promotion.staged_file import GateError, restore, stage
+from cicd.promotion.staging import StagingSource, check_staging_provenance, staging_client
+from cicd.promotion.switch import PROMOTION, SwitchPlan, plan_switch
+
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 4
+
+
+def plan(
+    project_dir: Path,
+    stack: str,
+    source: StagingSource,
+    staging_jobs: Callable[[StagingSource], ProvenanceJobs] | None = None,
+) -> SwitchPlan:
+    """What the deploy does to the job; a gated switch without staging provenance refuses."""
+    desired = read_stack_file(stack_file(project_dir, stack))
+    switch = plan_switch(desired, read_stack_outputs(stack, cwd=project_dir))
+    print(f"stack {stack}: {switch.describe()}")
+    if not switch.gated:
+        return switch
+    if switch.allow_unverified is not None:
+        print(
+            f"release {switch.desired_live} goes out WITHOUT a green staging run:"
+            f" allowUnverified {switch.allow_unverified!r} (Pulumi.{stack}.yaml)"
+        )
+        return switch
+    jobs = (
+        staging_jobs(source)
+        if staging_jobs is not None
+        else staging_client(project_dir, source).jobs
+    )
+    green = check_staging_provenance(jobs, project_dir, switch.desired_live, source)
+    print(f"release {switch.desired_live} ran green in staging: {green.run_page_url}")
+    return switch
+
+
+def run(project_dir: Path, stack: str, args: argparse.Namespace) -> int:
+    config = read_stack_file(stack_file(project_dir, stack))
+    version = config.releases.candidate
+    if version is None:
+        print(f"stack {stack}: no candidate staged; nothing to run")
+        return EXIT_SUCCESS
+    outputs = read_stack_outputs(stack, cwd=project_dir) or {}
+    if outputs.get("candidateRelease") != version:
+        raise GateError(
+            f"stack {stack} has not published candidate {version} (its candidateRelease output"
+            f" is {outputs.get('candidateRelease')!r}): run `pulumi up` after `cicd.gate stage`"
+        )
+    notebook = str(outputs.get("candidateNotebookPath"))
+    listed = outputs.get("candidateLibraryPaths")
+    libraries = [str(p) for p in listed] if isinstance(listed, list) else []
+    job_id = int(str(outputs.get("jobId")))
+    host = stack_host(stack, project_dir)
+    if host:
+        os.environ["DATABRICKS_HOST"] = host
+    client = WorkspaceClient()
+    watcher = RunWatcher(
+        jobs=client.jobs,
+        job_id=job_id,
+        notebook_params=None,
+        job_parameters=None,
+        timeout=args.timeout,
+        poll_interval=args.poll_interval,
+        clock=time.monotonic,
+        sleep=time.sleep,
+        out=sys.stdout,
+        err=sys.stderr,
+        label=f"candidate {version} (live job {job_id}'s settings)",
+    )
+    code = run_candidate(client.jobs, job_id, version, notebook, libraries, watcher)
+    if code != EXIT_SUCCESS:
+        verdict = (
+            f"candidate {version} was NOT made live: production stays on"
+            f" {config.releases.live}. Run: {watcher.run_page_url or watcher.run_id}"
+        )
+        print(verdict, file=sys.stderr)
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary:
+            with open(summary, "a", encoding="utf-8") as handle:
+                handle.write(f"### prod gate\n{verdict} (its error is in this step's log)\n")
+    return code
+
+
+def _write_github_output(switch: SwitchPlan) -> None:
+    target = os.environ.get("GITHUB_OUTPUT")
+    if target:
+        with open(target, "a", encoding="utf-8") as handle:
+            handle.write(f"promotion={'true' if switch.kind == PROMOTION else 'false'}\n")
+            handle.write(f"release={switch.desired_live}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m cicd.gate", description=__doc__.splitlines()[0]
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name in ("plan", "stage", "run", "restore"):
+        command = commands.add_parser(name)
+        command.add_argument("--stack", default="prod")
+        if name in ("plan", "stage"):
+            command.add_argument("--staging-stack", default="staging")
+            command.add_argument("--staging-job-id", type=int)
+            command.add_argument("--staging-profile")
+        if name == "run":
+            command.add_argument("--timeout", type=float, default=3600.0)
+            command.add_argument("--poll-interval", type=float, default=15.0)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, project_dir: Path = PROJECT_DIR) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    try:
+        if args.command == "restore":
+            restore(project_dir, args.stack)
+            return EXIT_SUCCESS
+        if args.command == "run":
+            try:
+                return run(project_dir, args.stack, args)
+            finally:
+                restore(project_dir, args.stack)
+        source = StagingSource(args.staging_stack, args.staging_job_id, args.staging_profile)
+        switch = plan(project_dir, args.stack, source)
+        if args.command == "stage":
+            stage(project_dir, args.stack, switch)
+        _write_github_output(switch)
+        return EXIT_SUCCESS
+    except (GateError, EditRefused, ProvenanceError, CandidateError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except JobIdError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except (DatabricksError, OSError, ValueError) as exc:
+        print(
+            f"error: the workspace refused or could not be reached: {one_line(str(exc), 300)}",
+            file=sys.stderr,
+        )
+        return EXIT_UNREACHABLE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

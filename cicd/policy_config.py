@@ -1,0 +1,46 @@
+"""The policy pack's config for a stack: `python -m cicd.policy_config --stack prod > FILE`.
+
+Prints the JSON document `pulumi preview|up --policy-pack policy --policy-pack-config FILE`
+reads: each configurable policy's section, with the caps and roots taken from the validated
+`Pulumi.<stack>.yaml` (see `cicd.evaluation.guardrails.pack_settings`), so they are never typed twice.
+It writes to standard output only; where the file goes is the caller's choice.
+
+Exit codes: 0 printed; 1 the stack file is invalid (every problem named); 2 bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from cicd.config import ConfigError, read_stack_file
+from cicd.evaluation.guardrails import pack_config
+from cicd.project import PROJECT_DIR
+
+
+def main(argv: Sequence[str] | None = None, project_dir: Path = PROJECT_DIR) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m cicd.policy_config",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
+    parser.add_argument(
+        "--config", type=Path, help="stack file to read instead of Pulumi.<stack>.yaml"
+    )
+    args = parser.parse_args(argv)
+    stack_file = args.config or project_dir / f"Pulumi.{args.stack}.yaml"
+    try:
+        config = read_stack_file(stack_file)
+    except ConfigError as exc:
+        print(f"error: {stack_file.name}: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(pack_config(config, args.stack), indent=2, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

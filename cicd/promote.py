@@ -1,0 +1,149 @@
+"""Promote a release to production, roll back, or retire old releases: edits of the stack file.
+
+Usage::
+
+    python -m cicd.promote VERSION [--stack prod] [--allow-unverified "<reason>"]
+    python -m cicd.promote --rollback [--stack prod]
+    python -m cicd.promote --retire [--stack prod]
+
+`VERSION` adds the release to `kept`, makes it `live`, and makes the release live until now the
+`rollbackTarget`. It is refused when VERSION is not published in `releases.lock.yaml`, is
+already live, or has no successful staging run of the same content (same lock digests), looked
+up in the staging workspace with read-only credentials (`cicd.promotion.staging`).
+`--allow-unverified REASON` skips that look-up and records REASON next to the release in the
+stack file, for the reviewer. `--rollback` sets live back to the rollback target; `--retire`
+drops kept releases that are neither live, the rollback target nor the candidate.
+
+The file keeps its comments, order and formatting (ruamel.yaml round trip); the result is
+checked by the one config reader and the retention guard before it is written, and a refused
+edit writes nothing. Each command prints the lines it changed.
+
+Exit codes: 0 done (or nothing to change); 1 refused (the message says why and the fix);
+2 bad arguments; 4 the staging workspace could not be asked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from databricks.sdk.errors.base import DatabricksError
+
+from cicd.jobs.provenance import ProvenanceError, ProvenanceJobs
+from cicd.jobs.runs import one_line
+from cicd.project import PROJECT_DIR, stack_file
+from cicd.promotion.edits import (
+    Edit,
+    EditRefused,
+    check_promotable,
+    promote,
+    retire,
+    rollback,
+)
+from cicd.promotion.staging import StagingSource, check_staging_provenance, staging_client
+from cicd.releases.lock import LOCK_FILE, LockError, read_lock
+
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 4
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m cicd.promote",
+        description="Promote a release (VERSION), --rollback, or --retire, by editing"
+        " Pulumi.<stack>.yaml in place. Exit codes: 0 done, 1 refused, 2 usage error,"
+        " 4 staging workspace unreachable.",
+    )
+    action = parser.add_mutually_exclusive_group(required=True)
+    action.add_argument("version", nargs="?", help="the release to make live")
+    action.add_argument("--rollback", action="store_true", help="set live to the rollback target")
+    action.add_argument(
+        "--retire", action="store_true", help="drop releases neither live nor rollback target"
+    )
+    parser.add_argument("--stack", default="prod", help="the stack file to edit (default: prod)")
+    parser.add_argument(
+        "--allow-unverified",
+        metavar="REASON",
+        help="promote without a green staging run; REASON is recorded in the stack file",
+    )
+    parser.add_argument("--staging-stack", default="staging", help="where releases run first")
+    parser.add_argument("--staging-job-id", type=int, help="the staging job (default: by name)")
+    parser.add_argument("--staging-profile", help="~/.databrickscfg profile of a staging reader")
+    return parser
+
+
+def _print_edit(edit: Edit, path: Path) -> None:
+    if not edit.lines:
+        print(f"{path.name}: nothing to change")
+        return
+    print(f"{path.name}:")
+    for line in edit.lines:
+        print(f"  {line}")
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    project_dir: Path = PROJECT_DIR,
+    staging_jobs: Callable[[StagingSource], ProvenanceJobs] | None = None,
+) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if args.allow_unverified is not None and (
+        args.version is None or not args.allow_unverified.strip()
+    ):
+        parser.print_usage(sys.stderr)
+        print("error: --allow-unverified needs VERSION and a non-empty reason", file=sys.stderr)
+        return EXIT_USAGE
+    path = stack_file(project_dir, args.stack)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        print(f"error: {path}: no such stack file (check --stack)", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        if args.rollback:
+            edit = rollback(text, path.name)
+        elif args.retire:
+            edit = retire(text, path.name)
+        else:
+            lock = read_lock(project_dir / LOCK_FILE)
+            # Cheap refusals first: nothing is asked of staging for a version that cannot go.
+            check_promotable(text, path.name, args.version, lock)
+            if args.allow_unverified is None:
+                source = StagingSource(
+                    args.staging_stack, args.staging_job_id, args.staging_profile
+                )
+                jobs = (
+                    staging_jobs(source)
+                    if staging_jobs is not None
+                    else staging_client(project_dir, source).jobs
+                )
+                green = check_staging_provenance(jobs, project_dir, args.version, source)
+                print(f"release {args.version} ran green in staging: {green.run_page_url}")
+            edit = promote(text, path.name, args.version, lock, args.allow_unverified)
+    except (EditRefused, ProvenanceError, LockError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except (DatabricksError, OSError, ValueError) as exc:
+        print(
+            f"error: cannot ask the staging workspace ({one_line(str(exc), 300)}): set"
+            " STAGING_READER_CLIENT_ID/STAGING_READER_CLIENT_SECRET or --staging-profile, or"
+            ' pass --allow-unverified "<reason>"',
+            file=sys.stderr,
+        )
+        return EXIT_UNREACHABLE
+    if edit.after != text:
+        path.write_text(edit.after, encoding="utf-8")
+    _print_edit(edit, path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

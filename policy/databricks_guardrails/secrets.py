@@ -1,0 +1,136 @@
+"""No literal secret in a job's parameters, Spark conf or environment variables.
+
+Whatever a job or cluster definition holds is readable by everyone who can view it, and sits in
+the Pulumi state and the preview log. A secret belongs in a Databricks secret scope, referenced
+as `{{secrets/<scope>/<key>}}`, which Databricks resolves on the cluster.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from .common import CLUSTER, JOB, Redacted, get, items, resource_policy, violation
+
+# Shapes of credentials that must never appear as a literal value.
+TOKEN_SHAPES = re.compile(
+    r"dapi[0-9a-f]{32}"  # Databricks personal access token
+    r"|dose[0-9a-f]{32}"  # Databricks OAuth secret
+    r"|-----BEGIN [A-Z ]*PRIVATE KEY"
+    r"|pul-[0-9a-f]{40}"  # Pulumi access token
+    r"|gh[pousr]_[A-Za-z0-9]{36}"  # GitHub token
+    r"|AKIA[0-9A-Z]{16}"  # AWS access key id
+    r"|xox[abprs]-[A-Za-z0-9-]{10,}"  # Slack token
+)
+SECRET_REFERENCE = re.compile(r"\{\{secrets/[^/{}\s]+/[^/{}\s]+\}\}")
+SECRET_WORDS = {"password", "passwd", "pwd", "secret", "token", "credential", "credentials"}
+SECRET_WORD_PAIRS = {("api", "key"), ("private", "key")}
+
+
+def _words(key: str) -> list[str]:
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", key)
+    return [w for w in re.split(r"[^a-z0-9]+", spaced.lower()) if w]
+
+
+def names_a_secret(key: str) -> bool:
+    """`db_password`, `spark.hadoop...client.secret`, `apiToken`, `API_KEY`; not `tokenizer`."""
+    words = _words(key)
+    return bool(SECRET_WORDS.intersection(words)) or any(
+        pair in SECRET_WORD_PAIRS for pair in zip(words, words[1:], strict=False)
+    )
+
+
+def literal_secret_rule(key: str | None, value: Any) -> str | None:
+    """Why `value` (under `key`, if named) is a literal secret; None when it is not."""
+    if not isinstance(value, str) or not value or SECRET_REFERENCE.fullmatch(value):
+        return None
+    if TOKEN_SHAPES.search(value):
+        return "the value has the shape of a credential"
+    if key is not None and names_a_secret(key):
+        return f"the key {key!r} names a secret"
+    return None
+
+
+def _mapping_problems(type_: str, name: str, field: str, values: Any) -> Iterator[str]:
+    if not isinstance(values, Mapping):
+        return
+    for key in values:
+        value = get(values, key)
+        why = literal_secret_rule(key, value)
+        if why:
+            yield _message(type_, name, f"{field}.{key}", value, why)
+
+
+def _list_problems(type_: str, name: str, field: str, values: Any) -> Iterator[str]:
+    for i, value in items(values):
+        why = literal_secret_rule(None, value)
+        if why:
+            yield _message(type_, name, f"{field}[{i}]", value, why)
+
+
+def _message(type_: str, name: str, field: str, value: str, why: str) -> str:
+    # The value itself is not repeated: the message lands in CI logs.
+    return violation(
+        type_,
+        name,
+        field,
+        Redacted(value),
+        f"{why}: keep secrets in a Databricks secret scope and reference them as"
+        " '{{secrets/<scope>/<key>}}'",
+    )
+
+
+def _cluster_problems(type_: str, name: str, where: str, cluster: Any) -> Iterator[str]:
+    if not isinstance(cluster, Mapping):
+        return
+    for field in ("sparkConf", "sparkEnvVars"):
+        yield from _mapping_problems(type_, name, f"{where}{field}", get(cluster, field))
+
+
+def _no_literal_secrets(
+    type_: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
+) -> Iterator[str]:
+    if type_ == CLUSTER:
+        yield from _cluster_problems(type_, name, "", props)
+        return
+    for i, parameter in items(get(props, "parameters")):
+        why = literal_secret_rule(get(parameter, "name"), get(parameter, "default"))
+        if why:
+            yield _message(type_, name, f"parameters[{i}].default", get(parameter, "default"), why)
+    for i, cluster in items(get(props, "jobClusters")):
+        yield from _cluster_problems(
+            type_, name, f"jobClusters[{i}].newCluster.", get(cluster, "newCluster")
+        )
+    for i, task in items(get(props, "tasks")):
+        yield from _cluster_problems(
+            type_, name, f"tasks[{i}].newCluster.", get(task, "newCluster")
+        )
+        notebook = get(task, "notebookTask") or {}
+        yield from _mapping_problems(
+            type_, name, f"tasks[{i}].notebookTask.baseParameters", get(notebook, "baseParameters")
+        )
+        wheel = get(task, "pythonWheelTask") or {}
+        yield from _mapping_problems(
+            type_,
+            name,
+            f"tasks[{i}].pythonWheelTask.namedParameters",
+            get(wheel, "namedParameters"),
+        )
+        for kind in ("pythonWheelTask", "sparkPythonTask", "sparkJarTask"):
+            yield from _list_problems(
+                type_,
+                name,
+                f"tasks[{i}].{kind}.parameters",
+                get(get(task, kind) or {}, "parameters"),
+            )
+
+
+POLICIES = [
+    resource_policy(
+        "no-literal-secrets",
+        "No literal secret in job parameters, Spark conf or environment variables.",
+        [CLUSTER, JOB],
+        _no_literal_secrets,
+    ),
+]

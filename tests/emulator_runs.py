@@ -1,0 +1,153 @@
+"""Job runs as the real Jobs API reports them, where minilake cannot (see EMULATOR.md).
+
+minilake creates, stores and lists jobs and runs itself (`jobs/create`, `run-now`,
+`runs/submit`, `runs/list`, `runs/get`), and each handler here calls its own endpoint first.
+What they add stands for real behaviour minilake lacks:
+- a run ends only in Docker there (without it at once FAILED); a test scripts the states a run
+  goes through (`RunScripts.script`), as a real cluster would report them, keyed by the
+  notebook path it runs. Cancelling a scripted run ends it CANCELED, as the real service does;
+- `runs/get` and `runs/list` answer with the run's `overriding_parameters` (the run-now notebook
+  parameters) and each task's settings (notebook_task, libraries, cluster), which the real
+  service returns and minilake drops; `runs/list` is newest first, as on the real service;
+- `runs/get-output` gives a scripted run's error, as the real one gives a failed notebook's;
+- `jobs/get` answers with `run_as_user_name` and without `settings.run_as`, which is write-only
+  on the real service.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import minilake.services.jobs as lake
+from fastapi import Request
+from minilake.models.jobs import RunNowRequest, SubmitRunRequest
+
+from tests.emulator import Emulator
+
+JOBS = "/api/2.2/jobs"
+
+
+@dataclass
+class Script:
+    marker: str  # a run whose task runs a notebook path containing this follows the script
+    states: list[dict[str, Any]]
+    error: str | None = None
+
+
+@dataclass
+class RunScripts:
+    scripts: list[Script] = field(default_factory=list)
+    requests: dict[int, dict[str, Any]] = field(default_factory=dict)
+    gets: dict[int, int] = field(default_factory=dict)
+
+    def script(
+        self, marker: str, *states: tuple[str, str | None, str | None], error: str | None = None
+    ) -> None:
+        """States `(life_cycle, result, message)` reported by successive runs/get calls; the
+        last one repeats."""
+        self.scripts.append(
+            Script(
+                marker,
+                [
+                    {"life_cycle_state": life, "result_state": result, "state_message": message}
+                    for life, result, message in states
+                ],
+                error,
+            )
+        )
+
+    def _task_settings(self, run: dict[str, Any]) -> list[dict[str, Any]]:
+        if run.get("_tasks") is not None:
+            return list(run["_tasks"])
+        job = lake._state["jobs"].get(run["job_id"])
+        return list(job["settings"].get("tasks") or []) if job else []
+
+    def _script_of(self, run: dict[str, Any]) -> Script | None:
+        for task in self._task_settings(run):
+            path = (task.get("notebook_task") or {}).get("notebook_path", "")
+            for script in self.scripts:
+                if script.marker in path:
+                    return script
+        return None
+
+    def view(self, run_id: int, info: dict[str, Any], advance: bool) -> dict[str, Any]:
+        run = lake._state["runs"][run_id]
+        request = self.requests.get(run_id, {})
+        if request.get("notebook_params"):
+            info["overriding_parameters"] = {"notebook_params": request["notebook_params"]}
+        states = {t["task_key"]: t.get("state") for t in info.get("tasks") or []}
+        info["tasks"] = [
+            {**settings, "state": states.get(settings["task_key"])}
+            for settings in self._task_settings(run)
+        ]
+        script = self._script_of(run)
+        if script is not None:
+            served = self.gets.get(run_id, 0)
+            if advance:
+                self.gets[run_id] = served + 1
+            state = dict(script.states[min(served, len(script.states) - 1)])
+            if run.get("_cancel_requested"):
+                state = {
+                    "life_cycle_state": "TERMINATED",
+                    "result_state": "CANCELED",
+                    "state_message": "Run cancelled by the caller",
+                }
+            info["state"] = {k: v for k, v in state.items() if v is not None}
+            for task in info["tasks"]:
+                task["state"] = info["state"]
+        return info
+
+    def install(self, emulator: Emulator) -> RunScripts:
+        async def run_now(request: Request) -> dict[str, Any]:
+            body = await request.json()
+            response = await lake.run_now(RunNowRequest(**body))
+            self.requests[response.run_id] = body
+            return response.model_dump()
+
+        async def submit(request: Request) -> dict[str, Any]:
+            body = await request.json()
+            response = await lake.submit_run(SubmitRunRequest(**body))
+            self.requests[response.run_id] = body
+            return response.model_dump()
+
+        async def get_run(request: Request, run_id: int) -> dict[str, Any]:
+            info = (await lake.get_run(request, run_id)).model_dump(exclude_none=True)
+            return self.view(run_id, info, advance=True)
+
+        async def list_runs(
+            request: Request,
+            job_id: int | None = None,
+            completed_only: bool | None = None,
+        ) -> dict[str, Any]:
+            listed = await lake.list_runs(request, job_id, None, None)
+            runs = []
+            for run in sorted(listed.runs, key=lambda r: r.run_id, reverse=True):
+                info = self.view(run.run_id, run.model_dump(exclude_none=True), advance=False)
+                if completed_only and info["state"]["life_cycle_state"] != "TERMINATED":
+                    continue
+                runs.append(info)
+            return {"runs": runs, "has_more": False}
+
+        async def get_output(run_id: int) -> dict[str, Any]:
+            run = lake._state["runs"].get(run_id)
+            script = self._script_of(run) if run is not None else None
+            if script is not None:
+                return {"error": script.error} if script.error else {}
+            return (await lake.get_run_output(run_id)).model_dump(exclude_none=True)
+
+        async def get_job(job_id: int) -> dict[str, Any]:
+            info = (await lake.get_job(job_id)).model_dump(exclude_none=True)
+            run_as = (info.get("settings") or {}).pop("run_as", None) or {}
+            name = run_as.get("service_principal_name") or run_as.get("user_name")
+            if name:
+                info["run_as_user_name"] = name
+            return info
+
+        emulator.add_handler("POST", f"{JOBS}/run-now", run_now)
+        emulator.add_handler("POST", f"{JOBS}/runs/submit", submit)
+        emulator.add_handler("GET", f"{JOBS}/runs/get", get_run)
+        emulator.add_handler("GET", f"{JOBS}/runs/list", list_runs)
+        emulator.add_handler("GET", f"{JOBS}/runs/get-output", get_output)
+        emulator.add_handler("GET", f"{JOBS}/get", get_job)
+        return self

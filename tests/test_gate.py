@@ -1,0 +1,410 @@
+"""Green before switch (`cicd.gate`, `cicd.jobs.candidate`) against a real HTTP server: the live
+job is created on the emulator as the program registers it, the candidate runs with its settings
+through `jobs.submit`, and only a SUCCESS lets the switch go ahead. Failed, timed out and
+cancelled runs are scripted end states (tests/emulator_runs.py): minilake runs need Docker.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from databricks.sdk.service.compute import ClusterSpec, Library
+from databricks.sdk.service.jobs import (
+    JobAccessControlRequest,
+    JobCluster,
+    JobPermissionLevel,
+    JobRunAs,
+    NotebookTask,
+    Source,
+    Task,
+)
+
+from cicd.config import read_stack_file
+from cicd.jobs.candidate import candidate_submission, run_candidate
+from cicd.jobs.runs import EXIT_RUN_FAILED, EXIT_SUCCESS, EXIT_TIMED_OUT, RunWatcher
+from cicd.promotion.staged_file import GateError, restore, stage
+from cicd.promotion.switch import FIRST, NONE, PROMOTION, ROLLBACK, plan_switch
+from tests.conftest import REPO
+from tests.emulator import Emulator
+from tests.emulator_runs import RunScripts
+
+RUNNER = "3c9b8a7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def _live_job(emulator: Emulator, root: str) -> int:
+    """The prod job as PipelineJob registers it, on release 1.1.0."""
+    client = emulator.client()
+    created = client.jobs.create(
+        name=f"{root.rsplit('/', 1)[-1]}-prod",
+        job_clusters=[
+            JobCluster(
+                job_cluster_key="main",
+                new_cluster=ClusterSpec(
+                    spark_version="15.4.x-scala2.12",
+                    node_type_id="i3.xlarge",
+                    num_workers=2,
+                    custom_tags={"team": "data-eng"},
+                ),
+            )
+        ],
+        tasks=[
+            Task(
+                task_key="main",
+                job_cluster_key="main",
+                notebook_task=NotebookTask(
+                    notebook_path=f"{root}/releases/1.1.0/main",
+                    base_parameters={"env": "prod", "target_table": "prod.sales.daily_orders"},
+                    source=Source.WORKSPACE,
+                ),
+                libraries=[Library(whl="/Volumes/p/e/a/releases/1.1.0/etl-1.1.0.whl")],
+                max_retries=2,
+                timeout_seconds=7200,
+            )
+        ],
+        run_as=JobRunAs(service_principal_name=RUNNER),
+        timeout_seconds=7200,
+    )
+    assert created.job_id is not None
+    client.jobs.set_permissions(
+        str(created.job_id),
+        access_control_list=[
+            JobAccessControlRequest(
+                group_name="etl-admins", permission_level=JobPermissionLevel.CAN_MANAGE
+            ),
+            JobAccessControlRequest(
+                group_name="etl-operators", permission_level=JobPermissionLevel.CAN_MANAGE_RUN
+            ),
+        ],
+    )
+    return created.job_id
+
+
+def _watcher(
+    client: Any, job_id: int, timeout: float = 600.0
+) -> tuple[RunWatcher, io.StringIO, io.StringIO]:
+    clock = Clock()
+    out, err = io.StringIO(), io.StringIO()
+    watcher = RunWatcher(
+        jobs=client.jobs,
+        job_id=job_id,
+        notebook_params=None,
+        job_parameters=None,
+        timeout=timeout,
+        poll_interval=5.0,
+        clock=clock,
+        sleep=clock.sleep,
+        out=out,
+        err=err,
+        label="candidate 1.2.0",
+    )
+    return watcher, out, err
+
+
+def test_the_candidate_runs_with_the_live_jobs_own_settings(
+    emulator: Emulator, run_scripts: RunScripts
+) -> None:
+    root = "/Production/gate-settings"
+    job_id = _live_job(emulator, root)
+    client = emulator.client()
+    submission = candidate_submission(
+        client.jobs,
+        job_id,
+        "1.2.0",
+        f"{root}/releases/1.2.0/main",
+        ["/Volumes/p/e/a/releases/1.2.0/etl-1.2.0.whl"],
+    )
+    (task,) = submission["tasks"]
+    assert task.notebook_task.notebook_path == f"{root}/releases/1.2.0/main"
+    assert task.notebook_task.base_parameters == {
+        "env": "prod",
+        "target_table": "prod.sales.daily_orders",
+    }
+    assert [lib.whl for lib in task.libraries] == ["/Volumes/p/e/a/releases/1.2.0/etl-1.2.0.whl"]
+    assert task.new_cluster.node_type_id == "i3.xlarge" and task.new_cluster.num_workers == 2
+    assert task.new_cluster.custom_tags == {"team": "data-eng"}
+    assert (task.max_retries, task.timeout_seconds) == (2, 7200)
+    assert submission["run_as"] == JobRunAs(service_principal_name=RUNNER)
+    assert submission["timeout_seconds"] == 7200
+    grants = {(g.group_name, g.permission_level) for g in submission["access_control_list"]}
+    assert {
+        ("etl-admins", JobPermissionLevel.CAN_MANAGE),
+        ("etl-operators", JobPermissionLevel.CAN_MANAGE_RUN),
+    } <= grants
+    # The live job itself is untouched by the candidate.
+    live = client.jobs.get(job_id).settings
+    assert live is not None and live.tasks is not None
+    assert live.tasks[0].notebook_task is not None
+    assert live.tasks[0].notebook_task.notebook_path == f"{root}/releases/1.1.0/main"
+
+
+def test_a_successful_candidate_run_lets_the_switch_go(
+    emulator: Emulator, run_scripts: RunScripts
+) -> None:
+    root = "/Production/gate-success"
+    job_id = _live_job(emulator, root)
+    run_scripts.script(
+        f"{root}/releases/1.2.0/",
+        ("PENDING", None, None),
+        ("RUNNING", None, None),
+        ("TERMINATED", "SUCCESS", None),
+    )
+    client = emulator.client()
+    watcher, out, _ = _watcher(client, job_id)
+    code = run_candidate(client.jobs, job_id, "1.2.0", f"{root}/releases/1.2.0/main", [], watcher)
+    assert code == EXIT_SUCCESS, out.getvalue()
+    assert "RUNNING" in out.getvalue() and "result: SUCCESS" in out.getvalue()
+    assert watcher.run_id is not None
+    submitted = run_scripts.requests[watcher.run_id]
+    assert submitted["run_name"] == "gate-success-prod candidate 1.2.0"
+    assert submitted["run_as"] == {"service_principal_name": RUNNER}
+
+
+@pytest.mark.parametrize(
+    ("end", "code", "said"),
+    [
+        (("TERMINATED", "FAILED", "Notebook raised: table not found"), EXIT_RUN_FAILED, "FAILED"),
+        (("TERMINATED", "CANCELED", "Run was cancelled by an admin"), EXIT_RUN_FAILED, "CANCELED"),
+        (("TERMINATED", "TIMEDOUT", "Run timed out after 7200s"), EXIT_RUN_FAILED, "TIMEDOUT"),
+        (("RUNNING", None, None), EXIT_TIMED_OUT, "did not finish within 60s"),
+    ],
+    ids=["failed", "cancelled", "job-timeout", "gate-timeout"],
+)
+def test_a_candidate_that_does_not_succeed_is_not_switched_to(
+    emulator: Emulator,
+    run_scripts: RunScripts,
+    end: tuple[str, str | None, str | None],
+    code: int,
+    said: str,
+) -> None:
+    root = f"/Production/gate-{said.split()[0].lower()}-{code}"
+    job_id = _live_job(emulator, root)
+    run_scripts.script(
+        f"{root}/releases/1.2.0/", ("RUNNING", None, None), end, error="AnalysisException: no table"
+    )
+    client = emulator.client()
+    watcher, out, err = _watcher(client, job_id, timeout=60.0)
+    assert (
+        run_candidate(client.jobs, job_id, "1.2.0", f"{root}/releases/1.2.0/main", [], watcher)
+        == code
+    )
+    assert said in out.getvalue() + err.getvalue(), out.getvalue() + err.getvalue()
+    assert f"run page: {emulator.url}" in out.getvalue()
+    if code == EXIT_RUN_FAILED:
+        assert "error: AnalysisException: no table" in out.getvalue()
+        assert "did not succeed" in err.getvalue() and "candidate 1.2.0" in err.getvalue()
+    else:
+        # The gate cancelled the run it gave up on.
+        assert watcher.run_id is not None
+        assert client.jobs.get_run(watcher.run_id).state.result_state.value == "CANCELED"
+
+
+# ---------------------------------------------------------------------------------------------
+# The plan and the staged stack file
+
+
+def test_the_plan_gates_only_a_release_new_to_production() -> None:
+    config = read_stack_file(REPO / "Pulumi.prod.yaml")  # live 1.1.0, target 1.0.0
+    assert plan_switch(config, None).kind == FIRST
+    assert plan_switch(config, {"liveRelease": "1.1.0", "rollbackTarget": "1.0.0"}).kind == NONE
+    rollback = plan_switch(config, {"liveRelease": "1.2.0", "rollbackTarget": "1.1.0"})
+    assert rollback.kind == ROLLBACK and not rollback.gated
+    promotion = plan_switch(config, {"liveRelease": "1.0.0", "rollbackTarget": "0.9.0"})
+    assert promotion.kind == PROMOTION and promotion.gated
+    assert "switches only if that run succeeds" in promotion.describe()
+
+
+def test_stage_and_restore_never_lose_the_committed_file(tmp_path: Path) -> None:
+    shutil.copy(REPO / "Pulumi.prod.yaml", tmp_path / "Pulumi.prod.yaml")
+    committed = (tmp_path / "Pulumi.prod.yaml").read_text()
+    config = read_stack_file(tmp_path / "Pulumi.prod.yaml")
+    switch = plan_switch(config, {"liveRelease": "1.0.0", "rollbackTarget": "1.0.0"})
+    stage(tmp_path, "prod", switch)
+    staged = read_stack_file(tmp_path / "Pulumi.prod.yaml").releases
+    assert (staged.live, staged.candidate) == ("1.0.0", "1.1.0")
+    # A hand edit after staging is never overwritten.
+    edited = (tmp_path / "Pulumi.prod.yaml").read_text() + "# mine\n"
+    (tmp_path / "Pulumi.prod.yaml").write_text(edited)
+    with pytest.raises(GateError, match="changed since `cicd.gate stage` wrote it"):
+        restore(tmp_path, "prod")
+    assert (tmp_path / "Pulumi.prod.yaml").read_text() == edited
+    (tmp_path / "Pulumi.prod.yaml").write_text(edited.removesuffix("# mine\n"))
+    restore(tmp_path, "prod")
+    assert (tmp_path / "Pulumi.prod.yaml").read_text() == committed
+    assert not (tmp_path / "dist" / "gate").exists() or not any(
+        (tmp_path / "dist" / "gate").iterdir()
+    )
+
+
+def _fake_pulumi_outputs(bin_dir: Path, outputs: str) -> None:
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    exe = bin_dir / "pulumi"
+    exe.write_text(f"#!/bin/sh\ncat <<'JSON'\n{outputs}\nJSON\n")
+    exe.chmod(0o755)
+
+
+def test_gate_stage_refuses_a_promotion_without_staging_provenance_and_changes_nothing(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    emulator: Emulator,
+    run_scripts: RunScripts,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import os
+    import re
+
+    from cicd.gate import main as gate_main
+    from cicd.jobs.provenance import run_record
+    from cicd.releases.lock import LOCK_FILE, content_digest, read_lock
+
+    for name in ("Pulumi.prod.yaml", "Pulumi.staging.yaml", LOCK_FILE):
+        shutil.copy(REPO / name, tmp_path / name)
+    staging = tmp_path / "Pulumi.staging.yaml"
+    staging.write_text(
+        re.sub(
+            r"databricks:host: \S+",
+            f"databricks:host: {emulator.url}",
+            staging.read_text().replace("etl-pipeline-staging", "gate-cli-staging"),
+        )
+    )
+    # Production runs 1.0.0; the committed file makes 1.1.0 live: a promotion.
+    _fake_pulumi_outputs(
+        tmp_path / "bin", '{"liveRelease": "1.0.0", "rollbackTarget": "1.0.0", "jobId": "7"}'
+    )
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    for variable in (
+        "DATABRICKS_CLIENT_ID",
+        "DATABRICKS_CLIENT_SECRET",
+        "STAGING_READER_CLIENT_ID",
+    ):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("DATABRICKS_TOKEN", "emulator-token")
+    github_output = tmp_path / "github-output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(github_output))
+    committed = (tmp_path / "Pulumi.prod.yaml").read_text()
+
+    assert gate_main(["stage", "--stack", "prod"], project_dir=tmp_path) == 1
+    out, err = capsys.readouterr()
+    assert "promotion: 1.0.0 -> 1.1.0" in out, out
+    assert "no job named 'gate-cli-staging'" in err, err
+    assert (tmp_path / "Pulumi.prod.yaml").read_text() == committed
+    assert not github_output.exists()
+
+    # Staging ran 1.1.0's content green: the candidate is staged, the job stays on 1.0.0.
+    client = emulator.client()
+    created = client.jobs.create(
+        name="gate-cli-staging",
+        tasks=[
+            Task(
+                task_key="main",
+                notebook_task=NotebookTask(notebook_path="/Shared/gate-cli/releases/1.1.0/main"),
+            )
+        ],
+    )
+    assert created.job_id is not None
+    run_scripts.script("/Shared/gate-cli/releases/1.1.0/", ("TERMINATED", "SUCCESS", None))
+    digest = content_digest(read_lock(tmp_path / LOCK_FILE)["1.1.0"])
+    client.jobs.run_now(created.job_id, notebook_params=run_record("1.1.0", digest))
+    assert gate_main(["stage", "--stack", "prod"], project_dir=tmp_path) == 0, capsys.readouterr()
+    out = capsys.readouterr().out
+    assert "release 1.1.0 ran green in staging" in out, out
+    staged = read_stack_file(tmp_path / "Pulumi.prod.yaml").releases
+    assert (staged.live, staged.candidate) == ("1.0.0", "1.1.0")
+    assert "promotion=true" in github_output.read_text()
+    restore(tmp_path, "prod")
+    assert (tmp_path / "Pulumi.prod.yaml").read_text() == committed
+
+
+def test_gate_run_leaves_prod_on_its_release_when_the_candidate_fails(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    emulator: Emulator,
+    run_scripts: RunScripts,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`python -m cicd.gate run` as the workflow calls it: outputs from the Pulumi CLI, the live
+    job read back over HTTP, the candidate failing; the committed stack file comes back."""
+    import json
+    import os
+    import re
+
+    from cicd.gate import main as gate_main
+
+    root = "/Production/gate-cli-run"
+    job_id = _live_job(emulator, root)
+    prod = tmp_path / "Pulumi.prod.yaml"
+    prod.write_text(
+        re.sub(
+            r"databricks:host: \S+",
+            f"databricks:host: {emulator.url}",
+            (REPO / "Pulumi.prod.yaml").read_text(),
+        )
+    )
+    committed = prod.read_text()
+    stage(
+        tmp_path,
+        "prod",
+        plan_switch(read_stack_file(prod), {"liveRelease": "1.0.0", "rollbackTarget": "1.0.0"}),
+    )
+    outputs = {
+        "jobId": str(job_id),
+        "candidateRelease": "1.1.0",
+        "candidateNotebookPath": f"{root}/releases/1.1.0/main",
+        "candidateLibraryPaths": ["/Volumes/p/e/a/releases/1.1.0/etl-1.1.0.whl"],
+    }
+    _fake_pulumi_outputs(tmp_path / "bin", json.dumps(outputs))
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    for variable in ("DATABRICKS_CLIENT_ID", "DATABRICKS_CLIENT_SECRET"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("DATABRICKS_TOKEN", "emulator-token")
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    run_scripts.script(
+        f"{root}/releases/1.1.0/",
+        ("TERMINATED", "FAILED", "Workload failed"),
+        error="ValueError: bad currency",
+    )
+
+    code = gate_main(["run", "--stack", "prod", "--poll-interval", "0.05"], project_dir=tmp_path)
+    out, err = capsys.readouterr()
+    assert code == EXIT_RUN_FAILED, out + err
+    assert "error: ValueError: bad currency" in out, out
+    assert "candidate 1.1.0 was NOT made live: production stays on 1.0.0" in err, err
+    assert f"Run: {emulator.url}/#job/" in err, err
+    assert "NOT made live" in summary.read_text()
+    assert prod.read_text() == committed  # the switch step would deploy what was committed
+
+
+def test_stack_outputs_tell_a_first_deploy_from_an_unreachable_backend(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from cicd.jobs.stack_outputs import JobIdError, read_stack_outputs
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    exe = bin_dir / "pulumi"
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    exe.write_text("#!/bin/sh\necho \"error: no stack named 'prod' found\" >&2\nexit 255\n")
+    exe.chmod(0o755)
+    assert read_stack_outputs("prod", cwd=tmp_path) is None
+    exe.write_text(
+        "#!/bin/sh\necho 'error: failed to load checkpoint: access denied' >&2\nexit 255\n"
+    )
+    with pytest.raises(JobIdError, match="access denied. Check PULUMI_BACKEND_URL"):
+        read_stack_outputs("prod", cwd=tmp_path)

@@ -1,0 +1,519 @@
+"""Each guardrail of the policy pack (`policy/`): a planted violation (a resource the program could
+plausibly register) is reported with a message naming resource, field and value; a near-miss
+that is allowed is reported by no policy at all.
+
+Resources go through `cicd.evaluation.guardrails.check_evaluation`, which hands them to every policy the way
+the engine does (protobuf Struct, pulumi-policy's deserializer and unknown-checking proxy,
+`ResourceValidationArgs` / `StackValidationArgs`, each policy's section of the pack config).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from cicd.evaluation import Evaluation, Registration
+from cicd.evaluation.guardrails import Violation, check_evaluation
+from policy.databricks_guardrails import POLICIES, MissingSetting, pack_config
+from tests.conftest import DEPLOYER, RUNNER
+
+CLUSTER = "databricks:index/cluster:Cluster"
+JOB = "databricks:index/job:Job"
+PERMISSIONS = "databricks:index/permissions:Permissions"
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the engine's "computed at deploy" string
+ROOT = "/Production/etl-pipeline"
+ARTIFACTS = "/Volumes/prod/etl_pipeline/artifacts"
+
+SETTINGS: dict[str, Any] = {
+    "maxWorkers": 2,
+    "maxAutoterminationMinutes": 120,
+    "notebookRoot": f"{ROOT}/releases/",
+    "libraryRoot": f"{ARTIFACTS}/releases/",
+    "production": True,
+}
+
+
+def job() -> dict[str, Any]:
+    """The stack's job as the program registers it (wire names)."""
+    return {
+        "name": "etl-pipeline-prod",
+        "jobClusters": [
+            {
+                "jobClusterKey": "main",
+                "newCluster": {
+                    "sparkVersion": "15.4.x-scala2.12",
+                    "nodeTypeId": "i3.xlarge",
+                    "numWorkers": 2,
+                    "dataSecurityMode": "SINGLE_USER",
+                    "singleUserName": RUNNER,
+                },
+            }
+        ],
+        "tasks": [
+            {
+                "taskKey": "main",
+                "jobClusterKey": "main",
+                "notebookTask": {
+                    "notebookPath": f"{ROOT}/releases/1.1.0/main",
+                    "source": "WORKSPACE",
+                    "baseParameters": {"env": "prod"},
+                },
+                "libraries": [{"whl": f"{ARTIFACTS}/releases/1.1.0/etl-1.1.0-py3-none-any.whl"}],
+                "timeoutSeconds": 7200,
+            }
+        ],
+        "timeoutSeconds": 7200,
+        "emailNotifications": {"onFailures": ["oncall@example.com"]},
+        "runAs": {"servicePrincipalName": RUNNER},
+    }
+
+
+def cluster() -> dict[str, Any]:
+    """An engineer's dev cluster (all-purpose) as the program registers it."""
+    return {
+        "clusterName": "etl-pipeline-dev-alice-example-com",
+        "sparkVersion": "15.4.x-scala2.12",
+        "nodeTypeId": "i3.xlarge",
+        "numWorkers": 1,
+        "autoterminationMinutes": 30,
+        "dataSecurityMode": "SINGLE_USER",
+        "singleUserName": "alice@example.com",
+        "policyId": "E0631F5C0D000F6E",
+        "libraries": [{"whl": "/Volumes/staging/etl/artifacts/dev/alice/0a1b/etl.whl"}],
+    }
+
+
+def folder_permissions() -> dict[str, Any]:
+    return {
+        "directoryPath": ROOT,
+        "accessControls": [
+            {"groupName": "etl-admins", "permissionLevel": "CAN_MANAGE"},
+            {"servicePrincipalName": DEPLOYER, "permissionLevel": "CAN_MANAGE"},
+            {"servicePrincipalName": RUNNER, "permissionLevel": "CAN_RUN"},
+        ],
+    }
+
+
+def job_permissions() -> dict[str, Any]:
+    return {
+        "jobId": "123456789",
+        "accessControls": [
+            {"groupName": "etl-admins", "permissionLevel": "CAN_MANAGE"},
+            {"servicePrincipalName": DEPLOYER, "permissionLevel": "IS_OWNER"},
+            {"groupName": "etl-operators", "permissionLevel": "CAN_MANAGE_RUN"},
+        ],
+    }
+
+
+@dataclass
+class Stack:
+    """Resources by name, (type, inputs); settings of the pack."""
+
+    resources: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=lambda: dict(SETTINGS))
+
+    def violations(self) -> list[Violation]:
+        evaluation = Evaluation()
+        for name, (type_, inputs) in self.resources.items():
+            registration = Registration(type_, name, None, inputs, (), False, False, True)
+            evaluation.resources[registration.key] = registration
+        return check_evaluation(evaluation, pack_config(self.settings), "prod")
+
+
+def prod_stack() -> Stack:
+    return Stack(
+        {
+            "pipeline-job": (JOB, job()),
+            "pipeline-permissions": (PERMISSIONS, job_permissions()),
+            "workspace-root-permissions": (PERMISSIONS, folder_permissions()),
+        }
+    )
+
+
+def dev_stack() -> Stack:
+    stack = prod_stack()
+    stack.settings["production"] = False
+    stack.resources["dev-alice-cluster"] = (CLUSTER, cluster())
+    return stack
+
+
+def inputs(stack: Stack, name: str) -> dict[str, Any]:
+    return stack.resources[name][1]
+
+
+def task(stack: Stack) -> dict[str, Any]:
+    tasks: list[dict[str, Any]] = inputs(stack, "pipeline-job")["tasks"]
+    return tasks[0]
+
+
+Change = Callable[[Stack], None]
+
+
+@dataclass(frozen=True)
+class Case:
+    policy: str
+    start: Callable[[], Stack]
+    change: Change
+    # What the message must name: resource, field, value (and whatever else the case needs).
+    expected: tuple[str, ...] = ()
+
+
+def _set(name: str, key: str, value: Any) -> Change:
+    def change(stack: Stack) -> None:
+        inputs(stack, name)[key] = value
+
+    return change
+
+
+def _drop(name: str, key: str) -> Change:
+    return lambda stack: inputs(stack, name).pop(key) and None
+
+
+def _task(key: str, value: Any, drop: str | None = None) -> Change:
+    def change(stack: Stack) -> None:
+        task(stack)[key] = value
+        if drop:
+            task(stack).pop(drop)
+
+    return change
+
+
+def _grant(name: str, grant: dict[str, str]) -> Change:
+    return lambda stack: inputs(stack, name)["accessControls"].append(grant)
+
+
+def _both(*changes: Change) -> Change:
+    def change(stack: Stack) -> None:
+        for each in changes:
+            each(stack)
+
+    return change
+
+
+def _second_job(stack: Stack) -> None:
+    copied = copy.deepcopy(inputs(stack, "pipeline-job"))
+    copied["name"] = "etl-pipeline-prod-backfill"
+    stack.resources["backfill-job"] = (JOB, copied)
+
+
+def _dbfs_store(stack: Stack) -> None:
+    # A component change that publishes to the DBFS root (the config would refuse it on 15+).
+    stack.settings["libraryRoot"] = "dbfs:/FileStore/etl/releases/"
+    task(stack)["libraries"] = [{"whl": "dbfs:/FileStore/etl/releases/1.1.0/etl.whl"}]
+
+
+def _runtime(version: str) -> Change:
+    def change(stack: Stack) -> None:
+        inputs(stack, "pipeline-job")["jobClusters"][0]["newCluster"]["sparkVersion"] = version
+
+    return change
+
+
+C = "dev-alice-cluster"
+J = "pipeline-job"
+F = "workspace-root-permissions"
+JP = "pipeline-permissions"
+
+VIOLATIONS = [
+    Case(
+        "all-purpose-cluster-single-user",
+        dev_stack,
+        _set(C, "dataSecurityMode", "USER_ISOLATION"),
+        (C, "dataSecurityMode is 'USER_ISOLATION'", "single-user access mode"),
+    ),
+    Case(
+        "all-purpose-cluster-single-user",
+        dev_stack,
+        _drop(C, "singleUserName"),
+        (C, "singleUserName is unset"),
+    ),
+    Case("all-purpose-cluster-policy", dev_stack, _drop(C, "policyId"), (C, "policyId is unset")),
+    Case(
+        "all-purpose-cluster-autotermination",
+        dev_stack,
+        _set(C, "autoterminationMinutes", 0),
+        (C, "autoterminationMinutes is 0", "1 to 120 idle minutes"),
+    ),
+    Case(
+        "all-purpose-cluster-autotermination",
+        dev_stack,
+        _set(C, "autoterminationMinutes", 121),
+        (C, "autoterminationMinutes is 121"),
+    ),
+    Case(
+        "all-purpose-cluster-size",
+        dev_stack,
+        _both(_drop(C, "numWorkers"), _set(C, "autoscale", {"minWorkers": 1, "maxWorkers": 3})),
+        (C, "autoscale.maxWorkers is 3", "at most 2 workers"),
+    ),
+    Case(
+        "job-clusters-only",
+        prod_stack,
+        _task("existingClusterId", "0923-164208-meows279", drop="jobClusterKey"),
+        (J, "tasks[0].existingClusterId is '0923-164208-meows279'"),
+    ),
+    Case(
+        "job-runs-as-service-principal",
+        prod_stack,
+        _set(J, "runAs", {"userName": "alice@example.com"}),
+        (J, "runAs.userName is 'alice@example.com'", "service principal"),
+    ),
+    Case(
+        "job-runs-as-service-principal",
+        prod_stack,
+        _drop(J, "runAs"),
+        (J, "runAs.servicePrincipalName is unset"),
+    ),
+    Case(
+        "job-runs-released-code",
+        prod_stack,
+        _task("notebookTask", {"notebookPath": f"{ROOT}-scratch/releases/1.1.0/main"}),
+        (J, f"tasks[0].notebookTask.notebookPath is '{ROOT}-scratch/releases/1.1.0/main'"),
+    ),
+    Case(
+        "job-runs-released-code",
+        prod_stack,
+        _task("libraries", [{"pypi": {"package": "requests"}}]),
+        (J, "tasks[0].libraries[0].pypi is {package: 'requests'}"),
+    ),
+    Case(
+        "job-runs-released-code",
+        prod_stack,
+        _task("libraries", [{"whl": "/Users/alice@example.com/etl.whl"}]),
+        (J, "tasks[0].libraries[0].whl is '/Users/alice@example.com/etl.whl'"),
+    ),
+    Case("job-timeout", prod_stack, _set(J, "timeoutSeconds", 0), (J, "timeoutSeconds is 0")),
+    Case(
+        "job-failure-notification",
+        prod_stack,
+        _set(J, "emailNotifications", {"onFailures": []}),
+        (J, "emailNotifications.onFailures is []"),
+    ),
+    Case(
+        "no-dbfs-library-on-runtime-15",
+        prod_stack,
+        _dbfs_store,
+        (J, "tasks[0].libraries[0].whl is 'dbfs:/FileStore/etl/releases/1.1.0/etl.whl'", "15.4"),
+    ),
+    Case(
+        "no-dbfs-library-on-runtime-15",
+        dev_stack,
+        _set(C, "libraries", [{"jar": "dbfs:/FileStore/jars/udfs.jar"}]),
+        (C, "libraries[0].jar is 'dbfs:/FileStore/jars/udfs.jar'"),
+    ),
+    Case(
+        "all-users-view-only",
+        prod_stack,
+        _grant(F, {"groupName": "users", "permissionLevel": "CAN_MANAGE"}),
+        (
+            F,
+            f"accessControls[3].permissionLevel (groupName 'users', directoryPath '{ROOT}')",
+            "is 'CAN_MANAGE'",
+        ),
+    ),
+    Case(
+        "all-users-view-only",
+        dev_stack,
+        _grant(JP, {"groupName": "users", "permissionLevel": "CAN_MANAGE_RUN"}),
+        (JP, "jobId '123456789'", "is 'CAN_MANAGE_RUN'"),
+    ),
+    Case(
+        "no-person-manages-production",
+        prod_stack,
+        _grant(JP, {"userName": "alice@example.com", "permissionLevel": "CAN_MANAGE"}),
+        (JP, "userName 'alice@example.com'", "is 'CAN_MANAGE'"),
+    ),
+    Case(
+        "no-literal-secrets",
+        prod_stack,
+        _task(
+            "notebookTask",
+            {
+                "notebookPath": f"{ROOT}/releases/1.1.0/main",
+                "baseParameters": {"db_password": "hunter2"},
+            },
+        ),
+        (
+            J,
+            "tasks[0].notebookTask.baseParameters.db_password is a literal of 7 characters starting 'hunt'",
+        ),
+    ),
+    Case(
+        "no-literal-secrets",
+        dev_stack,
+        _set(C, "sparkEnvVars", {"DATABRICKS_HOST_AUTH": "dapi" + "0123456789abcdef" * 2}),
+        (
+            C,
+            "sparkEnvVars.DATABRICKS_HOST_AUTH is a literal of 36 characters",
+            "shape of a credential",
+        ),
+    ),
+    Case(
+        "one-job-per-stack",
+        prod_stack,
+        _second_job,
+        ("'backfill-job'", "'pipeline-job'", "registers 2 jobs"),
+    ),
+    Case(
+        "no-all-purpose-cluster-in-production",
+        prod_stack,
+        lambda stack: stack.resources.update({C: (CLUSTER, cluster())}),
+        (C, f"type is '{CLUSTER}'", "production stack"),
+    ),
+]
+
+NEAR_MISSES = [
+    Case("all-purpose-cluster-single-user", dev_stack, _set(C, "singleUserName", RUNNER)),
+    # A policy id computed at deploy (a ClusterPolicy created in the same update) is a policy.
+    Case("all-purpose-cluster-policy", dev_stack, _set(C, "policyId", UNKNOWN)),
+    Case("all-purpose-cluster-autotermination", dev_stack, _set(C, "autoterminationMinutes", 120)),
+    Case("all-purpose-cluster-autotermination", dev_stack, _set(C, "autoterminationMinutes", 1)),
+    Case(
+        "all-purpose-cluster-size",
+        dev_stack,
+        _both(_drop(C, "numWorkers"), _set(C, "autoscale", {"minWorkers": 1, "maxWorkers": 2})),
+    ),
+    Case(
+        "job-clusters-only",
+        prod_stack,
+        _task("newCluster", {"sparkVersion": "15.4.x-scala2.12", "numWorkers": 1}, "jobClusterKey"),
+    ),
+    Case(
+        "job-runs-as-service-principal",
+        prod_stack,
+        _set(J, "runAs", {"servicePrincipalName": DEPLOYER}),
+    ),
+    # The rollback target's notebook, in another kept release.
+    Case(
+        "job-runs-released-code",
+        prod_stack,
+        _task("notebookTask", {"notebookPath": f"{ROOT}/releases/1.0.0/main"}),
+    ),
+    Case("job-timeout", prod_stack, _set(J, "timeoutSeconds", 60)),
+    Case(
+        "job-failure-notification",
+        prod_stack,
+        _both(
+            _drop(J, "emailNotifications"),
+            _set(J, "webhookNotifications", {"onFailures": [{"id": "0481e838-0a59"}]}),
+        ),
+    ),
+    Case(
+        "no-dbfs-library-on-runtime-15",
+        prod_stack,
+        _both(_dbfs_store, _runtime("14.3.x-scala2.12")),
+    ),
+    Case(
+        "no-dbfs-library-on-runtime-15",
+        dev_stack,
+        _set(C, "libraries", [{"whl": "dbfs:/Volumes/staging/etl/artifacts/dev/etl.whl"}]),
+    ),
+    Case(
+        "all-users-view-only",
+        prod_stack,
+        _grant(F, {"groupName": "users", "permissionLevel": "CAN_READ"}),
+    ),
+    Case(
+        "no-person-manages-production",
+        prod_stack,
+        _grant(JP, {"userName": "alice@example.com", "permissionLevel": "CAN_MANAGE_RUN"}),
+    ),
+    Case(
+        "no-person-manages-production",
+        dev_stack,
+        _grant(JP, {"userName": "alice@example.com", "permissionLevel": "CAN_MANAGE"}),
+    ),
+    Case(
+        "no-literal-secrets",
+        dev_stack,
+        _set(
+            C,
+            "sparkConf",
+            {
+                "spark.hadoop.fs.azure.account.oauth2.client.secret": "{{secrets/etl/sp-secret}}",
+                "spark.tokenizer.model": "bert-base",
+            },
+        ),
+    ),
+    Case("one-job-per-stack", prod_stack, lambda stack: None),
+    Case(
+        "no-all-purpose-cluster-in-production",
+        dev_stack,
+        lambda stack: None,
+    ),
+]
+
+
+def _id(case: Case) -> str:
+    return case.policy
+
+
+@pytest.mark.parametrize("case", VIOLATIONS, ids=_id)
+def test_planted_violation_is_reported_naming_resource_field_and_value(case: Case) -> None:
+    stack = case.start()
+    case.change(stack)
+    messages = [v.message for v in stack.violations() if v.policy == case.policy]
+    assert messages, f"{case.policy} reported nothing; all: {stack.violations()}"
+    text = "\n".join(messages)
+    for expected in case.expected:
+        assert expected in text, f"{expected!r} not in:\n{text}"
+
+
+@pytest.mark.parametrize("case", NEAR_MISSES, ids=_id)
+def test_allowed_near_miss_is_not_reported(case: Case) -> None:
+    stack = case.start()
+    case.change(stack)
+    assert stack.violations() == []
+
+
+def test_every_policy_has_a_caught_violation_and_an_allowed_near_miss() -> None:
+    names = {p.name for p in POLICIES}
+    assert len(names) == len(POLICIES) == 15, sorted(names)
+    assert {c.policy for c in VIOLATIONS} == names
+    assert {c.policy for c in NEAR_MISSES} == names
+
+
+def test_every_policy_is_mandatory() -> None:
+    assert {p.name: p.enforcement_level.value for p in POLICIES if p.enforcement_level} == {
+        p.name: "mandatory" for p in POLICIES
+    }
+
+
+def test_a_secret_is_never_repeated_whole_in_the_message() -> None:
+    stack = prod_stack()
+    token = "dapi" + "a1" * 16
+    task(stack)["notebookTask"]["baseParameters"] = {"auth": token}
+    messages = [v.message for v in stack.violations()]
+    assert len(messages) == 1 and "baseParameters.auth" in messages[0], messages
+    assert token not in messages[0] and token[:4] in messages[0], messages
+
+
+def test_pack_config_gives_each_policy_exactly_what_its_schema_declares() -> None:
+    document = pack_config(SETTINGS)
+    for policy in POLICIES:
+        declared = set(policy.config_schema.properties) if policy.config_schema else set()
+        assert set(document.get(policy.name, {})) == declared, policy.name
+        if policy.config_schema:
+            assert set(policy.config_schema.required or []) == declared, policy.name
+
+
+def test_pack_config_names_what_is_missing_or_unknown() -> None:
+    partial = {k: v for k, v in SETTINGS.items() if k != "notebookRoot"}
+    with pytest.raises(MissingSetting, match="notebookRoot"):
+        pack_config(partial)
+    with pytest.raises(ValueError, match="maxWorker"):
+        pack_config({**SETTINGS, "maxWorker": 3})
+
+
+def test_a_policy_run_without_its_config_says_how_to_pass_it() -> None:
+    stack = dev_stack()
+    evaluation = Evaluation()
+    for name, (type_, values) in stack.resources.items():
+        registration = Registration(type_, name, None, values, (), False, False, True)
+        evaluation.resources[registration.key] = registration
+    with pytest.raises(MissingSetting, match="--policy-pack-config"):
+        check_evaluation(evaluation, {}, "staging")

@@ -1,0 +1,341 @@
+"""`python -m cicd.promote` on copies of the repo's stack files: comments, order and formatting
+kept, only the intended lines changed, every refusal explained and writing nothing; and the
+edited prod file evaluated by the real program (promotion adds 1.2.0 and switches the job;
+rollback changes only the job). Staging provenance is asked of the emulator (tests/emulator_runs).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cicd.config import pulumi_config_map
+from cicd.evaluation import compare, evaluate
+from cicd.jobs.provenance import run_record
+from cicd.promote import main
+from cicd.promotion.edits import EditRefused, stage_candidate
+from cicd.releases.lock import LOCK_FILE, content_digest, read_lock
+from tests.conftest import REPO, SandboxProject
+from tests.emulator import Emulator
+from tests.emulator_runs import RunScripts
+
+JOB = ("databricks:index/job:Job", "pipeline-job")
+
+
+@pytest.fixture
+def project(sandbox: SandboxProject) -> SandboxProject:
+    """The repo's stack files beside releases 1.0.0, 1.1.0 and 1.2.0, all in the lock."""
+    for name in ("Pulumi.prod.yaml", "Pulumi.staging.yaml"):
+        shutil.copy(REPO / name, sandbox.root / name)
+    for version in ("1.0.0", "1.1.0", "1.2.0"):
+        sandbox.add_release(version)
+    return sandbox
+
+
+def _comments(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip().startswith("#")] + [
+        line.split(" #", 1)[1] for line in text.splitlines() if " # " in line
+    ]
+
+
+def _prod(project: SandboxProject) -> Path:
+    return project.root / "Pulumi.prod.yaml"
+
+
+def test_promote_unverified_keeps_every_comment_and_changes_only_the_release_lines(
+    project: SandboxProject, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = _prod(project).read_text()
+    code = main(
+        ["1.2.0", "--stack", "prod", "--allow-unverified", "test"], project_dir=project.root
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    after = _prod(project).read_text()
+    assert _comments(after) == _comments(before)
+    assert '- version: "1.2.0"\n        allowUnverified: "test"' in after
+    removed = [line for line in before.splitlines() if line not in after.splitlines()]
+    assert removed == ['    live: "1.1.0"', '    rollbackTarget: "1.0.0"'], removed
+    # The printed lines are exactly the changed ones.
+    assert '-    live: "1.1.0"' in out and '+    live: "1.2.0"' in out, out
+    assert '+    rollbackTarget: "1.1.0"' in out and '+        allowUnverified: "test"' in out
+    # Everything else byte for byte, in order.
+    kept_lines = [line for line in before.splitlines() if line not in removed]
+    assert [line for line in after.splitlines() if line in kept_lines] == kept_lines
+
+
+def test_promotion_then_rollback_change_what_the_guarantees_say(
+    project: SandboxProject, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def evaluation() -> Any:
+        return evaluate(pulumi_config_map(_prod(project)), "prod", project.root)
+
+    before = evaluation()
+    assert main(["1.2.0", "--allow-unverified", "test"], project_dir=project.root) == 0
+    promoted = evaluation()
+    changes = compare(before, promoted)
+    added = {c.name for c in changes if c.kind == "add"}
+    assert added and all(name.startswith("release-1.2.0") for name in added), added
+    assert [(c.kind, c.type, c.name) for c in changes if c.kind != "add"] == [("change", *JOB)]
+    assert main(["--rollback"], project_dir=project.root) == 0
+    out = capsys.readouterr().out
+    assert '+    live: "1.1.0"' in out and '-    live: "1.2.0"' in out, out
+    rolled_back = evaluation()
+    assert [(c.kind, c.name) for c in compare(promoted, rolled_back)] == [("change", JOB[1])]
+    task = rolled_back.resources[JOB].inputs["tasks"][0]
+    assert task["notebookTask"]["notebookPath"].endswith("/releases/1.1.0/main"), task
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            ["9.9.9", "--allow-unverified", "x"],
+            "release 9.9.9 is not published in releases.lock.yaml",
+        ),
+        (["1.1.0", "--allow-unverified", "x"], "release 1.1.0 is already live"),
+        (["../x", "--allow-unverified", "x"], "is not a plain identifier"),
+    ],
+    ids=["not-in-lock", "already-live", "bad-version"],
+)
+def test_refusals_name_the_fix_and_write_nothing(
+    project: SandboxProject, capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
+    before = _prod(project).read_text()
+    assert main(argv, project_dir=project.root) == 1
+    err = capsys.readouterr().err
+    assert expected in err, err
+    assert _prod(project).read_text() == before
+
+
+def test_not_in_lock_says_how_to_publish(
+    project: SandboxProject, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["9.9.9", "--allow-unverified", "x"], project_dir=project.root) == 1
+    assert "python -m cicd.release build 9.9.9" in capsys.readouterr().err
+
+
+def test_rollback_with_nothing_to_go_back_to_is_refused(
+    project: SandboxProject, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--rollback"], project_dir=project.root) == 0
+    rolled_back = _prod(project).read_text()
+    assert 'live: "1.0.0"' in rolled_back
+    assert main(["--rollback"], project_dir=project.root) == 1
+    assert "already the rollback target" in capsys.readouterr().err
+    assert _prod(project).read_text() == rolled_back
+
+
+def test_retire_drops_only_what_is_neither_live_nor_target(
+    project: SandboxProject, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["1.2.0", "--allow-unverified", "hotfix"], project_dir=project.root) == 0
+    capsys.readouterr()
+    assert main(["--retire"], project_dir=project.root) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n  -") == 1 and '-      - version: "1.0.0"' in out, out
+    text = _prod(project).read_text()
+    assert 'version: "1.0.0"' not in text and 'version: "1.1.0"' in text
+    assert main(["--retire"], project_dir=project.root) == 0
+    assert "nothing to change" in capsys.readouterr().out
+
+
+def test_a_file_that_would_be_reformatted_is_refused(
+    project: SandboxProject, capsys: pytest.CaptureFixture[str]
+) -> None:
+    odd = _prod(project).read_text().replace("kept:\n      - version", "kept:\n      -   version")
+    _prod(project).write_text(odd)
+    assert main(["1.2.0", "--allow-unverified", "x"], project_dir=project.root) == 1
+    assert "make the edit by hand" in capsys.readouterr().err
+    assert _prod(project).read_text() == odd
+
+
+def test_an_edit_the_reader_refuses_writes_nothing(
+    project: SandboxProject, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A file the one reader refuses (a candidate that is not kept) is never edited.
+    staging = project.root / "Pulumi.staging.yaml"
+    bad = staging.read_text().replace('live: "1.1.0"', 'live: "1.1.0"\n    candidate: "7"')
+    staging.write_text(bad)
+    assert (
+        main(["1.2.0", "--stack", "staging", "--allow-unverified", "x"], project_dir=project.root)
+        == 1
+    )
+    err = capsys.readouterr().err
+    assert "databricks-cicd:releases" in err, err
+    assert staging.read_text() == bad
+
+
+def test_staging_candidate_stage_keeps_the_job_on_the_deployed_release(
+    project: SandboxProject,
+) -> None:
+    assert main(["1.2.0", "--allow-unverified", "x"], project_dir=project.root) == 0
+    committed = _prod(project).read_text()
+    edit = stage_candidate(committed, "Pulumi.prod.yaml", "1.1.0", "1.0.0")
+    assert edit.config.releases.live == "1.1.0" and edit.config.releases.candidate == "1.2.0"
+    assert _comments(edit.after) == _comments(committed)
+    _prod(project).write_text(edit.after)
+    before = evaluate(pulumi_config_map(REPO / "Pulumi.prod.yaml"), "prod", project.root)
+    staged = evaluate(pulumi_config_map(_prod(project)), "prod", project.root)
+    changes = compare(before, staged)
+    # Publishing the candidate adds its resources and changes nothing else: not even the job.
+    assert changes and all(c.kind == "add" and c.name.startswith("release-1.2.0") for c in changes)
+    assert staged.outputs["candidateRelease"] == "1.2.0"
+    assert staged.outputs["candidateNotebookPath"].endswith("/releases/1.2.0/main")
+    with pytest.raises(EditRefused, match="removes '0.9.0', which production runs now"):
+        stage_candidate(committed, "Pulumi.prod.yaml", "0.9.0", None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Provenance asked of a real HTTP server
+
+
+def _staging_job(emulator: Emulator, name: str, version: str) -> int:
+    from databricks.sdk.service.jobs import NotebookTask, Task
+
+    created = emulator.client().jobs.create(
+        name=name,
+        tasks=[
+            Task(
+                task_key="main",
+                notebook_task=NotebookTask(notebook_path=f"/Shared/{name}/releases/{version}/main"),
+            )
+        ],
+    )
+    assert created.job_id is not None
+    return created.job_id
+
+
+def _staging_file(project: SandboxProject, job_name: str, host: str) -> None:
+    staging = project.root / "Pulumi.staging.yaml"
+    text = staging.read_text()
+    text = re.sub(r"name: etl-pipeline-staging", f"name: {job_name}", text)
+    text = re.sub(r"databricks:host: \S+", f"databricks:host: {host}", text)
+    staging.write_text(text)
+
+
+def test_promote_checks_staging_and_refuses_without_a_green_run(
+    project: SandboxProject,
+    emulator: Emulator,
+    run_scripts: RunScripts,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    name = "promote-provenance-a"
+    _staging_file(project, name, emulator.url)
+    job_id = _staging_job(emulator, name, "1.2.0")
+    client = emulator.client()
+    before = _prod(project).read_text()
+    # A failed run of 1.2.0 is no provenance.
+    client.jobs.run_now(job_id, notebook_params=run_record("1.2.0", _digest(project, "1.2.0")))
+    _wait_terminated(client, job_id)
+    assert main(["1.2.0"], project_dir=project.root, staging_jobs=lambda _: client.jobs) == 1
+    err = capsys.readouterr().err
+    assert "release 1.2.0" in err and "has no successful run" in err and "FAILED" in err, err
+    assert "--allow-unverified" in err
+    assert _prod(project).read_text() == before
+
+    # A green run of the same content is.
+    run_scripts.script(f"/{name}/releases/1.2.0/", ("TERMINATED", "SUCCESS", None))
+    assert main(["1.2.0"], project_dir=project.root, staging_jobs=lambda _: client.jobs) == 0
+    out = capsys.readouterr().out
+    assert "ran green in staging" in out and emulator.url in out, out
+    assert 'live: "1.2.0"' in _prod(project).read_text()
+    assert "allowUnverified" not in _prod(project).read_text()
+
+
+def test_a_green_run_of_other_content_is_no_provenance(
+    project: SandboxProject,
+    emulator: Emulator,
+    run_scripts: RunScripts,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    name = "promote-provenance-b"
+    _staging_file(project, name, emulator.url)
+    job_id = _staging_job(emulator, name, "1.2.0")
+    run_scripts.script(f"/{name}/releases/1.2.0/", ("TERMINATED", "SUCCESS", None))
+    client = emulator.client()
+    client.jobs.run_now(job_id, notebook_params=run_record("1.2.0", "sha256:" + "0" * 64))
+    assert main(["1.2.0"], project_dir=project.root, staging_jobs=lambda _: client.jobs) == 1
+    err = capsys.readouterr().err
+    assert "ran 1.2.0 with other content" in err, err
+
+
+def test_no_staging_job_is_no_provenance(
+    project: SandboxProject, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _staging_file(project, "promote-provenance-none", emulator.url)
+    client = emulator.client()
+    assert main(["1.2.0"], project_dir=project.root, staging_jobs=lambda _: client.jobs) == 1
+    err = capsys.readouterr().err
+    assert "no job named 'promote-provenance-none'" in err and "CAN_VIEW" in err, err
+
+
+def _digest(project: SandboxProject, version: str) -> str:
+    return content_digest(read_lock(project.root / LOCK_FILE)[version])
+
+
+def _wait_terminated(client: Any, job_id: int) -> None:
+    import time
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        runs = list(client.jobs.list_runs(job_id=job_id, completed_only=True))
+        if runs:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"no run of job {job_id} ended")
+
+
+@pytest.mark.usefixtures("built_releases")
+def test_done_when_build_promote_preview_rollback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The issue's acceptance, on a copy of the repo: `cicd.release build 1.2.0`, then
+    `cicd.promote 1.2.0 --stack prod --allow-unverified "test"` keeps every comment; the prod
+    evaluation then adds only 1.2.0's resources and changes only the job; `--rollback` then
+    changes only the job, back to 1.1.0."""
+    import subprocess
+
+    from cicd.release import main as release_main
+
+    root = tmp_path / "repo"
+    shutil.copytree(
+        REPO / "pipeline",
+        root / "pipeline",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "build", "dist"),
+    )
+    for name in (
+        "__main__.py",
+        "Pulumi.yaml",
+        "Pulumi.prod.yaml",
+        "Pulumi.staging.yaml",
+        LOCK_FILE,
+    ):
+        shutil.copy(REPO / name, root / name)
+    for version in ("1.0.0", "1.1.0"):
+        shutil.copytree(REPO / "dist/releases" / version, root / "dist/releases" / version)
+    subprocess.run(["git", "-C", str(root), "init", "-q"], check=True)
+    prod = root / "Pulumi.prod.yaml"
+    original = prod.read_text()
+
+    assert release_main(["build", "1.2.0"], project_dir=root) == 0, capsys.readouterr().err
+    before = evaluate(pulumi_config_map(prod), "prod", root)
+    assert main(["1.2.0", "--stack", "prod", "--allow-unverified", "test"], project_dir=root) == 0
+    promoted_text = prod.read_text()
+    assert _comments(promoted_text) == _comments(original)
+    promoted = evaluate(pulumi_config_map(prod), "prod", root)
+    changes = compare(before, promoted)
+    assert {c.name for c in changes if c.kind == "add"} == {
+        r.name for r in promoted.resources.values() if r.name.startswith("release-1.2.0")
+    }
+    assert [(c.kind, c.name) for c in changes if c.kind != "add"] == [("change", JOB[1])]
+
+    assert main(["--rollback", "--stack", "prod"], project_dir=root) == 0
+    rolled_back = evaluate(pulumi_config_map(prod), "prod", root)
+    assert [(c.kind, c.name) for c in compare(promoted, rolled_back)] == [("change", JOB[1])]
+    assert rolled_back.outputs["liveRelease"] == "1.1.0"
+    assert _comments(prod.read_text()) == _comments(original)
