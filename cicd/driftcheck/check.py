@@ -57,7 +57,7 @@ def check_stack(
 ) -> DriftResult:
     resolved_job = job_id if job_id is not None else find_job(client, expected.job_name)
     result = DriftResult(resolved_job, check_releases(client, expected))
-    _group, result.job_findings = check_job(client, expected.job_inputs, resolved_job)
+    result.job_findings = check_job(client, expected.job_inputs, resolved_job)
     for grants in expected.permissions:
         result.permission_findings += check_permissions(client, grants, resolved_job)
     return result

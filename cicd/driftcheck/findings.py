@@ -34,10 +34,6 @@ class Finding:
         tail = f"  ({self.detail})" if self.detail else ""
         return f"  {self.kind:<8} {self.path}{tail}"
 
-    @property
-    def is_release_file(self) -> bool:
-        return self.group.startswith("release ")
-
 
 def _show(value: Any) -> str:
     if value is None:

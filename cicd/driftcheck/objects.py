@@ -92,7 +92,7 @@ def _export(client: WorkspaceClient, path: str, export_format: ExportFormat) -> 
     return base64.b64decode(content) if content else b""
 
 
-def read_found(client: WorkspaceClient, store: Store, path: str, kind: str) -> bytes:
+def read_found(client: WorkspaceClient, store: Store, path: str) -> bytes:
     """The bytes of an object nobody published (for the backup before it is removed)."""
     if store is Store.VOLUME:
         response = client.files.download(path)

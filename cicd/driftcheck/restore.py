@@ -85,7 +85,7 @@ def restore(
             digest = _save(backup_folder, name, data)
             saved.append(Saved(expected.path, expected.store.value, kind, "replaced", name, digest))
         for path, (store, kind) in drift.added.items():
-            data = objects.read_found(client, store, path, kind)
+            data = objects.read_found(client, store, path)
             name = _backup_name(path, kind, None)
             digest = _save(backup_folder, name, data)
             saved.append(Saved(path, store.value, kind, "removed", name, digest))
