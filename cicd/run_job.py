@@ -42,6 +42,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from databricks.sdk.errors.base import DatabricksError
 from databricks.sdk.errors.platform import NotFound, PermissionDenied, Unauthenticated
@@ -51,12 +52,14 @@ from cicd.jobs.runs import (
     EXIT_INTERRUPTED,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
-    ClientLike,
     RunWatcher,
     one_line,
 )
 from cicd.jobs.stack_outputs import JobIdError, job_id_from_stack, stack_host
 from cicd.project import PROJECT_DIR
+
+if TYPE_CHECKING:
+    from databricks.sdk import WorkspaceClient
 
 DEFAULT_TIMEOUT_SECONDS = 3600.0
 DEFAULT_POLL_INTERVAL_SECONDS = 15.0
@@ -155,7 +158,7 @@ def _host_of(client: object | None) -> str:
     return env_host or "<no host: DATABRICKS_HOST is not set and no ~/.databrickscfg profile>"
 
 
-def _workspace_client() -> ClientLike:
+def _workspace_client() -> WorkspaceClient:
     from databricks.sdk import WorkspaceClient
 
     return WorkspaceClient()
@@ -195,7 +198,7 @@ def _explain(exc: BaseException, host: str, job_id: int, watcher: RunWatcher | N
 def main(
     argv: Sequence[str] | None = None,
     *,
-    client_factory: Callable[[], ClientLike] = _workspace_client,
+    client_factory: Callable[[], WorkspaceClient] = _workspace_client,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     project_dir: Path = PROJECT_DIR,

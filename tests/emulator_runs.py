@@ -9,7 +9,17 @@ What they add stands for real behaviour minilake lacks:
 - `runs/get` and `runs/list` answer with the run's `overriding_parameters` (the run-now notebook
   parameters) and each task's settings (notebook_task, libraries, cluster), which the real
   service returns and minilake drops; `runs/list` is newest first, as on the real service;
-- `runs/get-output` gives a scripted run's error, as the real one gives a failed notebook's;
+- `runs/get` keeps each task run's `run_id`, which the real service reports and callers ask
+  `runs/get-output` for;
+- `runs/get-output` of a scripted run (or of one of its task runs) gives the script's error, as
+  the real one gives a failed notebook's, and its exit value as `notebook_output.result`, as the
+  real one gives the value a notebook passed to `dbutils.notebook.exit()`;
+- `run-now` of a job that does not exist answers 400 INVALID_PARAMETER_VALUE "Job N does not
+  exist." as the real service does (minilake: 404 "Job N not found");
+- `run-now` with the token `REJECTED_TOKEN` answers 401 as the real service answers a credential
+  it does not accept (status, `WWW-Authenticate` header and body as recorded in
+  databricks-sdk-go#1158); minilake accepts any token, and only this value is refused so no other
+  test is affected;
 - `jobs/get` answers with `run_as_user_name` and without `settings.run_as`, which is write-only
   on the real service.
 """
@@ -21,11 +31,14 @@ from typing import Any
 
 import minilake.services.jobs as lake
 from fastapi import Request
+from fastapi.responses import JSONResponse
 from minilake.models.jobs import RunNowRequest, SubmitRunRequest
 
 from tests.emulator import Emulator
 
 JOBS = "/api/2.2/jobs"
+# A token the workspace does not accept: `run-now` with it answers 401 (see the module docstring).
+REJECTED_TOKEN = "rejected-token"
 
 
 @dataclass
@@ -33,6 +46,7 @@ class Script:
     marker: str  # a run whose task runs a notebook path containing this follows the script
     states: list[dict[str, Any]]
     error: str | None = None
+    exit_value: str | None = None
 
 
 @dataclass
@@ -42,10 +56,14 @@ class RunScripts:
     gets: dict[int, int] = field(default_factory=dict)
 
     def script(
-        self, marker: str, *states: tuple[str, str | None, str | None], error: str | None = None
+        self,
+        marker: str,
+        *states: tuple[str, str | None, str | None],
+        error: str | None = None,
+        exit_value: str | None = None,
     ) -> None:
         """States `(life_cycle, result, message)` reported by successive runs/get calls; the
-        last one repeats."""
+        last one repeats. `error` and `exit_value` are what runs/get-output gives."""
         self.scripts.append(
             Script(
                 marker,
@@ -54,6 +72,7 @@ class RunScripts:
                     for life, result, message in states
                 ],
                 error,
+                exit_value,
             )
         )
 
@@ -71,16 +90,26 @@ class RunScripts:
                     return script
         return None
 
+    @staticmethod
+    def _run_of_task(task_run_id: int) -> dict[str, Any] | None:
+        for run in lake._state["runs"].values():
+            if any(task.get("run_id") == task_run_id for task in run.get("tasks") or []):
+                return run
+        return None
+
     def view(self, run_id: int, info: dict[str, Any], advance: bool) -> dict[str, Any]:
         run = lake._state["runs"][run_id]
         request = self.requests.get(run_id, {})
         if request.get("notebook_params"):
             info["overriding_parameters"] = {"notebook_params": request["notebook_params"]}
-        states = {t["task_key"]: t.get("state") for t in info.get("tasks") or []}
-        info["tasks"] = [
-            {**settings, "state": states.get(settings["task_key"])}
-            for settings in self._task_settings(run)
-        ]
+        reported = {t["task_key"]: t for t in info.get("tasks") or []}
+        info["tasks"] = []
+        for settings in self._task_settings(run):
+            task = reported.get(settings["task_key"], {})
+            view = {**settings, "state": task.get("state")}
+            if task.get("run_id") is not None:
+                view["run_id"] = task["run_id"]
+            info["tasks"].append(view)
         script = self._script_of(run)
         if script is not None:
             served = self.gets.get(run_id, 0)
@@ -99,8 +128,28 @@ class RunScripts:
         return info
 
     def install(self, emulator: Emulator) -> RunScripts:
-        async def run_now(request: Request) -> dict[str, Any]:
+        async def run_now(request: Request) -> Any:
+            if request.headers.get("authorization") == f"Bearer {REJECTED_TOKEN}":
+                # The real service's answer to a credential it does not accept, status, header
+                # and body as it sends them.
+                return JSONResponse(
+                    status_code=401,
+                    headers={"WWW-Authenticate": 'Bearer realm="DatabricksRealm"'},
+                    content={
+                        "error_code": 401,
+                        "message": "Credential was not sent or was of an unsupported type for "
+                        "this API.",
+                    },
+                )
             body = await request.json()
+            if body.get("job_id") not in lake._state["jobs"]:
+                return JSONResponse(
+                    status_code=400,
+                    content={
+                        "error_code": "INVALID_PARAMETER_VALUE",
+                        "message": f"Job {body.get('job_id')} does not exist.",
+                    },
+                )
             response = await lake.run_now(RunNowRequest(**body))
             self.requests[response.run_id] = body
             return response.model_dump()
@@ -130,10 +179,15 @@ class RunScripts:
             return {"runs": runs, "has_more": False}
 
         async def get_output(run_id: int) -> dict[str, Any]:
-            run = lake._state["runs"].get(run_id)
+            run = lake._state["runs"].get(run_id) or self._run_of_task(run_id)
             script = self._script_of(run) if run is not None else None
             if script is not None:
-                return {"error": script.error} if script.error else {}
+                output: dict[str, Any] = {}
+                if script.error:
+                    output["error"] = script.error
+                if script.exit_value is not None:
+                    output["notebook_output"] = {"result": script.exit_value, "truncated": False}
+                return output
             return (await lake.get_run_output(run_id)).model_dump(exclude_none=True)
 
         async def get_job(job_id: int) -> dict[str, Any]:

@@ -1,43 +1,35 @@
-"""`python -m cicd.run_job` against a fake Jobs API and a fake clock: no workspace, no sleeping.
+"""`python -m cicd.run_job` against a real HTTP server: the minilake emulator (tests/emulator.py),
+through a real `databricks.sdk.WorkspaceClient`; only the clock is fake (no sleeping).
 
-The fake returns the SDK's own dataclasses (databricks.sdk.service.jobs), so a field renamed in
-the SDK breaks these tests instead of the build server.
+Runs need Docker to finish on minilake, so each test scripts the states its run goes through and
+what runs/get-output gives (tests/emulator_runs.py), keyed by the job's notebook path. A failing
+network is real too: a closed loopback port, or a second door to the emulator closed mid-run.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import stat
+import subprocess
 import sys
-from collections.abc import Callable
+import threading
+import time
 from pathlib import Path
-from typing import Any
 
 import pytest
-import requests
-from databricks.sdk.errors.platform import ResourceDoesNotExist, Unauthenticated
-from databricks.sdk.service._internal import Wait
-from databricks.sdk.service.jobs import (
-    NotebookOutput,
-    Run,
-    RunLifeCycleState,
-    RunNowResponse,
-    RunOutput,
-    RunResultState,
-    RunState,
-    RunTask,
-)
+import uvicorn
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.core import Config
+from databricks.sdk.service.compute import ClusterSpec
+from databricks.sdk.service.jobs import NotebookTask, RunResultState, Task
 
-from cicd.jobs.runs import TERMINAL_STATES
-from cicd.jobs.stack_outputs import job_id_from_stack, stack_host
+from cicd.jobs.stack_outputs import stack_host
 from cicd.project import PROJECT_DIR
 from cicd.run_job import main
+from tests.emulator import Emulator
+from tests.emulator_runs import REJECTED_TOKEN, RunScripts
 
-HOST = "https://fake-workspace.cloud.databricks.com"
-JOB_ID = 4242
-RUN_ID = 9001
-TASK_RUN_ID = 9002
-RUN_PAGE = f"{HOST}/#job/{JOB_ID}/run/{RUN_ID}"
 EXIT_VALUE = '{"rows_written": 1234, "status": "ok"}'
 
 
@@ -55,119 +47,99 @@ class FakeClock:
         self.now += seconds
 
 
-def _run(
-    life_cycle: RunLifeCycleState,
-    result: RunResultState | None = None,
-    message: str | None = None,
-) -> Run:
-    terminal = life_cycle in TERMINAL_STATES
-    return Run(
-        job_id=JOB_ID,
-        run_id=RUN_ID,
-        run_page_url=RUN_PAGE,
-        state=RunState(life_cycle_state=life_cycle, result_state=result, state_message=message),
+class ClientFactory:
+    """`main`'s client factory: hands out the given SDK client and counts the calls."""
+
+    def __init__(self, client: WorkspaceClient) -> None:
+        self.client = client
+        self.hosts_seen: list[str | None] = []
+
+    def __call__(self) -> WorkspaceClient:
+        self.hosts_seen.append(os.environ.get("DATABRICKS_HOST"))
+        return self.client
+
+
+def _main(
+    argv: list[str], client: WorkspaceClient | ClientFactory, clock: FakeClock | None = None
+) -> int:
+    clock = clock or FakeClock()
+    factory = client if isinstance(client, ClientFactory) else ClientFactory(client)
+    return main(argv, client_factory=factory, clock=clock, sleep=clock.sleep)
+
+
+def _folder(name: str) -> str:
+    return f"/Shared/run-job/{name}/"
+
+
+def _job(client: WorkspaceClient, name: str) -> int:
+    """A one-task notebook job; its runs follow the script registered for `_folder(name)`."""
+    created = client.jobs.create(
+        name=f"run-job-{name}",
         tasks=[
-            RunTask(
+            Task(
                 task_key="etl",
-                run_id=TASK_RUN_ID,
-                state=RunState(
-                    life_cycle_state=life_cycle, result_state=result if terminal else None
+                notebook_task=NotebookTask(notebook_path=_folder(name) + "main"),
+                new_cluster=ClusterSpec(
+                    spark_version="15.4.x-scala2.12", node_type_id="i3.xlarge", num_workers=1
                 ),
             )
         ],
     )
+    assert created.job_id is not None
+    return created.job_id
 
 
-class FakeJobs:
-    """Implements the four calls run_job makes, like WorkspaceClient.jobs does."""
-
-    def __init__(
-        self,
-        runs: list[Run],
-        outputs: dict[int, RunOutput] | None = None,
-        fail_with: BaseException | None = None,
-    ) -> None:
-        self.runs = runs  # returned in turn by get_run; the last one repeats
-        self.outputs = outputs or {}
-        self.fail_with = fail_with
-        self.run_now_calls: list[dict[str, Any]] = []
-        self.get_run_calls: list[int] = []
-        self.cancelled: list[int] = []
-
-    def run_now(
-        self,
-        job_id: int,
-        *,
-        job_parameters: dict[str, str] | None = None,
-        notebook_params: dict[str, str] | None = None,
-    ) -> Wait[Run]:
-        if self.fail_with is not None:
-            raise self.fail_with
-        self.run_now_calls.append(
-            {"job_id": job_id, "notebook_params": notebook_params, "job_parameters": job_parameters}
-        )
-        return Wait(
-            lambda **_: None,
-            response=RunNowResponse(run_id=RUN_ID, number_in_job=RUN_ID),
-            run_id=RUN_ID,
-        )
-
-    def get_run(self, run_id: int) -> Run:
-        assert run_id == RUN_ID
-        self.get_run_calls.append(run_id)
-        index = min(len(self.get_run_calls), len(self.runs)) - 1
-        return self.runs[index]
-
-    def get_run_output(self, run_id: int) -> RunOutput:
-        return self.outputs[run_id]
-
-    def cancel_run(self, run_id: int) -> None:
-        self.cancelled.append(run_id)
-
-
-class FakeClient:
-    def __init__(self, jobs: FakeJobs) -> None:
-        self.jobs = jobs
-        self.config = type("Config", (), {"host": HOST})()
-
-
-def _main(argv: list[str], jobs: FakeJobs, clock: FakeClock | None = None) -> int:
-    clock = clock or FakeClock()
-    return main(argv, client_factory=lambda: FakeClient(jobs), clock=clock, sleep=clock.sleep)
-
-
-def _success_jobs() -> FakeJobs:
-    return FakeJobs(
-        runs=[
-            _run(RunLifeCycleState.PENDING, message="Waiting for cluster"),
-            _run(RunLifeCycleState.RUNNING),
-            _run(RunLifeCycleState.RUNNING),
-            _run(RunLifeCycleState.TERMINATED, RunResultState.SUCCESS),
-        ],
-        outputs={TASK_RUN_ID: RunOutput(notebook_output=NotebookOutput(result=EXIT_VALUE))},
+def _succeeding_job(client: WorkspaceClient, run_scripts: RunScripts, name: str) -> int:
+    run_scripts.script(
+        _folder(name),
+        ("PENDING", None, "Waiting for cluster"),
+        ("RUNNING", None, None),
+        ("RUNNING", None, None),
+        ("TERMINATED", "SUCCESS", None),
+        exit_value=EXIT_VALUE,
     )
+    return _job(client, name)
 
 
-def test_success_prints_url_state_and_exit_value(capsys: pytest.CaptureFixture[str]) -> None:
-    jobs = _success_jobs()
+def _only_run(client: WorkspaceClient, job_id: int) -> int:
+    run_ids = [run.run_id for run in client.jobs.list_runs(job_id=job_id)]
+    assert len(run_ids) == 1, f"job {job_id} has runs {run_ids}"
+    run_id = run_ids[0]
+    assert run_id is not None
+    return run_id
+
+
+def _result(client: WorkspaceClient, run_id: int) -> RunResultState | None:
+    state = client.jobs.get_run(run_id).state
+    return state.result_state if state is not None else None
+
+
+def _run_page(host: str, job_id: int, run_id: int) -> str:
+    return f"{host}/#job/{job_id}/run/{run_id}"
+
+
+def test_success_prints_url_state_and_exit_value(
+    emulator: Emulator, run_scripts: RunScripts, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = emulator.client()
+    job_id = _succeeding_job(client, run_scripts, "success")
     clock = FakeClock()
     code = _main(
-        ["--job-id", str(JOB_ID), "--param", "run_date=2024-01-31", "--param", "mode=full"],
-        jobs,
+        ["--job-id", str(job_id), "--param", "run_date=2024-01-31", "--param", "mode=full"],
+        client,
         clock,
     )
     out, err = capsys.readouterr()
     assert code == 0, err
-    assert jobs.run_now_calls == [
-        {
-            "job_id": JOB_ID,
-            "notebook_params": {"run_date": "2024-01-31", "mode": "full"},
-            "job_parameters": None,
-        }
-    ]
-    assert RUN_PAGE in out
+    run_id = _only_run(client, job_id)
+    # What reached the server: notebook parameters, no job parameters.
+    assert run_scripts.requests[run_id] == {
+        "job_id": job_id,
+        "notebook_params": {"run_date": "2024-01-31", "mode": "full"},
+    }
+    assert _run_page(emulator.url, job_id, run_id) in out
     assert "result: SUCCESS" in out
-    assert EXIT_VALUE in out
+    assert f"task etl: SUCCESS\n  exit value: {EXIT_VALUE}\n" in out
     # One progress line per state change, with elapsed seconds; RUNNING twice is printed once.
     progress = [line for line in out.splitlines() if line.startswith("[")]
     assert [line.split("]")[1].split()[0] for line in progress] == [
@@ -181,87 +153,126 @@ def test_success_prints_url_state_and_exit_value(capsys: pytest.CaptureFixture[s
     assert err == ""
 
 
-def test_job_parameters_go_to_job_parameters(capsys: pytest.CaptureFixture[str]) -> None:
-    jobs = _success_jobs()
-    assert _main(["--job-id", str(JOB_ID), "--job-param", "env=staging"], jobs) == 0
-    assert jobs.run_now_calls[0]["job_parameters"] == {"env": "staging"}
-    assert jobs.run_now_calls[0]["notebook_params"] is None
+def test_job_parameters_go_to_job_parameters(
+    emulator: Emulator, run_scripts: RunScripts, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = emulator.client()
+    job_id = _succeeding_job(client, run_scripts, "job-parameters")
+    assert _main(["--job-id", str(job_id), "--job-param", "env=staging"], client) == 0
+    assert run_scripts.requests[_only_run(client, job_id)] == {
+        "job_id": job_id,
+        "job_parameters": {"env": "staging"},
+    }
 
 
-def test_failure_exits_1_with_state_message(capsys: pytest.CaptureFixture[str]) -> None:
+def test_param_value_may_contain_equals(
+    emulator: Emulator, run_scripts: RunScripts, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = emulator.client()
+    job_id = _succeeding_job(client, run_scripts, "equals")
+    assert _main(["--job-id", str(job_id), "--param", "filter=a=b"], client) == 0
+    request = run_scripts.requests[_only_run(client, job_id)]
+    assert request["notebook_params"] == {"filter": "a=b"}
+
+
+def test_failure_exits_1_with_state_message(
+    emulator: Emulator, run_scripts: RunScripts, capsys: pytest.CaptureFixture[str]
+) -> None:
     message = "Task etl failed with message: ZeroDivisionError: division by zero"
-    jobs = FakeJobs(
-        runs=[
-            _run(RunLifeCycleState.RUNNING),
-            _run(RunLifeCycleState.TERMINATED, RunResultState.FAILED, message),
-        ],
-        outputs={
-            TASK_RUN_ID: RunOutput(
-                error="ZeroDivisionError: division by zero", error_trace="Traceback ...\n"
-            )
-        },
+    run_scripts.script(
+        _folder("failure"),
+        ("RUNNING", None, None),
+        ("TERMINATED", "FAILED", message),
+        error="ZeroDivisionError: division by zero",
     )
-    code = _main(["--job-id", str(JOB_ID)], jobs)
+    client = emulator.client()
+    job_id = _job(client, "failure")
+    code = _main(["--job-id", str(job_id)], client)
     out, err = capsys.readouterr()
     assert code == 1
+    run_id = _only_run(client, job_id)
     assert "result: FAILED" in out
     assert message in out
+    assert "task etl: FAILED\n  exit value: (none)\n" in out
     assert "error: ZeroDivisionError: division by zero" in out
-    assert "exit value: (none)" in out
-    assert RUN_PAGE in out
+    assert _run_page(emulator.url, job_id, run_id) in out
     assert "did not succeed: FAILED" in err
-    assert jobs.cancelled == []
+    # A finished run is left as it ended, not cancelled.
+    assert _result(client, run_id) is RunResultState.FAILED
 
 
 @pytest.mark.parametrize(
     "life_cycle, result",
     [
-        (RunLifeCycleState.TERMINATED, RunResultState.CANCELED),
-        (RunLifeCycleState.TERMINATED, RunResultState.SUCCESS_WITH_FAILURES),
-        (RunLifeCycleState.SKIPPED, None),
-        (RunLifeCycleState.INTERNAL_ERROR, None),
+        ("TERMINATED", "CANCELED"),
+        ("TERMINATED", "TIMEDOUT"),
+        ("TERMINATED", "SUCCESS_WITH_FAILURES"),
+        ("SKIPPED", None),
+        ("INTERNAL_ERROR", None),
     ],
 )
 def test_every_other_end_is_a_failure(
+    emulator: Emulator,
+    run_scripts: RunScripts,
     capsys: pytest.CaptureFixture[str],
-    life_cycle: RunLifeCycleState,
-    result: RunResultState | None,
+    life_cycle: str,
+    result: str | None,
 ) -> None:
-    jobs = FakeJobs(runs=[_run(life_cycle, result, "ended")], outputs={TASK_RUN_ID: RunOutput()})
-    assert _main(["--job-id", str(JOB_ID)], jobs) == 1
+    name = f"end-{life_cycle}-{result}".lower()
+    run_scripts.script(_folder(name), (life_cycle, result, "ended"))
+    client = emulator.client()
+    job_id = _job(client, name)
+    assert _main(["--job-id", str(job_id)], client) == 1
+    out, err = capsys.readouterr()
+    assert f"result: {result or 'NONE'} ({life_cycle})" in out
+    assert f"did not succeed: {result or 'NONE'} - ended" in err
 
 
-def test_timeout_cancels_the_run_and_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
-    jobs = FakeJobs(runs=[_run(RunLifeCycleState.RUNNING)])
+def test_timeout_cancels_the_run_and_exits_3(
+    emulator: Emulator, run_scripts: RunScripts, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_scripts.script(_folder("timeout"), ("RUNNING", None, None))
+    client = emulator.client()
+    job_id = _job(client, "timeout")
     clock = FakeClock()
     code = _main(
-        ["--job-id", str(JOB_ID), "--timeout", "100", "--poll-interval", "30"], jobs, clock
+        ["--job-id", str(job_id), "--timeout", "100", "--poll-interval", "30"], client, clock
     )
     out, err = capsys.readouterr()
     assert code == 3
-    assert jobs.cancelled == [RUN_ID]
+    run_id = _only_run(client, job_id)
+    assert _result(client, run_id) is RunResultState.CANCELED
     # Never sleeps past the deadline: 30 + 30 + 30 + 10.
     assert clock.sleeps == [30.0, 30.0, 30.0, 10.0]
     assert "TIMED OUT" in out
-    assert RUN_PAGE in out
-    assert f"run {RUN_ID}" in err and "cancelled it" in err
+    assert _run_page(emulator.url, job_id, run_id) in out
+    assert f"run {run_id}" in err and "cancelled it" in err
 
 
-def test_interrupt_cancels_the_run(capsys: pytest.CaptureFixture[str]) -> None:
-    jobs = FakeJobs(runs=[_run(RunLifeCycleState.RUNNING)])
-    clock = FakeClock()
+def test_interrupt_cancels_the_run(
+    emulator: Emulator, run_scripts: RunScripts, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_scripts.script(_folder("interrupt"), ("RUNNING", None, None))
+    client = emulator.client()
+    job_id = _job(client, "interrupt")
 
     def interrupted_sleep(seconds: float) -> None:
         raise KeyboardInterrupt
 
     code = main(
-        ["--job-id", str(JOB_ID)],
-        client_factory=lambda: FakeClient(jobs),
-        clock=clock,
+        ["--job-id", str(job_id)],
+        client_factory=ClientFactory(client),
+        clock=FakeClock(),
         sleep=interrupted_sleep,
     )
     assert code == 130
-    assert jobs.cancelled == [RUN_ID]
+    run_id = _only_run(client, job_id)
+    assert _result(client, run_id) is RunResultState.CANCELED
+    assert f"interrupted: cancelling run {run_id}" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------
+# The workspace cannot be used: exit 4 with one line that says what to check
 
 
 def _assert_clean_error(err: str, *needles: str) -> None:
@@ -272,78 +283,136 @@ def _assert_clean_error(err: str, *needles: str) -> None:
         assert needle in lines[0], lines[0]
 
 
-def _sdk_retry_timeout() -> TimeoutError:
-    """What the SDK raises once its retries give up: TimeoutError from requests' ConnectionError."""
-    try:
-        try:
-            raise requests.exceptions.ConnectionError("[Errno 111] Connection refused")
-        except requests.exceptions.ConnectionError as cause:
-            raise TimeoutError("Timed out after 0:05:00") from cause
-    except TimeoutError as wrapped:
-        return wrapped
+def _quick_client(host: str, token: str = "emulator-token") -> WorkspaceClient:
+    """An SDK client that gives up retrying a connection after 1 s (its default is 5 min)."""
+    return WorkspaceClient(config=Config(host=host, token=token, retry_timeout_seconds=1))
 
 
-@pytest.mark.parametrize(
-    "make_error",
-    [
-        lambda: requests.exceptions.ConnectionError(
-            "HTTPSConnectionPool(host='fake-workspace.cloud.databricks.com', port=443): "
-            "Max retries exceeded (Caused by NewConnectionError: Name or service not known)"
-        ),
-        _sdk_retry_timeout,
-    ],
-    ids=["connection-error", "sdk-retry-timeout"],
-)
+def _closed_port_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"  # nothing listens there: connection refused
+
+
+class SecondDoor:
+    """The emulator's app served on a second loopback port, which a test closes to take the
+    workspace off the network while a run is followed (minilake's state is shared)."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                emulator.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+            )
+        )
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            assert time.monotonic() < deadline and self._thread.is_alive(), "door did not open"
+            time.sleep(0.01)
+
+    def close(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        assert not self._thread.is_alive()
+
+
 def test_unreachable_workspace_exits_4_without_traceback(
-    capsys: pytest.CaptureFixture[str], make_error: Callable[[], BaseException]
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    error = make_error()
-    jobs = FakeJobs(runs=[], fail_with=error)
-    code = _main(["--job-id", str(JOB_ID)], jobs)
+    host = _closed_port_url()
+    # The SDK retries a refused connection until its retry timeout, then raises TimeoutError
+    # from requests' ConnectionError.
+    code = main(["--job-id", "4242"], client_factory=lambda: _quick_client(host))
     out, err = capsys.readouterr()
     assert code == 4
-    _assert_clean_error(err, "cannot reach", HOST, "DATABRICKS_HOST", "ConnectionError")
+    _assert_clean_error(err, "cannot reach", host, "DATABRICKS_HOST", "ConnectionError")
 
 
-def test_unreachable_while_polling_names_the_run(capsys: pytest.CaptureFixture[str]) -> None:
-    class FlakyJobs(FakeJobs):
-        def get_run(self, run_id: int) -> Run:
-            if self.get_run_calls:
-                raise requests.exceptions.ConnectionError("Connection reset by peer")
-            return super().get_run(run_id)
+def test_unreachable_while_polling_names_the_run(
+    emulator: Emulator, run_scripts: RunScripts, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_scripts.script(_folder("network-lost"), ("RUNNING", None, None))
+    job_id = _job(emulator.client(), "network-lost")
+    door = SecondDoor(emulator)
+    try:
+        client = _quick_client(door.url)
+        clock = FakeClock()
 
-    jobs = FlakyJobs(runs=[_run(RunLifeCycleState.RUNNING)])
-    code = _main(["--job-id", str(JOB_ID)], jobs)
+        def network_goes_down(seconds: float) -> None:
+            door.close()
+            clock.sleep(seconds)
+
+        code = main(
+            ["--job-id", str(job_id)],
+            client_factory=ClientFactory(client),
+            clock=clock,
+            sleep=network_goes_down,
+        )
+    finally:
+        door.close()
     _, err = capsys.readouterr()
     assert code == 4
-    _assert_clean_error(err, "cannot reach", HOST, f"Run {RUN_ID} may still be running", RUN_PAGE)
+    run_id = _only_run(emulator.client(), job_id)
+    _assert_clean_error(
+        err,
+        "cannot reach",
+        door.url,
+        f"Run {run_id} may still be running",
+        _run_page(door.url, job_id, run_id),
+    )
 
 
-def test_authentication_failure_exits_4(capsys: pytest.CaptureFixture[str]) -> None:
-    jobs = FakeJobs(runs=[], fail_with=Unauthenticated("Invalid client secret"))
-    assert _main(["--job-id", str(JOB_ID)], jobs) == 4
+def test_authentication_failure_exits_4(
+    emulator: Emulator, run_scripts: RunScripts, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = emulator.client()
+    job_id = _succeeding_job(client, run_scripts, "rejected-token")
+    rejected = WorkspaceClient(host=emulator.url, token=REJECTED_TOKEN)
+    assert _main(["--job-id", str(job_id)], rejected) == 4
     _, err = capsys.readouterr()
-    _assert_clean_error(err, "authentication", HOST, "DATABRICKS_CLIENT_SECRET")
+    _assert_clean_error(
+        err, "authentication", emulator.url, "DATABRICKS_CLIENT_SECRET", "Credential was not sent"
+    )
+    assert list(client.jobs.list_runs(job_id=job_id)) == []
 
 
-def test_job_not_found_exits_4(capsys: pytest.CaptureFixture[str]) -> None:
-    jobs = FakeJobs(runs=[], fail_with=ResourceDoesNotExist(f"Job {JOB_ID} does not exist."))
-    assert _main(["--job-id", str(JOB_ID)], jobs) == 4
+def test_job_not_found_exits_4(emulator: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
+    client = emulator.client()
+    missing = _job(client, "deleted") + 1000
+    assert _main(["--job-id", str(missing)], client) == 4
     _, err = capsys.readouterr()
-    _assert_clean_error(err, f"job {JOB_ID} not found", HOST)
+    _assert_clean_error(err, f"job {missing} not found", emulator.url, "does not exist")
 
 
 def test_credentials_that_cannot_be_configured_exit_4(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    emulator: Emulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("DATABRICKS_HOST", HOST)
-
-    def no_client() -> Any:
-        raise ValueError("default auth: cannot configure default credentials")
-
-    assert main(["--job-id", str(JOB_ID)], client_factory=no_client) == 4
+    """main's own client (`WorkspaceClient()`) with a host and no credentials anywhere."""
+    for name in list(os.environ):
+        if name.startswith(("DATABRICKS_", "ARM_", "AZURE_", "GOOGLE_", "ACTIONS_ID_TOKEN")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("DATABRICKS_HOST", emulator.url)
+    monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / "no-databrickscfg"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("PATH", str(tmp_path))  # no `databricks` or `az` CLI to ask
+    assert main(["--job-id", "4242"]) == 4
     _, err = capsys.readouterr()
-    _assert_clean_error(err, HOST, "DATABRICKS_CLIENT_ID", "cannot configure default credentials")
+    _assert_clean_error(
+        err, emulator.url, "DATABRICKS_CLIENT_ID", "cannot configure default credentials"
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# Usage errors: exit 2 before any client is made
 
 
 @pytest.mark.parametrize(
@@ -361,116 +430,18 @@ def test_credentials_that_cannot_be_configured_exit_4(
         ["--job-id", "1", "--poll-interval", "0"],
     ],
 )
-def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
-    jobs = _success_jobs()
-    assert _main(argv, jobs) == 2
+def test_usage_errors_exit_2(
+    emulator: Emulator, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    factory = ClientFactory(emulator.client())
+    assert _main(argv, factory) == 2
     _, err = capsys.readouterr()
     assert "usage:" in err
-    assert jobs.run_now_calls == []
-
-
-def test_param_value_may_contain_equals(capsys: pytest.CaptureFixture[str]) -> None:
-    jobs = _success_jobs()
-    assert _main(["--job-id", "7", "--param", "filter=a=b"], jobs) == 0
-    assert jobs.run_now_calls[0]["notebook_params"] == {"filter": "a=b"}
-
-
-# ------------------------------------------------------------------------------------------
-# --stack: the job id from `pulumi stack output jobId`, with a fake pulumi on PATH
-
-
-def _fake_pulumi(bin_dir: Path, script_body: str) -> Path:
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    exe = bin_dir / "pulumi"
-    exe.write_text("#!/bin/sh\n" + script_body)
-    exe.chmod(exe.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    return exe
-
-
-def test_stack_resolves_job_id_from_pulumi_output(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    log = tmp_path / "pulumi-calls.txt"
-    _fake_pulumi(
-        tmp_path / "bin",
-        f'echo "$PWD $@" >> "{log}"\necho \'"{JOB_ID}"\'\n',
-    )
-    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
-    jobs = _success_jobs()
-    code = _main(["--stack", "staging", "--timeout", "3600"], jobs)
-    out, err = capsys.readouterr()
-    assert code == 0, err
-    assert jobs.run_now_calls[0]["job_id"] == JOB_ID
-    cwd, *args = log.read_text().split()
-    assert Path(cwd).resolve() == PROJECT_DIR
-    assert args[:4] == ["stack", "output", "jobId", "--json"]
-    assert args[args.index("--stack") + 1] == "staging"
-    assert f"stack staging: job {JOB_ID}" in out
-
-
-def test_stack_runs_against_the_host_its_stack_file_names(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    _fake_pulumi(tmp_path / "bin", f"echo '\"{JOB_ID}\"'\n")
-    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("DATABRICKS_HOST", "https://some-other-workspace.example.com")
-    seen: list[str] = []
-    jobs = _success_jobs()
-
-    def factory() -> Any:
-        seen.append(os.environ["DATABRICKS_HOST"])
-        return FakeClient(jobs)
-
-    clock = FakeClock()
-    code = main(["--stack", "staging"], client_factory=factory, clock=clock, sleep=clock.sleep)
-    assert code == 0, capsys.readouterr().err
-    staging_host = stack_host("staging")
-    assert staging_host and staging_host.startswith("https://"), staging_host
-    assert seen == [staging_host], f"client built for {seen}, stack file names {staging_host}"
-
-
-def test_stack_without_job_output_exits_4(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    _fake_pulumi(
-        tmp_path / "bin",
-        "echo \"error: current stack does not have output property 'jobId'\" >&2\nexit 255\n",
-    )
-    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
-    jobs = _success_jobs()
-    assert _main(["--stack", "prod"], jobs) == 4
-    _, err = capsys.readouterr()
-    _assert_clean_error(err, "'prod'", "does not have output property 'jobId'", "--job-id")
-    assert jobs.run_now_calls == []
-
-
-def test_stack_output_that_is_not_a_job_id_exits_4(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    _fake_pulumi(tmp_path / "bin", "echo '\"[unknown]\"'\n")
-    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
-    assert _main(["--stack", "staging"], _success_jobs()) == 4
-    _, err = capsys.readouterr()
-    _assert_clean_error(err, "not a job id")
-
-
-def test_missing_pulumi_cli_exits_4(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    empty = tmp_path / "empty-bin"
-    empty.mkdir()
-    monkeypatch.setenv("PATH", str(empty))
-    jobs = _success_jobs()
-    assert _main(["--stack", "staging"], jobs) == 4
-    _, err = capsys.readouterr()
-    _assert_clean_error(err, "pulumi CLI is not on PATH", "--job-id")
-    assert jobs.run_now_calls == []
+    assert factory.hosts_seen == [], "a client was made: the run may have started"
 
 
 def test_module_runs_as_a_command(tmp_path: Path) -> None:
     """`python -m cicd.run_job` is wired to main(): a usage error exits 2 without a traceback."""
-    import subprocess
-
     done = subprocess.run(
         [sys.executable, "-m", "cicd.run_job", "--job-id", "1", "--param", "oops"],
         cwd=PROJECT_DIR,
@@ -483,35 +454,125 @@ def test_module_runs_as_a_command(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
-def test_the_sdk_accepts_the_calls_run_job_makes() -> None:
-    """Guards the fake against SDK drift: the real JobsAPI takes the same arguments."""
-    import inspect
+# ------------------------------------------------------------------------------------------
+# --stack: the job id from `pulumi stack output jobId`, with a fake pulumi on PATH
 
-    from databricks.sdk.service.jobs import JobsAPI
 
-    run_now = inspect.signature(JobsAPI.run_now).parameters
-    assert {"job_id", "notebook_params", "job_parameters"} <= set(run_now)
-    for name in ("get_run", "get_run_output", "cancel_run"):
-        assert "run_id" in inspect.signature(getattr(JobsAPI, name)).parameters
-    assert job_id_from_stack.__name__ == "job_id_from_stack"
+def _fake_pulumi(monkeypatch: pytest.MonkeyPatch, bin_dir: Path, script_body: str) -> None:
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    exe = bin_dir / "pulumi"
+    exe.write_text("#!/bin/sh\n" + script_body)
+    exe.chmod(exe.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
+def test_stack_resolves_job_id_from_pulumi_output(
+    emulator: Emulator,
+    run_scripts: RunScripts,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    client = emulator.client()
+    job_id = _succeeding_job(client, run_scripts, "stack")
+    log = tmp_path / "pulumi-calls.txt"
+    _fake_pulumi(monkeypatch, tmp_path / "bin", f'echo "$PWD $@" >> "{log}"\necho \'"{job_id}"\'\n')
+    code = _main(["--stack", "staging", "--timeout", "3600"], client)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert run_scripts.requests[_only_run(client, job_id)]["job_id"] == job_id
+    cwd, *args = log.read_text().split()
+    assert Path(cwd).resolve() == PROJECT_DIR
+    assert args[:4] == ["stack", "output", "jobId", "--json"]
+    assert args[args.index("--stack") + 1] == "staging"
+    assert f"stack staging: job {job_id}" in out
+
+
+def test_stack_runs_against_the_host_its_stack_file_names(
+    emulator: Emulator,
+    run_scripts: RunScripts,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    client = emulator.client()
+    job_id = _succeeding_job(client, run_scripts, "stack-host")
+    _fake_pulumi(monkeypatch, tmp_path / "bin", f"echo '\"{job_id}\"'\n")
+    monkeypatch.setenv("DATABRICKS_HOST", "https://some-other-workspace.example.com")
+    factory = ClientFactory(client)
+    assert _main(["--stack", "staging"], factory) == 0, capsys.readouterr().err
+    staging_host = stack_host("staging")
+    assert staging_host and staging_host.startswith("https://"), staging_host
+    assert factory.hosts_seen == [staging_host], (
+        f"client built for {factory.hosts_seen}, stack file names {staging_host}"
+    )
 
 
 def test_a_stack_run_records_the_release_and_content_it_ran(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    emulator: Emulator,
+    run_scripts: RunScripts,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """The staging gate's runs are the provenance production checks (cicd.jobs.provenance)."""
     from cicd.config import read_stack_file
     from cicd.releases.lock import LOCK_FILE, content_digest, read_lock
 
-    _fake_pulumi(tmp_path / "bin", f"echo '\"{JOB_ID}\"'\n")
-    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
-    jobs = _success_jobs()
-    assert _main(["--stack", "staging", "--param", "run_date=2026-01-01"], jobs) == 0
+    client = emulator.client()
+    job_id = _succeeding_job(client, run_scripts, "provenance")
+    _fake_pulumi(monkeypatch, tmp_path / "bin", f"echo '\"{job_id}\"'\n")
+    assert _main(["--stack", "staging", "--param", "run_date=2026-01-01"], client) == 0
     live = read_stack_file(PROJECT_DIR / "Pulumi.staging.yaml").releases.live
     digest = content_digest(read_lock(PROJECT_DIR / LOCK_FILE)[live])
-    assert jobs.run_now_calls[0]["notebook_params"] == {
+    run = client.jobs.get_run(_only_run(client, job_id))
+    assert run.overriding_parameters is not None
+    assert run.overriding_parameters.notebook_params == {
         "run_date": "2026-01-01",
         "cicd_release": live,
         "cicd_content_digest": digest,
     }
     assert f"recording with the run: release {live}, content {digest}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "script_body, needles",
+    [
+        (
+            "echo \"error: current stack does not have output property 'jobId'\" >&2\nexit 255\n",
+            ["'prod'", "does not have output property 'jobId'", "--job-id"],
+        ),
+        ("echo '\"[unknown]\"'\n", ["not a job id"]),
+    ],
+    ids=["no-job-output", "not-a-job-id"],
+)
+def test_stack_without_a_job_id_exits_4(
+    emulator: Emulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    script_body: str,
+    needles: list[str],
+) -> None:
+    _fake_pulumi(monkeypatch, tmp_path / "bin", script_body)
+    factory = ClientFactory(emulator.client())
+    assert _main(["--stack", "prod"], factory) == 4
+    _, err = capsys.readouterr()
+    _assert_clean_error(err, *needles)
+    assert factory.hosts_seen == []
+
+
+def test_missing_pulumi_cli_exits_4(
+    emulator: Emulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    factory = ClientFactory(emulator.client())
+    assert _main(["--stack", "staging"], factory) == 4
+    _, err = capsys.readouterr()
+    _assert_clean_error(err, "pulumi CLI is not on PATH", "--job-id")
+    assert factory.hosts_seen == []

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol, TextIO
+from typing import TextIO
 
 from databricks.sdk.errors.base import DatabricksError
 from databricks.sdk.service._internal import Wait
 from databricks.sdk.service.jobs import (
+    JobsAPI,
     Run,
     RunLifeCycleState,
     RunLifecycleStateV2State,
     RunNowResponse,
-    RunOutput,
     RunResultState,
     SubmitRunResponse,
 )
@@ -32,29 +32,6 @@ EXIT_INTERRUPTED = 130
 TERMINAL_STATES = frozenset(
     {RunLifeCycleState.TERMINATED, RunLifeCycleState.SKIPPED, RunLifeCycleState.INTERNAL_ERROR}
 )
-
-
-class JobsLike(Protocol):
-    """The part of ``WorkspaceClient.jobs`` this command uses (a fake implements it in tests)."""
-
-    def run_now(
-        self,
-        job_id: int,
-        *,
-        job_parameters: dict[str, str] | None = None,
-        notebook_params: dict[str, str] | None = None,
-    ) -> Wait[Run]: ...
-
-    def get_run(self, run_id: int) -> Run: ...
-
-    def get_run_output(self, run_id: int) -> RunOutput: ...
-
-    def cancel_run(self, run_id: int) -> object: ...
-
-
-class ClientLike(Protocol):
-    @property
-    def jobs(self) -> JobsLike: ...
 
 
 def _life_cycle(run: Run) -> RunLifeCycleState | None:
@@ -83,7 +60,7 @@ def one_line(text: str, limit: int = 300) -> str:
 class RunWatcher:
     """Starts one run of a job and follows it to the end; reports to ``out``/``err``."""
 
-    jobs: JobsLike
+    jobs: JobsAPI  # WorkspaceClient.jobs
     job_id: int
     notebook_params: dict[str, str] | None
     job_parameters: dict[str, str] | None
