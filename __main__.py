@@ -37,6 +37,7 @@ if access is not None and access.restrict_workspace_root:
             admin_group=access.admin_group,
             deploy_identity=access.deploy_identity,
             runner=config.job.run_as,
+            reader=access.read_only_identity,
         ),
     )
     release_opts = pulumi.ResourceOptions(depends_on=[folder])

@@ -154,6 +154,14 @@ class PipelineJob(pulumi.ComponentResource):
                         service_principal_name=args.access.run_reader, permission_level="CAN_VIEW"
                     )
                 )
+            read_only = args.access.read_only_identity
+            if read_only and read_only != args.access.run_reader:
+                # Previews and the drift check read the job's settings back, nothing more.
+                grants.append(
+                    databricks.PermissionsAccessControlArgs(
+                        service_principal_name=read_only, permission_level="CAN_VIEW"
+                    )
+                )
             # One authoritative permissions resource for the job: a second one would overwrite it.
             databricks.Permissions(
                 f"{name}-permissions",

@@ -1,7 +1,8 @@
 """The `ProtectedFolder` component: a workspace folder only named principals control.
 
 Used for the production root: the admin group and the deploy identity get CAN_MANAGE, the
-identity the job runs as may read and run what is inside, and nobody else is granted anything.
+identity the job runs as may read and run what is inside, a read-only principal (previews, the
+drift check) may read it, and nobody else is granted anything.
 One authoritative `Permissions` resource owns the folder's grants (a second one would silently
 overwrite the first).
 """
@@ -23,6 +24,8 @@ class ProtectedFolderArgs:
     deploy_identity: str
     # Service principal the job runs as: it must read the notebooks it runs.
     runner: str | None = None
+    # Read-only principal (previews, drift check): reads what is inside, changes nothing.
+    reader: str | None = None
 
 
 class ProtectedFolder(pulumi.ComponentResource):
@@ -51,6 +54,12 @@ class ProtectedFolder(pulumi.ComponentResource):
             grants.append(
                 databricks.PermissionsAccessControlArgs(
                     service_principal_name=args.runner, permission_level="CAN_RUN"
+                )
+            )
+        if args.reader and args.reader not in (args.deploy_identity, args.runner):
+            grants.append(
+                databricks.PermissionsAccessControlArgs(
+                    service_principal_name=args.reader, permission_level="CAN_READ"
                 )
             )
         databricks.Permissions(

@@ -321,6 +321,32 @@ def test_stack_outputs(two_releases: Evaluation) -> None:
     assert job_id and outputs["jobUrl"].endswith(f"/#job/{job_id}"), outputs
 
 
+def test_a_read_only_identity_may_read_the_root_and_view_the_job(
+    sandbox: SandboxProject, values: dict[str, Any]
+) -> None:
+    """Previews and the drift check read; the authoritative grants say so, and nothing more."""
+    reader = "0d5e8c1a-7b2f-4e3d-9a6c-5f4e3d2c1b0a"
+    sandbox.add_release("1.0.0")
+    values["access"]["readOnlyIdentity"] = reader
+    evaluation = sandbox.evaluate(values)
+    for name, level in (
+        ("workspace-root-permissions", "CAN_READ"),
+        ("pipeline-permissions", "CAN_VIEW"),
+    ):
+        grants = evaluation.named(name).inputs["accessControls"]
+        mine = [g["permissionLevel"] for g in grants if g.get("servicePrincipalName") == reader]
+        assert mine == [level], f"{name}: accessControls {grants}"
+
+
+def test_the_read_only_identity_cannot_be_the_deployer(
+    sandbox: SandboxProject, values: dict[str, Any]
+) -> None:
+    sandbox.add_release("1.0.0")
+    values["access"]["readOnlyIdentity"] = values["access"]["deployIdentity"]
+    with pytest.raises(pulumi.RunError, match="readOnlyIdentity is the deployIdentity"):
+        sandbox.evaluate(values)
+
+
 def test_a_run_reader_may_view_the_jobs_runs_and_nothing_more(
     sandbox: SandboxProject, values: dict[str, Any]
 ) -> None:

@@ -81,6 +81,7 @@ WRITE_SCOPES = {
     " or the rollback pull request",
     "contents": "the rollback pull request (a step running `cicd.promote --rollback` and"
     " `gh pr create`)",
+    "issues": "a job without secrets that runs `gh issue` (the drift report's one issue)",
 }
 
 
@@ -304,7 +305,7 @@ def _environment_name(job: dict[str, Any]) -> Any:
 
 
 def test_the_workflows_exist() -> None:
-    assert {"pull-request.yml", "deploy-staging.yml", "deploy-prod.yml"} <= {
+    assert {"pull-request.yml", "deploy-staging.yml", "deploy-prod.yml", "drift.yml"} <= {
         p.name for p in WORKFLOWS
     }
 
@@ -562,11 +563,15 @@ def _permission_problems(path: Path) -> list[str]:
         comments_on_pr = any(
             step["with"].get("comment-on-pr") is True for _, step in _pulumi_steps(job)
         )
+        manages_issues = "secrets." not in yaml.safe_dump(job) and any(
+            re.search(r"\bgh issue\b", str(step.get("run", ""))) for step in _steps(job)
+        )
         rollback_pr = _opens_rollback_pull_request(job)
         for scope, level in granted.items():
             if level == "write" and not (
                 (scope == "pull-requests" and comments_on_pr)
                 or (scope in ("contents", "pull-requests") and rollback_pr)
+                or (scope == "issues" and manages_issues)
             ):
                 why = WRITE_SCOPES.get(scope, "nothing in this project")
                 problems.append(f"{where}: {scope}: write is justified only by {why}")
@@ -583,12 +588,17 @@ def test_every_workflow_and_job_asks_for_least_privilege(tmp_path: Path) -> None
         "on: push\njobs:\n  a:\n    steps: []\n"
         "  b:\n    permissions: write-all\n    steps: []\n"
         "  c:\n    permissions: {contents: write}\n    steps: []\n"
+        "  d:\n    permissions: {issues: write}\n    steps: [{run: echo}]\n"
+        '  e:\n    permissions: {issues: write}\n    env: {X: "${{ secrets.X }}"}\n'
+        "    steps: [{run: gh issue list}]\n"
     )
     assert [p.split(":")[1].strip() for p in _permission_problems(planted)] == [
         "workflow-level permissions must be {} or read-only, got None",
         "a",
         "b",
         "c",
+        "d",
+        "e",
     ]
 
 
@@ -898,6 +908,39 @@ def test_pull_requests_check_the_lock_only_grows_and_the_prod_transition() -> No
     )
 
 
+# Read-only environments: a principal that can read a stack's workspace and preview it, never
+# write to it (README, "What to configure in GitHub").
+READ_ONLY_ENVIRONMENTS = {"staging": "staging-readonly", "prod": "prod-preview"}
+
+
+def test_drift_is_checked_daily_per_stack_read_only_and_reported_in_one_issue() -> None:
+    wf = _workflow("drift.yml")
+    assert {"schedule", "workflow_dispatch"} <= set(wf["on"]), wf["on"]
+    checked = {}
+    for job in wf["jobs"].values():
+        scripts = " ".join(str(step.get("run", "")) for step in _steps(job))
+        for stack in re.findall(r"python -m cicd\.drift --stack (\w+)", scripts):
+            checked[stack] = _environment_name(job)
+            previews = [
+                (s["with"]["command"], s["with"]["stack-name"], s["with"].get("refresh"))
+                + (s["with"].get("expect-no-changes"),)
+                for _, s in _pulumi_steps(job)
+            ]
+            assert previews == [("preview", stack, True, True)], previews
+    assert checked == READ_ONLY_ENVIRONMENTS
+    # No write credential for Databricks: only the read-only environments, no deploy command.
+    for job_name, job in wf["jobs"].items():
+        environment = _environment_name(job)
+        assert environment in (None, *READ_ONLY_ENVIRONMENTS.values()), (job_name, environment)
+    assert not [job for file, job, _, _ in _deploying_jobs() if file == "drift.yml"]
+    report = wf["jobs"]["report"]
+    assert set(report["needs"]) == {"drift-staging", "drift-prod"}
+    assert report["permissions"] == {"issues": "write"}
+    assert "secrets." not in yaml.safe_dump(report) and "environment" not in report
+    script = " ".join(str(step.get("run", "")) for step in _steps(report))
+    assert all(f"gh issue {verb}" in script for verb in ("list", "create", "edit", "close"))
+
+
 def test_prod_switches_only_after_the_candidate_ran_green() -> None:
     """Green before switch: plan + stage, publish the candidate, run it, then the switching
     `pulumi up`; nothing may swallow a failed candidate run."""
@@ -993,5 +1036,6 @@ def test_every_pulumi_step_runs_the_policy_pack_with_its_stacks_config() -> None
             script = str(step.get("run", ""))
             if re.search(r"\bpulumi\s+(preview|up)\b", script):
                 assert "--policy-pack policy" in script, f"{file}:{job_name}: {script}"
-    # PR preview of staging, staging up, prod preview, prod: candidate, switch, rollback.
-    assert count == 6
+    # PR preview of staging, staging up, prod preview, prod: candidate, switch, rollback; the
+    # drift check's preview of each stack.
+    assert count == 8

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import Field, StrictBool, StrictStr, ValidationInfo, field_validator
+from typing import Self
+
+from pydantic import (
+    Field,
+    StrictBool,
+    StrictStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from cicd.config.base import SERVICE_PRINCIPAL_ID, Model, check_admin_group
@@ -26,8 +35,11 @@ class Access(Model):
     # A service principal that may read the job's runs and nothing else (CAN_VIEW). Staging
     # names the reader production's gate asks for green runs (cicd.jobs.provenance).
     run_reader: StrictStr | None = None
+    # Application id of the read-only principal of previews and the drift check: the program
+    # grants it CAN_READ on the restricted workspace root and CAN_VIEW on the job, nothing more.
+    read_only_identity: StrictStr | None = None
 
-    @field_validator("deploy_identity", "run_reader")
+    @field_validator("deploy_identity", "run_reader", "read_only_identity")
     @classmethod
     def _service_principal(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None and not SERVICE_PRINCIPAL_ID.match(value):
@@ -36,3 +48,12 @@ class Access(Model):
                 " principal application id: give its UUID"
             )
         return value
+
+    @model_validator(mode="after")
+    def _read_only_is_not_the_deployer(self) -> Self:
+        if self.read_only_identity == self.deploy_identity:
+            raise ValueError(
+                "readOnlyIdentity is the deployIdentity: a read-only principal must be another"
+                " service principal, one that cannot deploy"
+            )
+        return self

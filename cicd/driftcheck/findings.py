@@ -1,0 +1,74 @@
+"""A drift finding, and the two ways a person or a machine reads a list of them.
+
+Text: grouped by where the drift is (each release, the job, permissions), capped at about 20
+lines with "and N more"; JSON (`--json`): every finding.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+TEXT_LINES = 20
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing in the workspace that is not what the program and the lock say."""
+
+    group: str  # "release 1.1.0", "job etl-pipeline-prod", "permissions"
+    kind: str  # changed | missing | added | differs | granted-by-hand | not-granted
+    path: str  # object path, or the job setting's path, or the permission's object
+    expected: Any = None
+    actual: Any = None
+    detail: str = ""
+
+    def line(self) -> str:
+        if self.kind == "differs":
+            return (
+                f"  differs  {self.path}: program {_show(self.expected)}, workspace"
+                f" {_show(self.actual)}"
+            )
+        tail = f"  ({self.detail})" if self.detail else ""
+        return f"  {self.kind:<8} {self.path}{tail}"
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "(not set)"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = json.dumps(value, sort_keys=True) if not isinstance(value, str) else value
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def text_report(findings: Sequence[Finding], limit: int = TEXT_LINES) -> list[str]:
+    """Findings grouped in order of appearance, at most `limit` finding lines."""
+    groups: dict[str, list[Finding]] = {}
+    for finding in findings:
+        groups.setdefault(finding.group, []).append(finding)
+    lines: list[str] = []
+    shown = 0
+    for group, members in groups.items():
+        if shown >= limit:
+            break
+        lines.append(f"{group}:")
+        for finding in members:
+            if shown >= limit:
+                break
+            lines.append(finding.line())
+            shown += 1
+    if len(findings) > shown:
+        lines.append(f"and {len(findings) - shown} more (--json lists every finding)")
+    return lines
+
+
+def json_report(stack: str, host: str, findings: Sequence[Finding], **extra: Any) -> str:
+    return json.dumps(
+        {"stack": stack, "host": host, "findings": [asdict(f) for f in findings], **extra},
+        indent=2,
+        sort_keys=True,
+        default=str,
+    )

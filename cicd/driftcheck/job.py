@@ -1,0 +1,139 @@
+"""The job in the workspace against the job the program registers for the stack.
+
+Every setting the program sets is compared (the Job's inputs, mapped from the provider's
+camelCase names to the Jobs API's names); settings the program leaves to the service are not.
+Maps that the program owns whole (tags, cluster tags, Spark conf, notebook parameters) are
+compared key by key, extra keys included; lists of tasks and job clusters are matched by key; other
+lists (libraries, e-mails) as sets.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from databricks.sdk import WorkspaceClient
+
+from cicd.driftcheck.findings import Finding
+
+# Provider property names whose Jobs API name is not their snake_case form.
+RENAMED = {"onFailures": "on_failure", "onSuccesses": "on_success", "onStarts": "on_start"}
+# Maps whose keys are data the program sets whole: a key added by hand is drift.
+WHOLE_MAPS = {"tags", "custom_tags", "spark_conf", "base_parameters", "spark_env_vars"}
+# Lists of keyed entries: matched by their key.
+KEYED_LISTS = {"tasks": "task_key", "job_clusters": "job_cluster_key"}
+# What the service means when it leaves a field out on read (Jobs API reference): a notebook task
+# without git_source reads its notebook from the workspace.
+SERVICE_DEFAULTS = {"notebook_task.source": "WORKSPACE"}
+
+
+class JobNotFound(Exception):
+    """No job, or more than one, answers to the name; the message says what to do."""
+
+
+def _snake(name: str) -> str:
+    return RENAMED.get(name) or re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+
+
+def api_settings(inputs: Any) -> Any:
+    """The Job's registered inputs in Jobs API shape (snake_case; map keys left alone)."""
+    return _convert(inputs, parent="")
+
+
+def _convert(value: Any, parent: str) -> Any:
+    if isinstance(value, Mapping):
+        if parent in WHOLE_MAPS:
+            return {str(k): _convert(v, "") for k, v in value.items()}
+        return {_snake(str(k)): _convert(v, _snake(str(k))) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_convert(v, parent) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def find_job(client: WorkspaceClient, name: str) -> int:
+    matches = [
+        job.job_id
+        for job in client.jobs.list(name=name)
+        if job.settings is not None and job.settings.name == name and job.job_id is not None
+    ]
+    if len(matches) != 1:
+        found = "no job" if not matches else f"{len(matches)} jobs ({', '.join(map(str, matches))})"
+        raise JobNotFound(
+            f"{found} named {name!r} in this workspace: the job was renamed, deleted or"
+            " duplicated by hand, or the identity lacks CAN_VIEW on it. Pass --job-id (the"
+            " stack's jobId output: `pulumi stack output jobId`)"
+        )
+    return int(matches[0])
+
+
+def _same(expected: Any, actual: Any) -> bool:
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return expected is actual
+    if isinstance(expected, (int, float)) and isinstance(actual, (int, float)):
+        return float(expected) == float(actual)
+    return bool(expected == actual)
+
+
+def _canonical(items: list[Any]) -> list[str]:
+    return sorted(json.dumps(item, sort_keys=True) for item in items)
+
+
+def compare(expected: Any, actual: Any, path: str, group: str, out: list[Finding]) -> None:
+    last = path.rsplit(".", 1)[-1].split("[", 1)[0]
+    if isinstance(expected, dict) and last in WHOLE_MAPS:
+        actual_map = actual if isinstance(actual, dict) else {}
+        for key in sorted(set(expected) | set(actual_map)):
+            if not _same(expected.get(key), actual_map.get(key)):
+                out.append(
+                    Finding(
+                        group, "differs", f"{path}.{key}", expected.get(key), actual_map.get(key)
+                    )
+                )
+        return
+    if isinstance(expected, dict):
+        actual_map = actual if isinstance(actual, dict) else {}
+        for key in expected:
+            compare(expected[key], actual_map.get(key), f"{path}.{key}".lstrip("."), group, out)
+        return
+    if isinstance(expected, list) and last in KEYED_LISTS:
+        key = KEYED_LISTS[last]
+        wanted = {str(item.get(key)): item for item in expected}
+        have = {str(item.get(key)): item for item in (actual or []) if isinstance(item, dict)}
+        for name in sorted(set(wanted) | set(have)):
+            if name not in have:
+                out.append(Finding(group, "differs", f"{path}[{name}]", wanted[name], None))
+            elif name not in wanted:
+                out.append(Finding(group, "differs", f"{path}[{name}]", None, have[name]))
+            else:
+                compare(wanted[name], have[name], f"{path}[{name}]", group, out)
+        return
+    if isinstance(expected, list):
+        if not isinstance(actual, list) or _canonical(expected) != _canonical(actual):
+            out.append(Finding(group, "differs", path, expected, actual))
+        return
+    if actual is None:
+        generic = re.sub(r"\[[^]]*\]", "", path)
+        for suffix, default in SERVICE_DEFAULTS.items():
+            if generic.endswith(suffix):
+                actual = default
+    if not _same(expected, actual):
+        out.append(Finding(group, "differs", path, expected, actual))
+
+
+def check_job(client: WorkspaceClient, job_inputs: Mapping[str, Any], job_id: int) -> list[Finding]:
+    """Compare the job's settings with what the program registers."""
+    expected = api_settings(dict(job_inputs))
+    job = client.jobs.get(job_id)
+    actual = job.settings.as_dict() if job.settings else {}
+    if "run_as" not in actual and job.run_as_user_name and isinstance(expected.get("run_as"), dict):
+        # The service reports who a job runs as at the top level when settings omit it.
+        principal_key = next(iter(expected["run_as"]), "user_name")
+        actual["run_as"] = {principal_key: job.run_as_user_name}
+    group = f"job {expected.get('name')} (id {job_id})"
+    findings: list[Finding] = []
+    compare(expected, actual, "", group, findings)
+    return findings

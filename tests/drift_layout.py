@@ -1,0 +1,169 @@
+"""Lay a stack out in the emulator the way a deploy would, from the program's own registrations.
+
+`publish()` runs the offline evaluator for a stack config and creates what it registers with the
+SDK: folders, notebooks (workspace import, format and language as registered), workspace files
+(workspace-files import), library uploads (Files API for a volume, DBFS, or workspace files), the
+job (jobs.create with the registered settings, mapped by hand here to the SDK's classes so that
+the checker's own name mapping is not reused) and the permissions (set, authoritative).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import posixpath
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.service import compute, iam, jobs
+from databricks.sdk.service.workspace import ImportFormat, Language
+
+from cicd.evaluation import Evaluation, evaluate
+from tests.conftest import REPO
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def job_settings(inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """The Job's registered inputs as jobs.create keyword arguments."""
+    clusters = []
+    for cluster in inputs.get("jobClusters", []):
+        spec = cluster["newCluster"]
+        scale = spec.get("autoscale")
+        clusters.append(
+            jobs.JobCluster(
+                job_cluster_key=cluster["jobClusterKey"],
+                new_cluster=compute.ClusterSpec(
+                    spark_version=spec["sparkVersion"],
+                    node_type_id=spec["nodeTypeId"],
+                    num_workers=_int(spec.get("numWorkers")),
+                    autoscale=compute.AutoScale(
+                        min_workers=_int(scale["minWorkers"]), max_workers=_int(scale["maxWorkers"])
+                    )
+                    if scale
+                    else None,
+                    data_security_mode=compute.DataSecurityMode(spec["dataSecurityMode"])
+                    if spec.get("dataSecurityMode")
+                    else None,
+                    single_user_name=spec.get("singleUserName"),
+                    spark_conf=spec.get("sparkConf"),
+                    custom_tags=spec.get("customTags"),
+                ),
+            )
+        )
+    tasks = []
+    for task in inputs["tasks"]:
+        notebook = task["notebookTask"]
+        tasks.append(
+            jobs.Task(
+                task_key=task["taskKey"],
+                job_cluster_key=task.get("jobClusterKey"),
+                notebook_task=jobs.NotebookTask(
+                    notebook_path=notebook["notebookPath"],
+                    source=jobs.Source(notebook["source"]) if notebook.get("source") else None,
+                    base_parameters=notebook.get("baseParameters"),
+                ),
+                libraries=[compute.Library(**lib) for lib in task.get("libraries", [])],
+                max_retries=_int(task.get("maxRetries")),
+                min_retry_interval_millis=_int(task.get("minRetryIntervalMillis")),
+                retry_on_timeout=task.get("retryOnTimeout"),
+                timeout_seconds=_int(task.get("timeoutSeconds")),
+            )
+        )
+    schedule = inputs.get("schedule")
+    emails = inputs.get("emailNotifications")
+    run_as = inputs.get("runAs")
+    return {
+        "name": inputs["name"],
+        "job_clusters": clusters,
+        "tasks": tasks,
+        "schedule": jobs.CronSchedule(
+            quartz_cron_expression=schedule["quartzCronExpression"],
+            timezone_id=schedule["timezoneId"],
+            pause_status=jobs.PauseStatus(schedule["pauseStatus"]),
+        )
+        if schedule
+        else None,
+        "timeout_seconds": _int(inputs.get("timeoutSeconds")),
+        "max_concurrent_runs": _int(inputs.get("maxConcurrentRuns")),
+        "email_notifications": jobs.JobEmailNotifications(on_failure=emails["onFailures"])
+        if emails
+        else None,
+        "tags": inputs.get("tags"),
+        "run_as": jobs.JobRunAs(service_principal_name=run_as["servicePrincipalName"])
+        if run_as
+        else None,
+    }
+
+
+def _acl(inputs: Mapping[str, Any]) -> list[iam.AccessControlRequest]:
+    return [
+        iam.AccessControlRequest(
+            group_name=control.get("groupName"),
+            service_principal_name=control.get("servicePrincipalName"),
+            user_name=control.get("userName"),
+            permission_level=iam.PermissionLevel(control["permissionLevel"]),
+        )
+        for control in inputs["accessControls"]
+    ]
+
+
+def write_workspace_file(client: WorkspaceClient, path: str, data: bytes) -> None:
+    client.workspace.mkdirs(posixpath.dirname(path))
+    client.api_client.do(
+        "POST",
+        f"/api/2.0/workspace-files/import-file/{quote(path.lstrip('/'))}",
+        query={"overwrite": "true"},
+        headers={"Content-Type": "application/octet-stream"},
+        data=data,
+    )
+
+
+def publish(
+    client: WorkspaceClient, config: Mapping[str, str], stack: str
+) -> tuple[Evaluation, int]:
+    """Create everything the program registers for `config`; returns it and the job id."""
+    config = {k: v for k, v in config.items() if k != "databricks-cicd:developers"}
+    evaluation = evaluate(config, stack, REPO)
+    job_id = 0
+    for registration in evaluation.resources.values():
+        inputs = registration.inputs
+        kind = registration.type.rsplit(":", 1)[-1]
+        if kind in ("Notebook", "WorkspaceFile", "File", "DbfsFile"):
+            data = (REPO / inputs["source"]).read_bytes()
+            path = inputs["path"]
+        if kind == "Directory":
+            client.workspace.mkdirs(inputs["path"])
+        elif kind == "Notebook":
+            client.workspace.mkdirs(posixpath.dirname(path))
+            client.workspace.import_(
+                path,
+                content=base64.b64encode(data).decode(),
+                format=ImportFormat(inputs["format"]),
+                language=Language(inputs["language"]),
+                overwrite=True,
+            )
+        elif kind == "WorkspaceFile":
+            write_workspace_file(client, path, data)
+        elif kind == "File":
+            client.files.upload(path, io.BytesIO(data), overwrite=True)
+        elif kind == "DbfsFile":
+            client.dbfs.upload(path, io.BytesIO(data), overwrite=True)
+    for job in evaluation.of_type("databricks:index/job:Job"):
+        created = client.jobs.create(**job_settings(job.inputs))
+        assert created.job_id is not None
+        job_id = created.job_id
+    for permissions in evaluation.of_type("databricks:index/permissions:Permissions"):
+        inputs = permissions.inputs
+        if inputs.get("directoryPath"):
+            folder = client.workspace.get_status(inputs["directoryPath"])
+            client.permissions.set(
+                "directories", str(folder.object_id), access_control_list=_acl(inputs)
+            )
+        else:
+            client.permissions.set("jobs", str(job_id), access_control_list=_acl(inputs))
+    return evaluation, job_id

@@ -1,0 +1,514 @@
+"""`python -m cicd.drift` against the minilake emulator (a real HTTP server), on both stacks'
+layouts: each stack is published the way a deploy would (tests/drift_layout.py), then edited by
+hand the way people do in the browser, and the check must report exactly those edits."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import http.server
+import io
+import json
+import shutil
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.service.workspace import ImportFormat, Language
+
+from cicd.drift import main
+from cicd.driftcheck.findings import Finding, text_report
+from cicd.driftcheck.normalise import normalise_source, same_notebook
+from cicd.evaluation import Evaluation
+from cicd.releases.lock import LOCK_FILE
+from tests import emulator_workspace
+from tests.conftest import REPO
+from tests.drift_layout import publish, write_workspace_file
+from tests.emulator import Emulator
+
+STACKS = ("staging", "prod")
+
+
+@dataclass
+class Layout:
+    """One stack published to the emulator under paths of its own, and a project to check it."""
+
+    stack: str
+    project: Path
+    client: WorkspaceClient
+    evaluation: Evaluation
+    job_id: int
+    values: dict[str, Any]
+
+    @property
+    def root(self) -> str:
+        return str(self.values["databricks-cicd:workspaceRoot"])
+
+    @property
+    def artifacts(self) -> str:
+        return str(self.values["databricks-cicd:artifactStore"]["root"])
+
+    @property
+    def live(self) -> str:
+        return str(self.values["databricks-cicd:releases"]["live"])
+
+    def run(self, *args: str) -> int:
+        return main(
+            ["--stack", self.stack, *args],
+            project_dir=self.project,
+            client_factory=lambda host: self.client,
+        )
+
+
+def _stack_values(stack: str, host: str, store: str | None = None) -> dict[str, Any]:
+    """The repo's stack file with its own paths and job name, so tests never share objects;
+    `store` swaps the artifact store for a workspace folder or DBFS."""
+    document = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())
+    values: dict[str, Any] = copy.deepcopy(document["config"])
+    tag = uuid.uuid4().hex[:8]
+    values["databricks:host"] = host
+    root = values["databricks-cicd:workspaceRoot"]
+    values["databricks-cicd:workspaceRoot"] = f"{root}-drift-{tag}"
+    values["databricks-cicd:artifactStore"]["root"] += f"/drift-{tag}"
+    values["databricks-cicd:job"]["name"] += f"-drift-{tag}"
+    if store == "workspace":
+        values["databricks-cicd:artifactStore"] = {
+            "kind": "workspace",
+            "root": f"/Shared/etl-artifacts-{tag}",
+        }
+    elif store == "dbfs":
+        values["databricks-cicd:artifactStore"] = {"kind": "dbfs", "root": f"/FileStore/etl-{tag}"}
+        # Runtime 15+ refuses DBFS libraries (and the config says so): an older runtime.
+        values["databricks-cicd:job"]["cluster"]["sparkVersion"] = "14.3.x-scala2.12"
+    return values
+
+
+@pytest.fixture
+def layout(
+    request: pytest.FixtureRequest, emulator: Emulator, built_releases: None, tmp_path: Path
+) -> Iterator[Layout]:
+    emulator_workspace.install(emulator)
+    stack, _, store = str(request.param).partition(":")
+    values = _stack_values(stack, emulator.url, store or None)
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(REPO / "__main__.py", project / "__main__.py")
+    shutil.copy(REPO / LOCK_FILE, project / LOCK_FILE)
+    shutil.copytree(REPO / "dist" / "releases", project / "dist" / "releases")
+    (project / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": values}))
+    config = {k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
+    client = emulator.client()
+    evaluation, job_id = publish(client, config, stack)
+    yield Layout(stack, project, client, evaluation, job_id, values)
+
+
+def _export(client: WorkspaceClient, path: str) -> bytes:
+    content = client.workspace.export(path).content
+    return base64.b64decode(content or "")
+
+
+def _run_json(layout: Layout, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any]:
+    capsys.readouterr()
+    code = layout.run("--json", *args)
+    return code, json.loads(capsys.readouterr().out)
+
+
+def _plant_six_drifts(layout: Layout) -> dict[str, str]:
+    """The six hand edits of the issue; returns the paths they touch."""
+    client, live = layout.client, layout.live
+    folder = f"{layout.root}/releases/{live}"
+    main_notebook = f"{folder}/main"
+    edited = _export(client, main_notebook).replace(b"import json", b"import json  # hot fix", 1)
+    assert b"# hot fix" in edited, "the entry notebook no longer has the line this test edits"
+    client.workspace.import_(
+        main_notebook,
+        content=base64.b64encode(edited).decode(),
+        format=ImportFormat.SOURCE,
+        language=Language.PYTHON,
+        overwrite=True,
+    )
+    defaults = f"{folder}/config/defaults.json"
+    client.workspace.delete(defaults)
+    scratch = f"{folder}/scratch"
+    client.workspace.import_(
+        scratch,
+        content=base64.b64encode(b"# Databricks notebook source\nprint('debug')\n").decode(),
+        format=ImportFormat.SOURCE,
+        language=Language.PYTHON,
+    )
+    wheel = f"{layout.artifacts}/releases/{live}/etl_pipeline-{live}-py3-none-any.whl"
+    client.files.upload(wheel, io.BytesIO(b"a wheel built on someone's laptop"), overwrite=True)
+    job = client.jobs.get(layout.job_id)
+    assert job.settings is not None and job.settings.tasks
+    settings = job.settings
+    settings.timeout_seconds = 60
+    assert settings.tasks is not None and settings.tasks[0].notebook_task is not None
+    settings.tasks[0].notebook_task.notebook_path = scratch
+    client.jobs.reset(layout.job_id, settings)
+    return {"main": main_notebook, "defaults": defaults, "scratch": scratch, "wheel": wheel}
+
+
+@pytest.mark.parametrize("layout", STACKS, indirect=True)
+def test_a_stack_as_deployed_has_no_drift(
+    layout: Layout, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = layout.run()
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "no drift" in out
+    code, report = _run_json(layout, capsys)
+    assert (code, report["findings"], report["job_id"]) == (0, [], layout.job_id)
+
+
+@pytest.mark.parametrize("layout", STACKS, indirect=True)
+def test_six_hand_edits_are_each_reported_and_nothing_else(
+    layout: Layout, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = _plant_six_drifts(layout)
+    code, report = _run_json(layout, capsys)
+    assert code == 1
+    seen = sorted((f["group"].split(" (")[0], f["kind"], f["path"]) for f in report["findings"])
+    release = f"release {layout.live}"
+    job = f"job {layout.values['databricks-cicd:job']['name']}"
+    assert seen == sorted(
+        [
+            (release, "changed", paths["main"]),
+            (release, "missing", paths["defaults"]),
+            (release, "added", paths["scratch"]),
+            (release, "changed", paths["wheel"]),
+            (job, "differs", "timeout_seconds"),
+            (job, "differs", "tasks[main].notebook_task.notebook_path"),
+        ]
+    ), json.dumps(report["findings"], indent=1)
+    by_path = {f["path"]: f for f in report["findings"]}
+    assert by_path["timeout_seconds"]["expected"] in (7200, 3600)
+    assert by_path["timeout_seconds"]["actual"] == 60
+    path_finding = by_path["tasks[main].notebook_task.notebook_path"]
+    assert path_finding["expected"] == f"{layout.root}/releases/{layout.live}/main"
+    assert path_finding["actual"] == paths["scratch"]
+
+    code = layout.run()
+    text = capsys.readouterr().out
+    assert code == 1
+    for path in paths.values():
+        assert path in text, text
+    assert "--restore" in text and "pulumi up --refresh" in text
+
+
+@pytest.mark.parametrize("layout", STACKS, indirect=True)
+def test_restore_puts_the_release_files_back_after_a_backup(
+    layout: Layout, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    paths = _plant_six_drifts(layout)
+    edited_main = _export(layout.client, paths["main"])
+    backups = tmp_path / "backups"
+    code = layout.run("--restore", "--backup-dir", str(backups))
+    out = capsys.readouterr().out
+    # The job's drift is left to `pulumi up --refresh`: still reported, so still exit 1.
+    assert code == 1, out
+    assert "pulumi up --refresh" in out and str(backups) in out
+    code, report = _run_json(layout, capsys)
+    assert code == 1
+    assert sorted(f["path"] for f in report["findings"]) == [
+        "tasks[main].notebook_task.notebook_path",
+        "timeout_seconds",
+    ]
+    # Byte-exact: every published file of the live release is back.
+    live = f"release-{layout.live}"
+    for registration in layout.evaluation.resources.values():
+        if registration.parent != live or "path" not in registration.inputs:
+            continue
+        published = (REPO / registration.inputs["source"]).read_bytes()
+        path = registration.inputs["path"]
+        if path.startswith("/Volumes/"):
+            contents = layout.client.files.download(path).contents
+            assert contents is not None
+            assert contents.read() == published, path
+        else:
+            assert _export(layout.client, path) == published, path
+    # The backup holds each replaced or removed version, and says which is which.
+    (backup,) = list(backups.iterdir())
+    manifest = {
+        entry["path"]: entry for entry in json.loads((backup / "manifest.json").read_text())
+    }
+    assert set(manifest) == {paths["main"], paths["scratch"], paths["wheel"]}
+    assert (backup / manifest[paths["main"]]["backup"]).read_bytes() == edited_main
+    assert manifest[paths["scratch"]]["action"] == "removed"
+    assert b"print('debug')" in (backup / manifest[paths["scratch"]]["backup"]).read_bytes()
+    wheel_backup = backup / manifest[paths["wheel"]]["backup"]
+    assert wheel_backup.read_bytes() == b"a wheel built on someone's laptop"
+
+
+def test_a_new_backup_folder_never_reuses_an_earlier_one(tmp_path: Path) -> None:
+    from cicd.driftcheck.restore import new_backup_folder
+
+    first = new_backup_folder(tmp_path, "prod")
+    first.mkdir()
+    (first / "kept.py").write_text("an earlier backup")
+    second = new_backup_folder(tmp_path, "prod")
+    assert second != first and not second.exists()
+    assert (first / "kept.py").read_text() == "an earlier backup"
+
+
+@pytest.mark.parametrize("layout", ["staging:workspace", "staging:dbfs"], indirect=True)
+def test_a_replaced_library_is_found_and_restored_in_every_artifact_store(
+    layout: Layout, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert layout.run() == 0, capsys.readouterr().out
+    live = layout.live
+    wheel = f"{layout.artifacts}/releases/{live}/etl_pipeline-{live}-py3-none-any.whl"
+    stray = f"{layout.artifacts}/releases/{live}/notes.txt"
+    if layout.values["databricks-cicd:artifactStore"]["kind"] == "workspace":
+        write_workspace_file(layout.client, wheel, b"patched wheel")
+        write_workspace_file(layout.client, stray, b"left here")
+    else:
+        layout.client.dbfs.upload(wheel, io.BytesIO(b"patched wheel"), overwrite=True)
+        layout.client.dbfs.upload(stray, io.BytesIO(b"left here"), overwrite=True)
+    code, report = _run_json(layout, capsys)
+    assert code == 1
+    assert sorted((f["kind"], f["path"]) for f in report["findings"]) == [
+        ("added", stray),
+        ("changed", wheel),
+    ]
+    assert layout.run("--restore", "--backup-dir", str(tmp_path)) == 0, capsys.readouterr()
+    code, report = _run_json(layout, capsys)
+    assert (code, report["findings"]) == (0, [])
+
+
+@pytest.mark.parametrize("layout", ["prod"], indirect=True)
+def test_the_job_is_found_by_name_or_by_id_and_a_renamed_job_is_an_error(
+    layout: Layout, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert layout.run("--job-id", str(layout.job_id)) == 0
+    job = layout.client.jobs.get(layout.job_id)
+    assert job.settings is not None
+    job.settings.name = "renamed in the browser"
+    layout.client.jobs.reset(layout.job_id, job.settings)
+    capsys.readouterr()
+    assert layout.run() == 2
+    assert "no job named" in capsys.readouterr().err
+    code, report = _run_json(layout, capsys, "--job-id", str(layout.job_id))
+    assert code == 1
+    assert [(f["path"], f["actual"]) for f in report["findings"]] == [
+        ("name", "renamed in the browser")
+    ]
+
+
+def test_a_release_not_on_disk_is_an_error_naming_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(REPO / "__main__.py", tmp_path / "__main__.py")
+    shutil.copy(REPO / LOCK_FILE, tmp_path / LOCK_FILE)
+    shutil.copy(REPO / "Pulumi.prod.yaml", tmp_path / "Pulumi.prod.yaml")
+    assert main(["--stack", "prod"], project_dir=tmp_path) == 2
+    err = capsys.readouterr().err
+    assert "dist/releases/1.0.0: release folder not found" in err
+    assert "cicd.release ensure --stack prod" in err
+
+
+@pytest.mark.parametrize("layout", ["prod"], indirect=True)
+def test_a_missing_release_folder_is_an_error_naming_it(
+    layout: Layout, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = f"{layout.root}/releases/1.0.0"
+    layout.client.workspace.delete(folder, recursive=True)
+    code = layout.run()
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"release 1.0.0: {folder} does not exist" in err
+    assert "pulumi up" in err
+
+
+@pytest.mark.parametrize("layout", ["staging"], indirect=True)
+def test_a_job_setting_or_grant_changed_by_hand_is_reported(
+    layout: Layout, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from databricks.sdk.service import iam
+
+    client = layout.client
+    job = client.jobs.get(layout.job_id)
+    assert job.settings is not None and job.settings.tags is not None
+    job.settings.tags["owner"] = "someone"
+    client.jobs.reset(layout.job_id, job.settings)
+    client.permissions.update(
+        "jobs",
+        str(layout.job_id),
+        access_control_list=[
+            iam.AccessControlRequest(
+                user_name="intern@example.com", permission_level=iam.PermissionLevel.CAN_MANAGE
+            )
+        ],
+    )
+    code, report = _run_json(layout, capsys)
+    assert code == 1
+    seen = {(f["kind"], f["path"], str(f["actual"])) for f in report["findings"]}
+    assert ("differs", "tags.owner", "someone") in seen
+    assert (
+        "granted-by-hand",
+        f"job {layout.job_id}: userName intern@example.com",
+        "CAN_MANAGE",
+    ) in seen
+    assert len(seen) == 2, seen
+
+
+@pytest.mark.parametrize("layout", ["staging"], indirect=True)
+def test_no_credentials_is_an_error_with_the_fix(
+    layout: Layout,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name in (
+        "DATABRICKS_TOKEN",
+        "DATABRICKS_CLIENT_ID",
+        "DATABRICKS_CLIENT_SECRET",
+        "DATABRICKS_CONFIG_PROFILE",
+        "DATABRICKS_HOST",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / "no-such.cfg"))
+    # The tool's own client factory (the SDK's unified authentication) and the stack's host.
+    code = main(["--stack", "staging"], project_dir=layout.project)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"no usable Databricks credentials for {layout.values['databricks:host']}" in err
+    assert "DATABRICKS_CLIENT_ID and DATABRICKS_CLIENT_SECRET" in err
+
+
+@pytest.mark.parametrize("layout", ["prod"], indirect=True)
+def test_an_unreachable_host_is_an_error_naming_it(
+    layout: Layout, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    stack_file = layout.project / "Pulumi.prod.yaml"
+    document = yaml.safe_load(stack_file.read_text())
+    document["config"]["databricks:host"] = closed
+    stack_file.write_text(yaml.safe_dump(document))
+    monkeypatch.setenv("DATABRICKS_TOKEN", "dapi-any")
+    monkeypatch.setattr("cicd.drift.RETRY_TIMEOUT_SECONDS", 1)
+    code = main(["--stack", "prod"], project_dir=layout.project)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"cannot reach the workspace {closed}" in err
+
+
+class _RefusesEveryToken(http.server.BaseHTTPRequestHandler):
+    """What a workspace answers a revoked or wrong token: 401 with its JSON error body."""
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's method name)
+        if self.path.startswith("/.well-known/"):
+            self.send_response(404)
+            self.end_headers()
+            return
+        body = json.dumps(
+            {"error_code": "UNAUTHENTICATED", "message": "Invalid access token."}
+        ).encode()
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_bad_credentials_are_an_error_with_the_fix(
+    built_releases: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RefusesEveryToken)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    host = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        code = main(
+            ["--stack", "prod"],
+            project_dir=REPO,
+            client_factory=lambda _host: WorkspaceClient(host=host, token="dapi-revoked"),
+        )
+    finally:
+        server.shutdown()
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "authentication to" in err and "DATABRICKS_CLIENT_SECRET" in err
+
+
+def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--stak", "prod"]) == 2
+    assert main(["--stack", "no-such-stack"], project_dir=REPO) == 2
+    assert "Pulumi.no-such-stack.yaml" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------
+# Without a server: the notebook normalisation and the report's cap
+
+
+def test_an_unchanged_round_trip_through_the_services_rewrites_is_no_drift() -> None:
+    """What the service itself changes on export (normalise.py): line endings, the final
+    newline, blank lines around cell separators. Checked on every notebook the repo publishes."""
+    notebooks = sorted((REPO / "pipeline" / "notebooks").rglob("*.py")) + sorted(
+        (REPO / "pipeline" / "notebooks").rglob("*.sql")
+    )
+    assert len(notebooks) >= 3
+    for path in notebooks:
+        published = path.read_bytes()
+        language = "SQL" if path.suffix == ".sql" else "PYTHON"
+        marker = ("-- " if language == "SQL" else "# ").encode() + b"COMMAND ----------"
+        rewrites = [
+            published.replace(b"\n", b"\r\n"),
+            published.rstrip(b"\n"),
+            published + b"\n",
+            published.replace(b"\n\n" + marker + b"\n\n", b"\n" + marker + b"\n"),
+        ]
+        for exported in rewrites:
+            assert same_notebook(exported, published, language, "SOURCE"), (path, exported[:80])
+        edited = published.replace(b"\n", b"\nx = 1\n", 1)
+        assert not same_notebook(edited, published, language, "SOURCE"), path
+        assert not same_notebook(published + b" ", published, language, "SOURCE"), path
+
+
+def test_normalisation_keeps_everything_but_blank_lines_at_the_separators() -> None:
+    source = b"# Databricks notebook source\na = 1\n\n\n# COMMAND ----------\n  \nb = 2\n"
+    assert normalise_source(source, "PYTHON") == (
+        b"# Databricks notebook source\na = 1\n\n# COMMAND ----------\n\n  \nb = 2"
+    )
+
+
+def test_a_jupyter_notebook_is_compared_by_its_cells() -> None:
+    published = json.dumps(
+        {"cells": [{"cell_type": "code", "source": ["a = 1\n", "b = 2"]}], "metadata": {}}
+    ).encode()
+    exported = json.dumps(
+        {"cells": [{"cell_type": "code", "source": "a = 1\nb = 2", "outputs": []}], "nbformat": 4}
+    ).encode()
+    assert same_notebook(exported, published, "PYTHON", "JUPYTER")
+    assert not same_notebook(exported.replace(b"b = 2", b"b = 3"), published, "PYTHON", "JUPYTER")
+
+
+def test_the_text_report_is_grouped_and_capped() -> None:
+    findings = [Finding("release 1.0.0", "changed", f"/r/1.0.0/n{i}") for i in range(15)] + [
+        Finding("job j (id 1)", "differs", f"tags.k{i}", "a", "b") for i in range(10)
+    ]
+    lines = text_report(findings)
+    assert lines[0] == "release 1.0.0:" and "job j (id 1):" in lines
+    assert sum(1 for line in lines if line.startswith("  ")) == 20
+    assert lines[-1] == "and 5 more (--json lists every finding)"
+    assert "program a, workspace b" in "\n".join(lines)
+
+
+def test_write_helper_creates_a_workspace_file(emulator: Emulator) -> None:
+    client = emulator.client()
+    path = f"/Shared/drift-helper-{uuid.uuid4().hex[:8]}/a.json"
+    write_workspace_file(client, path, b"{}")
+    (info,) = list(client.workspace.list(path.rsplit("/", 1)[0]))
+    assert info.object_type is not None and info.object_type.value == "FILE"
