@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import TextIO
 
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.config import Config
 from databricks.sdk.errors.base import DatabricksError
 from databricks.sdk.errors.platform import PermissionDenied, Unauthenticated
 
@@ -37,6 +36,7 @@ from cicd.driftcheck.expected import DriftSetupError, expected_state
 from cicd.driftcheck.findings import json_report, text_report
 from cicd.driftcheck.job import JobNotFound
 from cicd.driftcheck.restore import BackupError, new_backup_folder, restore
+from cicd.jobs.stack_outputs import workspace_client
 from cicd.project import PROJECT_DIR, stack_file
 
 EXIT_CLEAN, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
@@ -70,15 +70,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# The SDK retries an unreachable host for 5 minutes by default, twice over (host metadata, then
-# the first call); a check that cannot reach its workspace should say so sooner.
-RETRY_TIMEOUT_SECONDS = 60
-
-
-def _client_for(host: str) -> WorkspaceClient:
-    return WorkspaceClient(config=Config(host=host, retry_timeout_seconds=RETRY_TIMEOUT_SECONDS))
-
-
 def _explain(exc: BaseException, host: str) -> str:
     if isinstance(exc, Unauthenticated):
         return (
@@ -100,7 +91,7 @@ def main(
     argv: Sequence[str] | None = None,
     *,
     project_dir: Path = PROJECT_DIR,
-    client_factory: Callable[[str], WorkspaceClient] = _client_for,
+    client_factory: Callable[[str], WorkspaceClient] = workspace_client,
 ) -> int:
     out, err = sys.stdout, sys.stderr
     try:

@@ -29,14 +29,13 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors.base import DatabricksError
 
 from cicd.config import ConfigError, read_stack_file
 from cicd.jobs.candidate import CandidateError, run_candidate
 from cicd.jobs.provenance import ProvenanceError, ProvenanceJobs
 from cicd.jobs.runs import EXIT_SUCCESS, RunWatcher, one_line
-from cicd.jobs.stack_outputs import JobIdError, read_stack_outputs, stack_host
+from cicd.jobs.stack_outputs import JobIdError, read_stack_outputs, stack_host, workspace_client
 from cicd.project import PROJECT_DIR, stack_file
 from cicd.promotion.edits import EditRefused
 from cicd.promotion.staged_file import GateError, restore, stage
@@ -95,7 +94,7 @@ def run(project_dir: Path, stack: str, args: argparse.Namespace) -> int:
     host = stack_host(stack, project_dir)
     if host:
         os.environ["DATABRICKS_HOST"] = host
-    client = WorkspaceClient()
+    client = workspace_client()
     watcher = RunWatcher(
         jobs=client.jobs,
         job_id=job_id,

@@ -55,7 +55,7 @@ from cicd.jobs.runs import (
     RunWatcher,
     one_line,
 )
-from cicd.jobs.stack_outputs import JobIdError, job_id_from_stack, stack_host
+from cicd.jobs.stack_outputs import JobIdError, job_id_from_stack, stack_host, workspace_client
 from cicd.project import PROJECT_DIR
 
 if TYPE_CHECKING:
@@ -158,12 +158,6 @@ def _host_of(client: object | None) -> str:
     return env_host or "<no host: DATABRICKS_HOST is not set and no ~/.databrickscfg profile>"
 
 
-def _workspace_client() -> WorkspaceClient:
-    from databricks.sdk import WorkspaceClient
-
-    return WorkspaceClient()
-
-
 def _explain(exc: BaseException, host: str, job_id: int, watcher: RunWatcher | None) -> str:
     running = ""
     if watcher is not None and watcher.run_id is not None:
@@ -200,7 +194,7 @@ def _explain(exc: BaseException, host: str, job_id: int, watcher: RunWatcher | N
 def main(
     argv: Sequence[str] | None = None,
     *,
-    client_factory: Callable[[], WorkspaceClient] = _workspace_client,
+    client_factory: Callable[[], WorkspaceClient] = workspace_client,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     project_dir: Path = PROJECT_DIR,

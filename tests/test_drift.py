@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 from databricks.sdk import WorkspaceClient
+from databricks.sdk.service.jobs import Job, JobRunAs
 from databricks.sdk.service.workspace import ImportFormat, Language
 
 from cicd.drift import main
@@ -120,6 +121,16 @@ def _run_json(layout: Layout, capsys: pytest.CaptureFixture[str], *args: str) ->
     return code, json.loads(capsys.readouterr().out)
 
 
+def _edit_in_the_ui(client: WorkspaceClient, job_id: int, job: Job) -> None:
+    """Save `job`'s edited settings as the job page does: `run_as` is write-only (jobs/get reports
+    it as `run_as_user_name`), and an edit in the UI keeps who the job runs as, so it is written
+    back with the rest; a bare jobs/reset without it would reset run_as to the job's owner."""
+    assert job.settings is not None
+    if job.settings.run_as is None and job.run_as_user_name:
+        job.settings.run_as = JobRunAs(service_principal_name=job.run_as_user_name)
+    client.jobs.reset(job_id, job.settings)
+
+
 def _plant_six_drifts(layout: Layout) -> dict[str, str]:
     """The six hand edits of the issue; returns the paths they touch."""
     client, live = layout.client, layout.live
@@ -151,7 +162,7 @@ def _plant_six_drifts(layout: Layout) -> dict[str, str]:
     settings.timeout_seconds = 60
     assert settings.tasks is not None and settings.tasks[0].notebook_task is not None
     settings.tasks[0].notebook_task.notebook_path = scratch
-    client.jobs.reset(layout.job_id, settings)
+    _edit_in_the_ui(client, layout.job_id, job)
     return {"main": main_notebook, "defaults": defaults, "scratch": scratch, "wheel": wheel}
 
 
@@ -290,7 +301,7 @@ def test_the_job_is_found_by_name_or_by_id_and_a_renamed_job_is_an_error(
     job = layout.client.jobs.get(layout.job_id)
     assert job.settings is not None
     job.settings.name = "renamed in the browser"
-    layout.client.jobs.reset(layout.job_id, job.settings)
+    _edit_in_the_ui(layout.client, layout.job_id, job)
     capsys.readouterr()
     assert layout.run() == 2
     assert "no job named" in capsys.readouterr().err
@@ -336,7 +347,7 @@ def test_a_job_setting_or_grant_changed_by_hand_is_reported(
     job = client.jobs.get(layout.job_id)
     assert job.settings is not None and job.settings.tags is not None
     job.settings.tags["owner"] = "someone"
-    client.jobs.reset(layout.job_id, job.settings)
+    _edit_in_the_ui(client, layout.job_id, job)
     client.permissions.update(
         "jobs",
         str(layout.job_id),
@@ -395,7 +406,7 @@ def test_an_unreachable_host_is_an_error_naming_it(
     document["config"]["databricks:host"] = closed
     stack_file.write_text(yaml.safe_dump(document))
     monkeypatch.setenv("DATABRICKS_TOKEN", "dapi-any")
-    monkeypatch.setattr("cicd.drift.RETRY_TIMEOUT_SECONDS", 1)
+    monkeypatch.setattr("cicd.jobs.stack_outputs.RETRY_TIMEOUT_SECONDS", 1)
     code = main(["--stack", "prod"], project_dir=layout.project)
     err = capsys.readouterr().err
     assert code == 2, err

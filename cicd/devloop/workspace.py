@@ -10,6 +10,7 @@ from databricks.sdk.errors.base import DatabricksError
 from databricks.sdk.service.compute import ClusterDetails
 
 from cicd.devloop.target import DevLoopError, DevTarget
+from cicd.jobs.stack_outputs import workspace_client
 
 CREDENTIALS_HELP = (
     "set DATABRICKS_TOKEN (a personal access token), or DATABRICKS_CLIENT_ID and"
@@ -23,7 +24,7 @@ def connect(host: str | None, profile: str | None) -> WorkspaceClient:
     """A client for `host` (None: the profile's or DATABRICKS_HOST) with the SDK's unified
     authentication. Raises DevLoopError naming the variables when no credential is found."""
     try:
-        return WorkspaceClient(host=host, profile=profile)
+        return workspace_client(host, profile=profile)
     except Exception as exc:  # the SDK raises ValueError and others while resolving credentials
         raise DevLoopError(
             f"no usable Databricks credentials for {host or 'the workspace'}: {exc}."

@@ -1,5 +1,5 @@
 """What a deployed stack tells the tools: its job id and other outputs (read with the Pulumi
-CLI) and its workspace (`databricks:host` of its stack file)."""
+CLI), its workspace (`databricks:host` of its stack file), and an SDK client for it."""
 
 from __future__ import annotations
 
@@ -9,10 +9,38 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.config import Config
+
 from cicd.config import ConfigError, pulumi_config_map
 from cicd.project import PROJECT_DIR, stack_file
 
 PULUMI_TIMEOUT_SECONDS = 300.0
+# The SDK retries an unreachable host for 5 minutes by default, twice over (host metadata, then
+# the first call); a tool that cannot reach its workspace should say so within a couple of minutes.
+RETRY_TIMEOUT_SECONDS = 60
+
+
+def workspace_client(
+    host: str | None = None,
+    *,
+    profile: str | None = None,
+    client_id: str | None = None,
+    client_secret: str | None = None,
+) -> WorkspaceClient:
+    """An SDK client with the unified authentication (environment variables, a profile, or the
+    service principal credentials given), for `host` (None: the one DATABRICKS_HOST or the profile
+    names), giving up on an unreachable host within RETRY_TIMEOUT_SECONDS per attempt. Every tool
+    that talks to a workspace makes its client here."""
+    return WorkspaceClient(
+        config=Config(
+            host=host,
+            profile=profile,
+            client_id=client_id,
+            client_secret=client_secret,
+            retry_timeout_seconds=RETRY_TIMEOUT_SECONDS,
+        )
+    )
 
 
 class JobIdError(Exception):

@@ -23,7 +23,7 @@ from cicd.jobs.provenance import (
     find_job_id,
     release_digest,
 )
-from cicd.jobs.stack_outputs import stack_host
+from cicd.jobs.stack_outputs import stack_host, workspace_client
 from cicd.project import stack_file
 from cicd.releases.lock import LockError
 
@@ -43,15 +43,15 @@ class StagingSource:
 def staging_client(project_dir: Path, source: StagingSource) -> WorkspaceClient:
     host = stack_host(source.stack, project_dir)
     if source.profile:
-        return WorkspaceClient(profile=source.profile)
+        return workspace_client(profile=source.profile)
     client_id = os.environ.get(READER_ID_VARIABLE)
     if client_id:
-        return WorkspaceClient(
-            host=host,
+        return workspace_client(
+            host,
             client_id=client_id,
             client_secret=os.environ.get(READER_SECRET_VARIABLE),
         )
-    return WorkspaceClient(host=host)
+    return workspace_client(host)
 
 
 def check_staging_provenance(
