@@ -24,7 +24,7 @@ if str(REPO) not in sys.path:
 from cicd.evaluation import Evaluation, evaluate  # noqa: E402
 from cicd.releases.content import scan_release  # noqa: E402
 from cicd.releases.lock import LOCK_FILE, write_lock  # noqa: E402
-from tests.emulator import Emulator  # noqa: E402
+from tests.emulator import SESSION_DATA_DIR, Emulator  # noqa: E402
 
 NAMESPACE = "databricks-cicd"
 RUNNER = "5e0c7a53-2f7b-4c5e-9d0a-1b2c3d4e5f60"
@@ -158,11 +158,12 @@ def built_releases() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+def emulator() -> Iterator[Emulator]:
     """The minilake Databricks emulator, one per session; tests use their own paths in it."""
-    server = Emulator(tmp_path_factory.mktemp("minilake")).start()
+    server = Emulator(SESSION_DATA_DIR).start()
     yield server
     server.stop()
+    shutil.rmtree(SESSION_DATA_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from databricks.sdk import WorkspaceClient
+
+# minilake reads its settings when first imported, and some test modules import it at collection
+# time, before any fixture runs: its data lives in a folder of the session's own from the start,
+# never in the checkout (its default is "./data").
+SESSION_DATA_DIR = Path(tempfile.mkdtemp(prefix="minilake-"))
+os.environ["MINILAKE_DATA_DIR"] = str(SESSION_DATA_DIR)
+os.environ["MINILAKE_DUCKDB_EXTENSION_DIR"] = str(SESSION_DATA_DIR / "duckdb-extensions")
 
 
 class Emulator:
