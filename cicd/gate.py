@@ -34,7 +34,16 @@ from databricks.sdk.errors.base import DatabricksError
 from cicd.config import ConfigError, read_stack_file
 from cicd.jobs.candidate import CandidateError, run_candidate
 from cicd.jobs.provenance import ProvenanceError, ProvenanceJobs
-from cicd.jobs.runs import EXIT_SUCCESS, RunWatcher, one_line
+from cicd.jobs.runs import (
+    DEFAULT_POLL_INTERVAL_SECONDS,
+    DEFAULT_TIMEOUT_SECONDS,
+    EXIT_SUCCESS,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    RunWatcher,
+    one_line,
+    positive_seconds,
+)
 from cicd.jobs.stack_outputs import JobIdError, read_stack_outputs, stack_host, workspace_client
 from cicd.project import PROJECT_DIR, stack_file
 from cicd.promotion.edits import EditRefused
@@ -43,8 +52,6 @@ from cicd.promotion.staging import StagingSource, check_staging_provenance, stag
 from cicd.promotion.switch import PROMOTION, SwitchPlan, plan_switch
 
 EXIT_REFUSED = 1
-EXIT_USAGE = 2
-EXIT_UNREACHABLE = 4
 
 
 def plan(
@@ -143,8 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--staging-job-id", type=int)
             command.add_argument("--staging-profile")
         if name == "run":
-            command.add_argument("--timeout", type=float, default=3600.0)
-            command.add_argument("--poll-interval", type=float, default=15.0)
+            command.add_argument(
+                "--timeout", type=positive_seconds, default=DEFAULT_TIMEOUT_SECONDS
+            )
+            command.add_argument(
+                "--poll-interval", type=positive_seconds, default=DEFAULT_POLL_INTERVAL_SECONDS
+            )
     return parser
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from cicd.config import ConfigError, read_stack_file
 from cicd.evaluation.guardrails import pack_config
-from cicd.project import PROJECT_DIR
+from cicd.project import PROJECT_DIR, stack_file
 
 
 def main(argv: Sequence[str] | None = None, project_dir: Path = PROJECT_DIR) -> int:
@@ -32,11 +32,11 @@ def main(argv: Sequence[str] | None = None, project_dir: Path = PROJECT_DIR) -> 
         "--config", type=Path, help="stack file to read instead of Pulumi.<stack>.yaml"
     )
     args = parser.parse_args(argv)
-    stack_file = args.config or project_dir / f"Pulumi.{args.stack}.yaml"
+    stack_path = args.config or stack_file(project_dir, args.stack)
     try:
-        config = read_stack_file(stack_file)
+        config = read_stack_file(stack_path)
     except ConfigError as exc:
-        print(f"error: {stack_file.name}: {exc}", file=sys.stderr)
+        print(f"error: {stack_path.name}: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(pack_config(config, args.stack), indent=2, sort_keys=True))
     return 0

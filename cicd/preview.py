@@ -43,7 +43,7 @@ from cicd.config import (
 )
 from cicd.evaluation import Change, Evaluation, compare, evaluate
 from cicd.evaluation.guardrails import describe_violations, guardrail_violations
-from cicd.project import PROJECT_DIR
+from cicd.project import PROJECT_DIR, stack_file
 from cicd.releases.build import ReleaseBuildError
 from cicd.releases.content import ReleaseContentError
 from cicd.releases.lock import LockError
@@ -105,12 +105,12 @@ def describe_changes(before: Evaluation, after: Evaluation, changes: Sequence[Ch
 
 
 def _evaluate_file(
-    stack_file: Path, stack: str, project_dir: Path
+    stack_path: Path, stack: str, project_dir: Path
 ) -> tuple[StackConfig, Evaluation]:
     """The stack file's validated config, and what the program declares with it."""
-    config_map = pulumi_config_map(stack_file)
+    config_map = pulumi_config_map(stack_path)
     config = parse_stack_config(namespace_values(config_map))
-    ensure_releases(project_dir, config, str(stack_file))
+    ensure_releases(project_dir, config, str(stack_path))
     return config, evaluate(config_map, stack, project_dir)
 
 
@@ -130,8 +130,8 @@ def main(argv: Sequence[str] | None = None, project_dir: Path = PROJECT_DIR) -> 
         help="the stack file before the change (e.g. `git show origin/main:Pulumi.prod.yaml`)",
     )
     args = parser.parse_args(argv)
-    stack_file = args.config or project_dir / f"Pulumi.{args.stack}.yaml"
-    for path in (stack_file, args.base):
+    stack_path = args.config or stack_file(project_dir, args.stack)
+    for path in (stack_path, args.base):
         if path is not None and not path.exists():
             parser.error(f"{path}: no such stack file")
     with tempfile.TemporaryDirectory() as scratch:
@@ -140,17 +140,17 @@ def main(argv: Sequence[str] | None = None, project_dir: Path = PROJECT_DIR) -> 
             copy = Path(scratch) / "base.yaml"
             copy.write_bytes(args.base.read_bytes())
             args.base = copy
-        return _preview(args, stack_file, project_dir)
+        return _preview(args, stack_path, project_dir)
 
 
-def _preview(args: argparse.Namespace, stack_file: Path, project_dir: Path) -> int:
+def _preview(args: argparse.Namespace, stack_path: Path, project_dir: Path) -> int:
     print(
-        f"Offline preview of stack {args.stack} ({stack_file.name}), evaluated under mocks;"
+        f"Offline preview of stack {args.stack} ({stack_path.name}), evaluated under mocks;"
         " `pulumi preview` against the real state stays the source of truth."
     )
     try:
         base = _evaluate_file(args.base, args.stack, project_dir) if args.base else None
-        config, after = _evaluate_file(stack_file, args.stack, project_dir)
+        config, after = _evaluate_file(stack_path, args.stack, project_dir)
         problems = transition_problems(base[0].releases, config.releases) if base else []
     except (
         pulumi.RunError,

@@ -49,20 +49,20 @@ from databricks.sdk.errors.platform import NotFound, PermissionDenied, Unauthent
 
 from cicd.jobs.provenance import DIGEST_PARAM, RELEASE_PARAM, ProvenanceError, stack_run_record
 from cicd.jobs.runs import (
+    DEFAULT_POLL_INTERVAL_SECONDS,
+    DEFAULT_TIMEOUT_SECONDS,
     EXIT_INTERRUPTED,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
     RunWatcher,
     one_line,
+    positive_seconds,
 )
 from cicd.jobs.stack_outputs import JobIdError, job_id_from_stack, stack_host, workspace_client
 from cicd.project import PROJECT_DIR
 
 if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
-
-DEFAULT_TIMEOUT_SECONDS = 3600.0
-DEFAULT_POLL_INTERVAL_SECONDS = 15.0
 
 
 def _key_value(text: str) -> tuple[str, str]:
@@ -82,16 +82,6 @@ def _positive_int(text: str) -> int:
     if number <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return number
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not seconds > 0 or seconds == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return seconds
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,14 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--timeout",
-        type=_positive_seconds,
+        type=positive_seconds,
         default=DEFAULT_TIMEOUT_SECONDS,
         metavar="SECONDS",
         help="cancel the run and exit 3 if it has not finished after this long (default: 3600)",
     )
     parser.add_argument(
         "--poll-interval",
-        type=_positive_seconds,
+        type=positive_seconds,
         default=DEFAULT_POLL_INTERVAL_SECONDS,
         metavar="SECONDS",
         help="seconds between status checks (default: 15)",

@@ -121,7 +121,7 @@ class Stack:
         for name, (type_, inputs) in self.resources.items():
             registration = Registration(type_, name, None, inputs, (), False, False, True)
             evaluation.resources[registration.key] = registration
-        return check_evaluation(evaluation, pack_config(self.settings), "prod")
+        return check_evaluation(evaluation, pack_config(self.settings))
 
 
 def prod_stack() -> Stack:
@@ -516,4 +516,4 @@ def test_a_policy_run_without_its_config_says_how_to_pass_it() -> None:
         registration = Registration(type_, name, None, values, (), False, False, True)
         evaluation.resources[registration.key] = registration
     with pytest.raises(MissingSetting, match="--policy-pack-config"):
-        check_evaluation(evaluation, {}, "staging")
+        check_evaluation(evaluation, {})

@@ -26,7 +26,7 @@ AWAITING_DEV_CLUSTER_POLICY = "all-purpose-cluster-policy"
 def stack_violations(stack: str) -> list[Violation]:
     evaluation = evaluate(pulumi_config_map(REPO / f"Pulumi.{stack}.yaml"), stack, REPO)
     config = pack_config(read_stack_file(REPO / f"Pulumi.{stack}.yaml"), stack)
-    return check_evaluation(evaluation, config, stack)
+    return check_evaluation(evaluation, config)
 
 
 @pytest.fixture(scope="module")

@@ -121,7 +121,7 @@ def _recorder() -> tuple[list[tuple[str, str | None]], Callable[[str, str | None
 
 
 def check_evaluation(
-    evaluation: Evaluation, config: Mapping[str, Mapping[str, Any]], stack: str
+    evaluation: Evaluation, config: Mapping[str, Mapping[str, Any]]
 ) -> list[Violation]:
     """Every violation the pack reports for what `evaluation` registered, given the pack config
     `config` (as written by `pack_config`)."""
@@ -169,7 +169,7 @@ def guardrail_violations(
 ) -> list[Violation]:
     """What the policy pack reports for one stack's evaluation, with that stack's pack config:
     the one call the offline preview makes."""
-    return check_evaluation(evaluation, pack_config(config, stack), stack)
+    return check_evaluation(evaluation, pack_config(config, stack))
 
 
 def describe_violations(violations: list[Violation]) -> str:

@@ -5,6 +5,7 @@ cancelled. The build server's gate (`cicd.run_job`) and any command that waits f
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
@@ -27,6 +28,22 @@ EXIT_USAGE = 2
 EXIT_TIMED_OUT = 3
 EXIT_UNREACHABLE = 4
 EXIT_INTERRUPTED = 130
+
+# How long a run may take before it is cancelled, and how often it is looked at.
+DEFAULT_TIMEOUT_SECONDS = 3600.0
+DEFAULT_POLL_INTERVAL_SECONDS = 15.0
+
+
+def positive_seconds(text: str) -> float:
+    """A command-line timeout or poll interval: a finite number of seconds above zero."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return seconds
+
 
 # Life cycle states after which the run will not change any more.
 TERMINAL_STATES = frozenset(
