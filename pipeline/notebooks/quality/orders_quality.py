@@ -2,27 +2,24 @@
 # MAGIC %md
 # MAGIC # Orders quality check (serverless)
 # MAGIC
-# MAGIC Fails when the share of rejected rows in the day's raw orders is above `max_rejected_share`.
-# MAGIC Runs on serverless compute; the `etl_pipeline` wheel comes from the job's environment.
+# MAGIC Fails when the day's clean orders hold fewer than `min_rows` rows. Runs on serverless
+# MAGIC compute and needs no library: plain Spark SQL on the clean table.
 
 # COMMAND ----------
 
 import json
+import re
 
-dbutils.widgets.text("source_table", "", "source_table")
-dbutils.widgets.text("max_rejected_share", "0.05", "max_rejected_share")
-source_table = dbutils.widgets.get("source_table").strip()
-limit = float(dbutils.widgets.get("max_rejected_share"))
+dbutils.widgets.text("target_table", "", "target_table")
+dbutils.widgets.text("min_rows", "1", "min_rows")
+target_table = dbutils.widgets.get("target_table").strip()
+min_rows = int(dbutils.widgets.get("min_rows"))
+if not re.fullmatch(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+){0,2}", target_table):
+    raise ValueError(f"target_table {target_table!r} is not a table name")
 
 # COMMAND ----------
 
-from etl_pipeline import spark_job
-
-table = spark_job.validate_table_name(source_table, "source_table")
-classified = spark_job.classify_orders(spark.table(table))
-total = classified.count()
-rejected = classified.where("reject_reason IS NOT NULL").count()
-share = rejected / total if total else 0.0
-if share > limit:
-    raise ValueError(f"{rejected} of {total} rows rejected ({share:.1%} > {limit:.1%})")
-dbutils.notebook.exit(json.dumps({"rows": total, "rejected": rejected}))
+rows = spark.table(target_table).where("run_date = current_date()").count()
+if rows < min_rows:
+    raise ValueError(f"{target_table}: {rows} row(s) today, fewer than {min_rows}")
+dbutils.notebook.exit(json.dumps({"target_table": target_table, "rows": rows}))
