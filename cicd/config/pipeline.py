@@ -80,6 +80,14 @@ class PipelineNotifications(Model):
         return check_emails(value, "notifications.emails")
 
 
+class PipelineEnvironment(Model):
+    """What a serverless pipeline installs besides its source: libraries of the release."""
+
+    # File-name patterns matched against the release's wheels ('etl_pipeline-*.whl'), installed
+    # from the live release's folder in the artifact store (never a package index).
+    libraries: list[StrictStr] = Field(min_length=1)
+
+
 class PipelineSettings(Model):
     """One Lakeflow Declarative Pipeline of the stack."""
 
@@ -92,6 +100,8 @@ class PipelineSettings(Model):
     root_path: StrictStr | None = None
     # Serverless unless a cluster is given.
     cluster: PipelineCluster | None = None
+    # Wheels of the release the pipeline installs (serverless pipelines only).
+    environment: PipelineEnvironment | None = None
     continuous: StrictBool = False
     development: StrictBool = False
     channel: Literal["CURRENT", "PREVIEW"] = "CURRENT"
@@ -122,6 +132,11 @@ class PipelineSettings(Model):
 
     @model_validator(mode="after")
     def _classic_only(self) -> Self:
+        if self.cluster is not None and self.environment is not None:
+            raise ValueError(
+                "environment installs libraries on a serverless pipeline; a pipeline with a"
+                " cluster installs none this way: remove environment or cluster"
+            )
         if self.cluster is None and (self.photon is not None or self.edition is not None):
             raise ValueError(
                 "photon and edition apply to classic pipeline clusters; a serverless pipeline"

@@ -139,6 +139,15 @@ def pipeline_problems(key: str, pipeline: PipelineSettings, content: ReleaseCont
             found.append(f"{where}.libraries: file {library.file!r}: no such file")
         elif library.glob is not None and not any(p.startswith(library.path + "/") for p in every):
             found.append(f"{where}.libraries: glob {library.glob!r}: no file below that folder")
+    for pattern in pipeline.environment.libraries if pipeline.environment else []:
+        if not any(
+            fnmatch.fnmatchcase(lib.file_name, pattern) and lib.file_name.endswith(".whl")
+            for lib in content.libraries
+        ):
+            found.append(
+                f"{where}.environment.libraries: pattern {pattern!r} matches none of the"
+                " release's wheels"
+            )
     if pipeline.root_path and not any(p.startswith(pipeline.root_path + "/") for p in every):
         found.append(f"{where}.rootPath: {pipeline.root_path!r}: no such folder in the release")
     return found
