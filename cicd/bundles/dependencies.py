@@ -22,6 +22,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from cicd.bundles.interpolation import BUNDLE_ROOT
 from cicd.bundles.paths import bundle_relative
 
 
@@ -38,7 +39,13 @@ def wheel_pattern(
     value: str, file: PurePosixPath, root: Path, wheels: list[str]
 ) -> tuple[str | None, str]:
     """(the release library pattern for one dependency, or None and why)."""
-    text = value.strip()
+    pattern, why = _pattern(value.strip(), file, root, wheels)
+    return pattern, why.replace(BUNDLE_ROOT, "${workspace.file_path}")
+
+
+def _pattern(
+    text: str, file: PurePosixPath, root: Path, wheels: list[str]
+) -> tuple[str | None, str]:
     given = ", ".join(wheels) or "none"
     if text.startswith(("--editable", "-e ")):
         folder = text.removeprefix("--editable").removeprefix("-e").strip().lstrip("=").strip()

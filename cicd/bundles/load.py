@@ -40,7 +40,8 @@ STACK_DECIDES = {
     "permissions": "the stack's databricks-cicd:access decides who may manage and run jobs",
     "presets": "names, tags and pauses come from the stack, not bundle presets",
     "sync": "the release holds exactly the files the jobs and pipelines use",
-    "mode": "a stack deploys as itself: no development-mode name prefix or paused triggers",
+    "mode": "a stack deploys as itself (no development-mode name prefix or paused triggers)",
+    "workspace": "the stack's databricks:host and workspaceRoot say where it deploys",
     "scripts": "bundle scripts are not run",
     "git": "the release records its own provenance",
 }

@@ -182,18 +182,12 @@ class Translator:
             "run_as",
         }
         self._unknown(data, known, key, "a job")
+        errors = len(self.findings.errors)
         out: dict[str, Any] = {"name": _text(self._value(data.get("name", resource.key), key))}
         tasks = [
             self._task(task, f"{key}.tasks[{i}]", top=True)
             for i, task in enumerate(data.get("tasks") or [])
         ]
-        if any(t is None for t in tasks):
-            self.findings.unsupported_item(
-                resource.file,
-                key,
-                "left out: a job runs all its tasks or none (see the task(s) listed)",
-            )
-            return None
         out["tasks"] = tasks
         clusters = {}
         for i, cluster in enumerate(data.get("job_clusters") or []):
@@ -212,11 +206,13 @@ class Translator:
                 spec, {"client", "environment_version", "dependencies"}, f"{where}.spec", "a spec"
             )
             version = spec.get("environment_version", spec.get("client"))
-            converted: dict[str, Any] = {
-                "libraries": self._patterns(spec.get("dependencies"), f"{where}.spec.dependencies")
-            }
+            converted: dict[str, Any] = {}
             if version is not None:
                 converted["environmentVersion"] = _text(self._value(version, where))
+            # [] (not left out): only what the bundle lists, never every wheel of the release.
+            converted["libraries"] = self._patterns(
+                spec.get("dependencies"), f"{where}.spec.dependencies"
+            )
             environments[_text(environment.get("environment_key"))] = converted
         if environments:
             out["environments"] = environments
@@ -247,6 +243,12 @@ class Translator:
             out["emailNotifications"] = self._emails(
                 data["email_notifications"], f"{key}.email_notifications"
             )
+        if "timeout_seconds" not in data:
+            self.findings.note(
+                resource.file,
+                f"{key}.timeout_seconds",
+                "not set: the stack's default timeout (3600 s) applies; a job here has one",
+            )
         for bundle_key, ours in (
             ("timeout_seconds", "timeoutSeconds"),
             ("max_concurrent_runs", "maxConcurrentRuns"),
@@ -261,6 +263,14 @@ class Translator:
             principal = self._run_as(run_as, f"{key}.run_as")
             if principal:
                 out["runAs"] = principal
+        if any(t is None for t in tasks):
+            if len(self.findings.errors) == errors:
+                self.findings.unsupported_item(
+                    resource.file,
+                    key,
+                    "left out: a job runs all its tasks or none (see the task(s) listed)",
+                )
+            return None
         return self._validated(JobSettings, out, resource)
 
     def _emails(self, raw: Any, key: str) -> dict[str, Any]:
@@ -579,6 +589,7 @@ class Translator:
             "environment",
         }
         self._unknown(data, known, key, "a pipeline")
+        errors = len(self.findings.errors)
         out: dict[str, Any] = {"name": _text(resource.key)}
         for theirs, ours in plain.items():
             if theirs in data:
@@ -610,11 +621,7 @@ class Translator:
                 self.findings.unsupported_item(
                     self.file, f"{where}.{kind}", f"pipeline library kind {kind!r} is not converted"
                 )
-        if len(libraries) != len(data.get("libraries") or []):
-            self.findings.unsupported_item(
-                resource.file, key, "left out: a pipeline runs all its sources or none"
-            )
-            return None
+        complete = len(libraries) == len(data.get("libraries") or [])
         out["libraries"] = libraries
         if "root_path" in data:
             root = self._path(data["root_path"], f"{key}.root_path", "folder")
@@ -686,6 +693,12 @@ class Translator:
             principal = self._run_as(run_as, f"{key}.run_as")
             if principal:
                 out["runAs"] = principal
+        if not complete:
+            if len(self.findings.errors) == errors:
+                self.findings.unsupported_item(
+                    resource.file, key, "left out: a pipeline runs all its sources or none"
+                )
+            return None
         return self._validated(PipelineSettings, out, resource)
 
     # -- validation ---------------------------------------------------------------------------

@@ -109,7 +109,16 @@ def job_problems(
     where = f"databricks-cicd:{'.'.join(config.job_location(key))}"
     found: list[str] = []
     implied = job.tasks is None
-    tasks = job.tasks if job.tasks is not None else [job.implied_task(entry)]
+    # A release without an entry notebook (NO_ENTRY) is refused for a job without tasks by
+    # cicd.releases.inputs, with its own message; there is no implied task to check here.
+    implied_entry = job.entry_notebook or entry
+    tasks = (
+        job.tasks
+        if job.tasks is not None
+        else [job.implied_task(implied_entry)]
+        if implied_entry
+        else []
+    )
     for task in tasks:
         found.extend(f"{where}: {p}" for p in _task_problems(content, task.runs(), implied=implied))
     for name, environment in sorted(job.environments.items()):
