@@ -225,10 +225,27 @@ def convert(project_dir: Path, request: Request) -> list[str]:
     )
 
 
+def _before_deploying(jobs: Mapping[str, Mapping[str, object]]) -> list[str]:
+    """What the converted jobs lack that the guardrails require and no bundle field gives."""
+    todo = []
+    for key, job in sorted(jobs.items()):
+        where = f"databricks-cicd:jobs.{key}"
+        if "runAs" not in job:
+            todo.append(
+                f"{where}.runAs: set the application id of the service principal it runs as"
+            )
+        notes = job.get("emailNotifications")
+        if not (isinstance(notes, Mapping) and notes.get("onFailure")) and not job.get(
+            "failureEmails"
+        ):
+            todo.append(f"{where}.failureEmails: name who hears when it fails")
+    return todo
+
+
 def _report(
     request: Request,
     stack_name: str,
-    jobs: Mapping[str, object],
+    jobs: Mapping[str, Mapping[str, object]],
     pipelines: Mapping[str, object],
     count: int,
     change: StackChange,
@@ -255,6 +272,10 @@ def _report(
     if notes:
         lines.append("not converted (the stack decides these):")
         lines += capped(notes)
+    todo = _before_deploying(jobs)
+    if todo:
+        lines.append("before deploying (the policy pack refuses a job without these):")
+        lines += capped(todo)
     if change.made_live:
         lines.append(f"{request.version} is live: the stack had no release yet.")
     elif change.lines:
