@@ -571,3 +571,172 @@ def test_a_failing_build_writes_nothing(
     assert "databricks.yml: artifacts.python_artifact.build: 'exit 3' failed (exit 3)" in err, err
     assert "--library" in err, err
     assert project.stack_file.read_text() == STACK_TEXT and project.written() == []
+
+
+# -- reading a bundle: targets, variables, references -----------------------------------------
+
+SMALL_BUNDLE = """\
+bundle:
+  name: small
+include:
+  - resources/*.yml
+variables:
+  catalog:
+    default: main
+  schema:
+    default: sales
+  warehouse:
+    default: wh-default
+targets:
+  dev:
+    variables:
+      schema: dev_sales
+  prod:
+    run_as:
+      service_principal_name: 5e0c7a53-2f7b-4c5e-9d0a-1b2c3d4e5f60
+    resources:
+      jobs:
+        nightly:
+          tasks:
+            - task_key: load
+              timeout_seconds: 600
+"""
+SMALL_JOBS = """\
+resources:
+  jobs:
+    nightly:
+      name: nightly-${bundle.target}
+      timeout_seconds: 7200
+      email_notifications:
+        on_failure: [oncall@example.com]
+      schedule:
+        quartz_cron_expression: "0 0 2 * * ?"
+        timezone_id: Europe/Amsterdam
+      parameters:
+        - name: schema
+          default: ${var.catalog}.${var.schema}
+      tasks:
+        - task_key: load
+          sql_task:
+            warehouse_id: ${var.warehouse}
+            file:
+              path: ../src/sql/load.sql
+        - task_key: check
+          depends_on: [{task_key: load}]
+          condition_task: {left: "{{tasks.load.values.rows}}", op: GREATER_THAN, right: "0"}
+        - task_key: publish
+          depends_on: [{task_key: check, outcome: "true"}]
+          run_job_task:
+            job_id: ${resources.jobs.report.id}
+    report:
+      name: report-${bundle.target}
+      timeout_seconds: 600
+      email_notifications:
+        on_failure: [oncall@example.com]
+      tasks:
+        - task_key: report
+          notebook_task:
+            notebook_path: ../src/report.py
+            base_parameters: {schema: "${var.schema}"}
+"""
+
+
+@pytest.fixture
+def small_bundle(tmp_path: Path) -> Path:
+    root = tmp_path / "small"
+    (root / "resources").mkdir(parents=True)
+    (root / "src" / "sql").mkdir(parents=True)
+    (root / "databricks.yml").write_text(SMALL_BUNDLE)
+    (root / "resources" / "jobs.yml").write_text(SMALL_JOBS)
+    (root / "src" / "sql" / "load.sql").write_text("SELECT 1\n")
+    (root / "src" / "report.py").write_text("# Databricks notebook source\nprint('report')\n")
+    (root / "src" / ".scratch.py").write_text("never published\n")
+    return root
+
+
+def converted_jobs(project: Project) -> dict[str, Any]:
+    config = yaml.safe_load(project.stack_file.read_text())["config"]
+    jobs: dict[str, Any] = config["databricks-cicd:jobs"]
+    return jobs
+
+
+def test_target_values_overrides_and_var_take_precedence_in_order(
+    project: Project, capsys: pytest.CaptureFixture[str], small_bundle: Path
+) -> None:
+    code, _, err = project.convert(small_bundle, capsys, "--var", "catalog=cli", target="prod")
+    assert code == 0, err
+    nightly = converted_jobs(project)["nightly"]
+    # --var wins over the default; the default applies where the target sets nothing.
+    assert nightly["jobParameters"] == {"schema": "cli.sales"}, nightly
+    assert nightly["name"] == "nightly-prod"
+    load = nightly["tasks"][0]
+    # The target's resources are merged into the job task by task key.
+    assert load["timeoutSeconds"] == 600 and load["sqlFile"]["warehouseId"] == "wh-default", load
+    assert load["sqlFile"]["path"] == "src/sql/load.sql", load
+    # The target's run_as applies to every job.
+    assert {job["runAs"] for job in converted_jobs(project).values()} == {
+        "5e0c7a53-2f7b-4c5e-9d0a-1b2c3d4e5f60"
+    }
+    # ${resources.jobs.report.id} became this stack's job key; the condition branch is kept.
+    publish_task = nightly["tasks"][2]
+    assert publish_task["runJob"] == {"job": "report"}, publish_task
+    assert publish_task["dependsOn"] == [{"taskKey": "check", "outcome": "true"}], publish_task
+    report = converted_jobs(project)["report"]["tasks"][0]
+    assert report["notebook"] == {"path": "src/report", "parameters": {"schema": "sales"}}, report
+    evaluation = project.evaluate()
+    nightly_job = job_of(evaluation, "nightly-prod")
+    report_job = next(r for r in evaluation.of_type(JOB) if r.inputs["name"] == "report-prod")
+    run = next(t for t in nightly_job["tasks"] if t["taskKey"] == "publish")
+    assert run["runJobTask"]["jobId"] == float(_fake_id(report_job.name)), run
+    assert nightly_job["schedule"]["timezoneId"] == "Europe/Amsterdam", nightly_job
+    # Hidden files are never published, and only what the jobs use is.
+    assert project.written() == sorted(
+        [
+            LOCK_FILE,
+            "releases/1.0.0/notebooks/src/report.py",
+            "releases/1.0.0/notebooks/src/sql/load.sql",
+        ]
+    ), project.written()
+
+
+def test_the_dev_target_takes_its_own_variable_values(
+    project: Project, capsys: pytest.CaptureFixture[str], small_bundle: Path
+) -> None:
+    code, _, err = project.convert(small_bundle, capsys, target="dev")
+    assert code == 0, err
+    nightly = converted_jobs(project)["nightly"]
+    assert nightly["jobParameters"] == {"schema": "main.dev_sales"}, nightly
+    assert "runAs" not in nightly and "timeoutSeconds" not in nightly["tasks"][0], nightly
+
+
+def test_an_unknown_target_names_the_known_ones(
+    project: Project, capsys: pytest.CaptureFixture[str], small_bundle: Path
+) -> None:
+    code, _, err = project.convert(small_bundle, capsys, target="staging")
+    assert code == 1
+    assert "has no target 'staging'; its targets are: dev, prod" in err, err
+    assert project.written() == []
+
+
+def test_a_reference_inside_a_longer_value_and_a_person_as_run_as_are_refused(
+    project: Project, capsys: pytest.CaptureFixture[str], small_bundle: Path
+) -> None:
+    jobs = small_bundle / "resources" / "jobs.yml"
+    jobs.write_text(
+        jobs.read_text()
+        .replace("job_id: ${resources.jobs.report.id}", "job_id: id-${resources.jobs.report.id}")
+        .replace(
+            "      timeout_seconds: 600\n",
+            "      timeout_seconds: 600\n      run_as: {user_name: a@example.com}\n",
+            1,
+        )
+    )
+    code, _, err = project.convert(small_bundle, capsys, target="dev")
+    assert code == 1
+    where = "resources/jobs.yml: resources.jobs"
+    assert (
+        f"{where}.nightly.tasks[2].run_job_task.job_id: ${{resources.jobs.report.id}} can only be a whole value"
+        in err
+    ), err
+    assert f"{where}.report.run_as: runs as a person" in err, err
+    assert project.written() == []
