@@ -390,13 +390,26 @@ def test_skip_unsupported_converts_the_rest_and_says_what_was_left_out(
     project: Project, capsys: pytest.CaptureFixture[str], bundle_copy: Any
 ) -> None:
     bundle = bundle_copy("default_sql")
-    (bundle / "resources" / "extra.yml").write_text(UNSUPPORTED_RESOURCES)
+    # The left-out job also runs a notebook: it is not published with the rest.
+    extra = UNSUPPORTED_RESOURCES + (
+        "        - task_key: prepare\n"
+        "          notebook_task:\n"
+        "            notebook_path: ../src/prepare_dbt.py\n"
+    )
+    (bundle / "resources" / "extra.yml").write_text(extra)
+    (bundle / "src" / "prepare_dbt.py").write_text("# Databricks notebook source\nprint(1)\n")
     code, out, err = project.convert(bundle, capsys, "--skip-unsupported")
     assert code == 0, err
     assert "left out (--skip-unsupported)" in out and "resources.apps.my_app" in out, out
     assert "resources.jobs.dbt_job: left out" in out, out
+    assert "resources.jobs.dbt_job.description:" in out, out
     evaluation = project.evaluate()
     assert [r.inputs["name"] for r in evaluation.of_type(JOB)] == ["default_sql_sql_job"]
+    assert project.written() == [
+        LOCK_FILE,
+        "releases/1.0.0/notebooks/src/orders_daily.sql",
+        "releases/1.0.0/notebooks/src/orders_raw.sql",
+    ], project.written()
 
 
 def test_many_unsupported_items_are_capped(

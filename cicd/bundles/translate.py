@@ -29,6 +29,14 @@ from cicd.config.pipeline import PipelineSettings
 EDITABLE = re.compile(r"^\s*(--editable[= ]|-e\s)\s*")
 # Resource kinds this project deploys from a bundle; every other kind is listed as unsupported.
 CONVERTED_KINDS = ("jobs", "pipelines")
+# Why some well-known fields are not converted (the others: the model has no place for them).
+UNSUPPORTED_WHY = {
+    "existing_cluster_id": "runs on an existing cluster: a job here runs on its job clusters"
+    " (job_clusters) or serverless",
+    "new_cluster": "a task's own cluster: move it to job_clusters and name it (job_cluster_key)",
+    "git_source": "runs from Git: a job here runs what its release published",
+    "webhook_notifications": "webhooks are not converted: use email_notifications",
+}
 # Keys the stack decides itself: said in the report, not refused.
 NOTED = {"permissions": "the stack's databricks-cicd:access decides who may manage and run it"}
 
@@ -37,9 +45,21 @@ NOTED = {"permissions": "the stack's databricks-cicd:access decides who may mana
 class Translation:
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     pipelines: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # Bundle-relative files the release publishes, and folders whose every file it publishes.
-    files: set[str] = field(default_factory=set)
-    folders: set[str] = field(default_factory=set)
+    # Per job or pipeline ("jobs.<key>"), the bundle-relative files it uses, and the folders
+    # whose every file it uses: the release publishes those of the converted ones only.
+    files_of: dict[str, set[str]] = field(default_factory=dict)
+    folders_of: dict[str, set[str]] = field(default_factory=dict)
+
+    def _converted(self) -> list[str]:
+        return [f"jobs.{k}" for k in self.jobs] + [f"pipelines.{k}" for k in self.pipelines]
+
+    @property
+    def files(self) -> set[str]:
+        return {f for key in self._converted() for f in self.files_of.get(key, set())}
+
+    @property
+    def folders(self) -> set[str]:
+        return {f for key in self._converted() for f in self.folders_of.get(key, set())}
 
 
 def _text(value: Any) -> str:
@@ -60,6 +80,7 @@ class Translator:
         self.wheels = wheels
         self.out = Translation()
         self.file = PurePosixPath("databricks.yml")
+        self.current = ""  # "jobs.<key>" or "pipelines.<key>" being translated
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -71,9 +92,8 @@ class Translator:
             if name in NOTED:
                 self.findings.note(self.file, f"{key}.{name}", f"not converted: {NOTED[name]}")
             elif name not in known:
-                self.findings.unsupported_item(
-                    self.file, f"{key}.{name}", f"{what} has no {name!r} here: not converted"
-                )
+                why = UNSUPPORTED_WHY.get(name, f"{what} has no {name!r} here: not converted")
+                self.findings.unsupported_item(self.file, f"{key}.{name}", why)
 
     def _path(self, raw: Any, key: str, kind: str) -> str | None:
         """A release path for a bundle path: kind 'file', 'notebook', 'folder' or 'glob'."""
@@ -97,7 +117,7 @@ class Translator:
             if not (root / relative).is_dir():
                 self.findings.error(self.file, key, f"{relative}: no such folder in the bundle")
                 return None
-            self.out.folders.add(relative)
+            self.out.folders_of.setdefault(self.current, set()).add(relative)
             return relative + ("/**" if kind == "glob" else "")
         if kind == "notebook":
             found = notebook_file(root, relative)
@@ -112,12 +132,12 @@ class Translator:
                     " add the header line, or run it as a Python file task",
                 )
                 return None
-            self.out.files.add(found)
+            self.out.files_of.setdefault(self.current, set()).add(found)
             return without_suffix(found)
         if not (root / relative).is_file():
             self.findings.error(self.file, key, f"{relative}: no such file in the bundle")
             return None
-        self.out.files.add(relative)
+        self.out.files_of.setdefault(self.current, set()).add(relative)
         return relative
 
     def _patterns(self, dependencies: Any, key: str) -> list[str]:
@@ -165,6 +185,7 @@ class Translator:
 
     def job(self, resource: Resource) -> dict[str, Any] | None:
         self.file = resource.file
+        self.current = f"jobs.{resource.key}"
         key = resource.where
         data = resource.data
         known = {
@@ -563,6 +584,7 @@ class Translator:
 
     def pipeline(self, resource: Resource) -> dict[str, Any] | None:
         self.file = resource.file
+        self.current = f"pipelines.{resource.key}"
         key = resource.where
         data = resource.data
         plain = {
