@@ -753,3 +753,108 @@ def test_a_reference_inside_a_longer_value_and_a_person_as_run_as_are_refused(
     ), err
     assert f"{where}.report.run_as: runs as a person" in err, err
     assert project.written() == []
+
+
+CLASSIC_JOB = """\
+resources:
+  jobs:
+    classic:
+      name: classic
+      run_as: {service_principal_name: 5e0c7a53-2f7b-4c5e-9d0a-1b2c3d4e5f60}
+      timeout_seconds: 1800
+      max_concurrent_runs: 2
+      tags: {team: data}
+      email_notifications:
+        on_failure: [oncall@example.com]
+      job_clusters:
+        - job_cluster_key: etl
+          new_cluster:
+            spark_version: 15.4.x-scala2.12
+            node_type_id: i3.xlarge
+            data_security_mode: SINGLE_USER
+            autoscale: {min_workers: 1, max_workers: 4}
+            spark_conf: {spark.sql.shuffle.partitions: 64}
+      tasks:
+        - task_key: files
+          job_cluster_key: etl
+          spark_python_task:
+            python_file: ../src/list_files.py
+        - task_key: each
+          depends_on: [{task_key: files}]
+          for_each_task:
+            inputs: "{{tasks.files.values.names}}"
+            concurrency: 4
+            task:
+              task_key: each_file
+              job_cluster_key: etl
+              notebook_task:
+                notebook_path: ../src/report.py
+              libraries:
+                - whl: ../dist/*.whl
+        - task_key: cleanup
+          depends_on: [{task_key: each}]
+          run_if: ALL_DONE
+          max_retries: 2
+          min_retry_interval_millis: 120000
+          job_cluster_key: etl
+          python_wheel_task:
+            package_name: small
+            entry_point: cleanup
+            named_parameters: {days: 7}
+          libraries:
+            - whl: ../dist/*.whl
+"""
+
+
+def test_job_clusters_for_each_retries_and_classic_libraries(
+    project: Project, capsys: pytest.CaptureFixture[str], small_bundle: Path
+) -> None:
+    (small_bundle / "resources" / "jobs.yml").write_text(CLASSIC_JOB)
+    (small_bundle / "src" / "list_files.py").write_text("print('files')\n")
+    wheel = project.wheel("small-0.1.0-py3-none-any.whl")
+    code, out, err = project.convert(small_bundle, capsys, "--library", str(wheel), target="dev")
+    assert code == 0, err
+    classic = converted_jobs(project)["classic"]
+    assert classic["jobClusters"] == {
+        "etl": {
+            "sparkVersion": "15.4.x-scala2.12",
+            "nodeType": "i3.xlarge",
+            "dataSecurityMode": "SINGLE_USER",
+            "sparkConf": {"spark.sql.shuffle.partitions": "64"},
+            "autoscale": {"minWorkers": 1, "maxWorkers": 4},
+        }
+    }, classic
+    job = job_of(project.evaluate(), "classic")
+    tasks = {t["taskKey"]: t for t in job["tasks"]}
+    library = f"{ARTIFACT_ROOT}/releases/1.0.0/small-0.1.0-py3-none-any.whl"
+    inner = tasks["each"]["forEachTask"]["task"]
+    assert inner["notebookTask"]["notebookPath"] == f"{WORKSPACE_ROOT}/releases/1.0.0/src/report"
+    assert inner["libraries"] == [{"whl": library}], inner
+    assert tasks["each"]["forEachTask"]["concurrency"] == 4.0, tasks["each"]
+    cleanup = tasks["cleanup"]
+    assert cleanup["runIf"] == "ALL_DONE" and cleanup["maxRetries"] == 2.0, cleanup
+    assert cleanup["minRetryIntervalMillis"] == 120000.0, cleanup
+    assert cleanup["pythonWheelTask"]["namedParameters"] == {"days": "7"}, cleanup
+    assert cleanup["libraries"] == [{"whl": library}], cleanup
+    assert tasks["files"]["sparkPythonTask"]["pythonFile"] == (
+        f"/Workspace{WORKSPACE_ROOT}/releases/1.0.0/src/list_files.py"
+    ), tasks["files"]
+    cluster = job["jobClusters"][0]["newCluster"]
+    assert cluster["singleUserName"] == "5e0c7a53-2f7b-4c5e-9d0a-1b2c3d4e5f60", cluster
+    assert job["maxConcurrentRuns"] == 2.0 and job["timeoutSeconds"] == 1800.0, job
+    assert "before deploying" not in out, out
+
+
+def test_unreadable_yaml_and_a_missing_include_are_named(
+    project: Project, capsys: pytest.CaptureFixture[str], small_bundle: Path
+) -> None:
+    (small_bundle / "resources" / "broken.yml").write_text("resources:\n  jobs: [\n")
+    main_file = small_bundle / "databricks.yml"
+    main_file.write_text(
+        main_file.read_text().replace("  - resources/*.yml", "  - resources/*.yml\n  - more/*.yml")
+    )
+    code, _, err = project.convert(small_bundle, capsys)
+    assert code == 1
+    assert "resources/broken.yml: (file): is not valid YAML" in err, err
+    assert "databricks.yml: include[1]: 'more/*.yml' matches no file in the bundle" in err, err
+    assert project.written() == [] and project.stack_file.read_text() == STACK_TEXT
