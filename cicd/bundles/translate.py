@@ -169,6 +169,20 @@ class Translator:
         )
         return None
 
+    def _principal(self, data: dict[str, Any], key: str) -> str | None:
+        """The resource's own run_as, else the bundle's (top level or target)."""
+        if "run_as" in data:
+            return self._run_as(data["run_as"], f"{key}.run_as")
+        if self.bundle.run_as is None:
+            return None
+        own_file, self.file = self.file, PurePosixPath("databricks.yml")
+        try:
+            return self._run_as(
+                self.bundle.run_as, f"run_as (or targets.{self.bundle.target}.run_as)"
+            )
+        finally:
+            self.file = own_file
+
     def _run_as(self, raw: Any, key: str) -> str | None:
         value = self._value(raw, key)
         if isinstance(value, dict) and set(value) == {"service_principal_name"}:
@@ -279,11 +293,9 @@ class Translator:
         if data.get("tags"):
             tags = self._value(data["tags"], f"{key}.tags")
             out["tags"] = {str(k): _text(v) for k, v in tags.items()}
-        run_as = data.get("run_as", self.bundle.run_as)
-        if run_as is not None:
-            principal = self._run_as(run_as, f"{key}.run_as")
-            if principal:
-                out["runAs"] = principal
+        principal = self._principal(data, key)
+        if principal:
+            out["runAs"] = principal
         if any(t is None for t in tasks):
             if len(self.findings.errors) == errors:
                 self.findings.unsupported_item(
@@ -710,11 +722,9 @@ class Translator:
             )
             if patterns:
                 out["environment"] = {"libraries": patterns}
-        run_as = data.get("run_as", self.bundle.run_as)
-        if run_as is not None:
-            principal = self._run_as(run_as, f"{key}.run_as")
-            if principal:
-                out["runAs"] = principal
+        principal = self._principal(data, key)
+        if principal:
+            out["runAs"] = principal
         if not complete:
             if len(self.findings.errors) == errors:
                 self.findings.unsupported_item(
