@@ -414,7 +414,7 @@ PIPELINE = {
 }
 
 
-def test_a_serverless_pipeline_installs_release_wheels_by_pattern() -> None:
+def test_a_pipeline_installs_release_wheels_by_pattern() -> None:
     pipeline = dict(PIPELINE, environment={"libraries": ["etl_pipeline-*.whl"]})
     config = parse_stack_config({**base_values(), "pipelines": {"orders": pipeline}})
     environment = config.pipelines["orders"].environment
@@ -424,16 +424,7 @@ def test_a_serverless_pipeline_installs_release_wheels_by_pattern() -> None:
     assert config.pipelines["orders"].environment is None
 
 
-def test_a_pipeline_environment_is_refused_with_a_cluster_or_without_libraries() -> None:
-    classic = dict(
-        PIPELINE,
-        cluster={"nodeType": "i3.xlarge", "numWorkers": 1},
-        environment={"libraries": ["*.whl"]},
-    )
-    problem = only_problem({**base_values(), "pipelines": {"orders": classic}})
-    assert problem.startswith("databricks-cicd:pipelines.orders") and "serverless" in problem, (
-        problem
-    )
+def test_a_pipeline_environment_without_libraries_is_refused() -> None:
     empty = dict(PIPELINE, environment={"libraries": []})
     problem = only_problem({**base_values(), "pipelines": {"orders": empty}})
     assert "pipelines.orders.environment.libraries" in problem, problem

@@ -858,3 +858,20 @@ def test_unreadable_yaml_and_a_missing_include_are_named(
     assert "resources/broken.yml: (file): is not valid YAML" in err, err
     assert "databricks.yml: include[1]: 'more/*.yml' matches no file in the bundle" in err, err
     assert project.written() == [] and project.stack_file.read_text() == STACK_TEXT
+
+
+def test_bad_arguments_exit_2_and_a_bad_version_or_stack_is_named(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([str(BUNDLES / "default_sql"), "--target", "prod"], project_dir=project.root) == 2
+    assert "--stack" in capsys.readouterr().err
+    assert main(["x", "--target", "t", "--stack", STACK, "--version", "1", "--var", "novalue"]) == 2
+    assert "give NAME=VALUE" in capsys.readouterr().err
+    code, _, err = project.convert(BUNDLES / "default_sql", capsys, version="../1.0.0")
+    assert code == 1 and "--version: release version '../1.0.0' is not a plain identifier" in err
+    code = main(
+        [str(BUNDLES / "default_sql"), "--target", "prod", "--stack", "nope", "--version", "1.0"],
+        project_dir=project.root,
+    )
+    assert code == 1 and "Pulumi.nope.yaml: no such stack file" in capsys.readouterr().err
+    assert project.written() == []

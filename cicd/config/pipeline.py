@@ -81,7 +81,8 @@ class PipelineNotifications(Model):
 
 
 class PipelineEnvironment(Model):
-    """What a serverless pipeline installs besides its source: libraries of the release."""
+    """What a pipeline installs besides its source (its `environment.dependencies`): wheels of
+    the release. Pipelines take an environment on serverless and classic compute alike."""
 
     # File-name patterns matched against the release's wheels ('etl_pipeline-*.whl'), installed
     # from the live release's folder in the artifact store (never a package index).
@@ -100,7 +101,7 @@ class PipelineSettings(Model):
     root_path: StrictStr | None = None
     # Serverless unless a cluster is given.
     cluster: PipelineCluster | None = None
-    # Wheels of the release the pipeline installs (serverless pipelines only).
+    # Wheels of the release the pipeline installs.
     environment: PipelineEnvironment | None = None
     continuous: StrictBool = False
     development: StrictBool = False
@@ -132,11 +133,6 @@ class PipelineSettings(Model):
 
     @model_validator(mode="after")
     def _classic_only(self) -> Self:
-        if self.cluster is not None and self.environment is not None:
-            raise ValueError(
-                "environment installs libraries on a serverless pipeline; a pipeline with a"
-                " cluster installs none this way: remove environment or cluster"
-            )
         if self.cluster is None and (self.photon is not None or self.edition is not None):
             raise ValueError(
                 "photon and edition apply to classic pipeline clusters; a serverless pipeline"
