@@ -167,7 +167,9 @@ def _report(
             " (manifest.json lists each file)"
         )
     if not findings:
-        lines.append(f"stack {args.stack} ({host}): no drift in kept releases, jobs, pipelines or permissions")
+        lines.append(
+            f"stack {args.stack} ({host}): no drift in kept releases, jobs, pipelines or permissions"
+        )
     else:
         lines.append(f"stack {args.stack} ({host}): {len(findings)} finding(s)")
         lines += text_report(findings)

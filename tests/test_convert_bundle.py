@@ -22,7 +22,7 @@ import yaml
 from cicd.config import pulumi_config_map
 from cicd.convert_bundle import main
 from cicd.evaluation import Evaluation, compare, evaluate
-from cicd.evaluation.program import _fake_id
+from cicd.evaluation.program import fake_id
 from cicd.releases.lock import LOCK_FILE, NO_ENTRY, read_release_metadata
 from tests.conftest import REPO, SandboxProject
 
@@ -281,7 +281,7 @@ def test_pipeline_task_runs_the_converted_pipeline(
     job = job_of(evaluation, "sample_job")
     refresh = next(t for t in job["tasks"] if t["taskKey"] == "refresh_pipeline")
     # The mocks give every resource an id derived from its name (cicd.evaluation.program).
-    assert refresh["pipelineTask"]["pipelineId"] == _fake_id(pipeline.name), refresh
+    assert refresh["pipelineTask"]["pipelineId"] == fake_id(pipeline.name), refresh
     # The wheel task's parameters carry the target's variables, resolved.
     wheel = next(t for t in job["tasks"] if t["taskKey"] == "python_wheel_task")
     assert wheel["pythonWheelTask"]["parameters"] == ["--catalog", "catalog", "--schema", "prod"]
@@ -700,7 +700,7 @@ def test_target_values_overrides_and_var_take_precedence_in_order(
     nightly_job = job_of(evaluation, "nightly-prod")
     report_job = next(r for r in evaluation.of_type(JOB) if r.inputs["name"] == "report-prod")
     run = next(t for t in nightly_job["tasks"] if t["taskKey"] == "publish")
-    assert run["runJobTask"]["jobId"] == float(_fake_id(report_job.name)), run
+    assert run["runJobTask"]["jobId"] == float(fake_id(report_job.name)), run
     assert nightly_job["schedule"]["timezoneId"] == "Europe/Amsterdam", nightly_job
     # Hidden files are never published, and only what the jobs use is.
     assert project.written() == sorted(
