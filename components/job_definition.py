@@ -162,8 +162,6 @@ def _what_it_runs(
                 job_parameters=dict(sorted(task.run_job.job_parameters.items())) or None,
             )
         }
-    if task.kind == "for_each":
-        return {}  # it runs its inner task: _top_task adds for_each_task
     assert task.condition is not None  # TaskBody has exactly one kind
     return {
         "condition_task": kinds.condition(
