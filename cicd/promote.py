@@ -119,9 +119,7 @@ def main(
         print("error: --allow-unverified needs VERSION and a non-empty reason", file=sys.stderr)
         return EXIT_USAGE
     path = stack_file(project_dir, args.stack)
-    command = "python -m cicd.promote " + " ".join(
-        list(argv) if argv is not None else sys.argv[1:]
-    )
+    command = "python -m cicd.promote " + " ".join(list(argv) if argv is not None else sys.argv[1:])
     try:
         shared = read_shared(path)
         check_writable(path)  # before anything is asked of staging

@@ -116,7 +116,9 @@ def read_bytes(path: Path) -> bytes | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise SharedFileError(f"{path}: cannot be read ({exc.strerror}); check its permissions")
+        raise SharedFileError(
+            f"{path}: cannot be read ({exc.strerror}); check its permissions"
+        ) from None
 
 
 def read_shared(path: Path) -> SharedText:
@@ -135,7 +137,9 @@ def check_writable(path: Path) -> None:
     except FileNotFoundError:
         mode = None
     except OSError as exc:
-        raise SharedFileError(f"{path}: cannot be read ({exc.strerror}); check its permissions")
+        raise SharedFileError(
+            f"{path}: cannot be read ({exc.strerror}); check its permissions"
+        ) from None
     if mode is not None and (not mode & 0o222 or not os.access(path, os.W_OK)):
         raise SharedFileError(
             f"{path}: is read-only (mode {stat.filemode(mode)}), so nothing was written; make"

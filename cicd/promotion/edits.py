@@ -131,9 +131,7 @@ def _older(releases: Releases, version: str) -> str | None:
     """The highest kept release below `version` that is not the candidate: the release that was
     live before it (versions go live in version order), and so where a rollback from it goes."""
     key = version_sort_key(version)
-    older = [
-        v for v in releases.versions if version_sort_key(v) < key and v != releases.candidate
-    ]
+    older = [v for v in releases.versions if version_sort_key(v) < key and v != releases.candidate]
     return older[-1] if older else None
 
 

@@ -33,8 +33,8 @@ from cicd.releases.lock import (
     PUBLISH,
     ReleaseMetadata,
     differences,
-    read_lock_document,
-    write_lock,
+    read_lock_snapshot,
+    replace_lock,
 )
 from cicd.releases.placement import folder_digests, foreign_files, place
 from cicd.releases.problems import MAX_SHOWN, Kind, Problems
@@ -110,7 +110,7 @@ def publish(
     digests = dict(sorted(digests.items()))
 
     lock_path = project_dir / LOCK_FILE
-    lock, sources, metadata = read_lock_document(lock_path)
+    (lock, sources, metadata), lock_bytes = read_lock_snapshot(lock_path)
     folder = f"{PUBLISHED_DIR}/{version}"
     target = project_dir / folder
     recorded = metadata.get(version)
@@ -165,7 +165,9 @@ def publish(
         ]
     lock[version] = digests
     metadata[version] = meta
-    write_lock(lock_path, lock, sources, metadata)
+    replace_lock(
+        lock_path, lock_bytes, f"python -m cicd.release publish {version}", lock, sources, metadata
+    )
     return [
         f"{version}: published {counts} into {folder} and recorded in {LOCK_FILE} (entry notebook"
         f" {entry_name!r}).",
