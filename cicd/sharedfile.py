@@ -254,12 +254,14 @@ def _other_change(path: Path, expected: bytes | None, current: bytes | None) -> 
     )
 
 
-def replace_file(path: Path, expected: bytes | None, new: bytes, command: str) -> None:
+def replace_file(
+    path: Path, expected: bytes | None, new: bytes, command: str, wait: float = LOCK_WAIT_SECONDS
+) -> None:
     """Write `new` over `path` if it still holds `expected` (None: if it still does not exist),
     one writer at a time; else ConcurrentEdit naming the other change. The file's permission
     bits are kept."""
     check_writable(path)
-    with edit_lock(path, command):
+    with edit_lock(path, command, wait):
         current = read_bytes(path)
         if current != expected:
             raise ConcurrentEdit(
