@@ -28,6 +28,7 @@ from cicd.releases.content import (
     inspect_notebooks,
     sha256_of,
 )
+from cicd.releases.libraries import FIX, library_problem
 from cicd.releases.lock import (
     LOCK_FILE,
     PUBLISH,
@@ -43,6 +44,9 @@ from cicd.releases.problems import MAX_SHOWN, Kind, Problems
 PUBLISHED_DIR = "releases"
 DEFAULT_ENTRY = "main"
 ENTRY = Kind("the entry notebook (the one the job runs)", "name it with --entry")
+UNINSTALLABLE = Kind(
+    "libraries that would not install (a wheel is read as pip reads it, a jar as a zip)", FIX
+)
 
 
 class PublishError(Exception):
@@ -102,6 +106,10 @@ def publish(
     problems = Problems(notebooks_dir)
     notebooks, workspace_files, tree = inspect_notebooks(notebooks_dir, problems)
     libraries = inspect_libraries(library_files, problems)
+    for library in libraries:
+        problem = library_problem(library.source)
+        if problem is not None:
+            problems.add(UNINSTALLABLE, problem)
     entry_name = _resolve_entry(notebooks, entry, problems)
     problems.raise_if_any(f"nothing was published as {version}")
     assert entry_name is not None  # an entry problem would have been raised
