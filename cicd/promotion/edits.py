@@ -186,6 +186,15 @@ def abandon(text: str, where: str) -> Edit:
             f" is {target!r}): production runs it already, so there is no candidate to abandon."
             " To replace it, promote a fixed release (`python -m cicd.promote VERSION`)"
         )
+    newest = releases.versions[-1]
+    if releases.live != newest:
+        # A promotion makes the newest release live; after a rollback live is one that ran.
+        raise EditRefused(
+            f"{where}: live {releases.live!r} is not the newest kept release ({newest!r}), so it"
+            " is not a candidate a promotion left: there is no candidate to abandon. If"
+            f" production really does not run {releases.live!r}, `python -m cicd.promote"
+            f" --rollback` makes the same edit (live -> {target!r})"
+        )
     notes = (
         f"abandoned {releases.live}: the file now says production runs {target}, as it does when"
         f" the gate refused {releases.live} (if {releases.live} did go live, deploying this"
