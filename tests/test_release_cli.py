@@ -373,3 +373,26 @@ def test_check_lock_refuses_a_base_that_does_not_exist(
     assert main(["check-lock", "--base", str(missing)], project_dir=project) == 1
     err = capsys.readouterr().err
     assert f"--base {missing}: no such file" in err and "git show" in err, err
+
+
+def test_restore_refuses_a_rebuild_whose_bytes_differ_from_the_lock(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The tag v1.0.0 was put on a later commit: the rebuild differs from what was published.
+    Nothing is placed; the message names the file and how to get the published bytes."""
+    assert main(["build", "1.0.0"], project_dir=project) == 0
+    published = read_lock(project / "releases.lock.yaml")["1.0.0"]
+    change_library(project)
+    identity = ["-c", "user.email=ci@example.com", "-c", "user.name=ci"]
+    git(project, *identity, "commit", "-qam", "later work")
+    git(project, *identity, "tag", "v1.0.0")
+    shutil.rmtree(project / "dist")
+    lock = (project / "releases.lock.yaml").read_bytes()
+    capsys.readouterr()
+    assert main(["restore", "1.0.0"], project_dir=project) == 1
+    err = capsys.readouterr().err
+    wheel = next(name for name in published if name.endswith(".whl"))
+    assert f"release 1.0.0: {wheel} changed since it was published" in err, err
+    assert "Releases are immutable" in err, err
+    assert not (project / "dist" / "releases" / "1.0.0").exists(), "a differing rebuild was placed"
+    assert (project / "releases.lock.yaml").read_bytes() == lock
