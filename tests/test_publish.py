@@ -446,3 +446,18 @@ def test_two_publishes_at_once_lose_no_lock_entry(
     monkeypatch.undo()
     assert publish_outside(repo.root, "2.0.0", tree, wheel, "--entry", tree.entry) == 0
     assert {"1.1.0", "2.0.0", "2.1.0"} == set(read_lock(repo.root / "releases.lock.yaml"))
+
+
+def test_a_read_only_lock_is_a_message_and_nothing_is_copied(
+    repo: SandboxProject, outside: tuple[OutsideTree, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree, wheel = outside
+    lock = repo.root / "releases.lock.yaml"
+    lock.chmod(0o444)
+    try:
+        assert publish_outside(repo.root, "2.0.0", tree, wheel, "--entry", tree.entry) == 1
+    finally:
+        lock.chmod(0o644)
+    err = capsys.readouterr().err
+    assert "releases.lock.yaml: is read-only (mode -r--r--r--)" in err, err
+    assert "Traceback" not in err and not (repo.root / "releases" / "2.0.0").exists()

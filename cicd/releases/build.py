@@ -27,6 +27,7 @@ from cicd.releases.lock import (
     LOCK_FILE,
     PUBLISH,
     ReleaseMetadata,
+    check_lock_writable,
     differences,
     read_lock_snapshot,
     replace_lock,
@@ -128,6 +129,7 @@ def build(project_dir: Path, version: str, record: bool = True) -> list[str]:
     """`build VERSION`: build from the working tree; record a new version in the lock."""
     check_wheel_version(version)
     lock_path = project_dir / LOCK_FILE
+    check_lock_writable(lock_path)
     (lock, sources, metadata), lock_bytes = read_lock_snapshot(lock_path)
     command = f"python -m cicd.release build {version}"
     if version in metadata and metadata[version].origin == PUBLISH:

@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from cicd.releases.content import ReleaseContent
-from cicd.sharedfile import SharedFileError, read_bytes, replace_file
+from cicd.sharedfile import SharedFileError, check_writable, read_bytes, replace_file
 
 LOCK_FILE = "releases.lock.yaml"
 SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -203,6 +203,14 @@ def write_lock(
     """Write the whole lock unconditionally: for a file nobody else holds (test fixtures, a
     scratch copy). Commands use `replace_lock`."""
     path.write_text(lock_text(releases, sources, metadata), encoding="utf-8")
+
+
+def check_lock_writable(path: Path) -> None:
+    """Refuse a read-only lock before a command builds or copies anything."""
+    try:
+        check_writable(path)
+    except SharedFileError as exc:
+        raise LockError(str(exc)) from None
 
 
 def replace_lock(

@@ -33,6 +33,7 @@ from cicd.releases.lock import (
     LOCK_FILE,
     PUBLISH,
     ReleaseMetadata,
+    check_lock_writable,
     differences,
     read_lock_snapshot,
     replace_lock,
@@ -118,6 +119,7 @@ def publish(
     digests = dict(sorted(digests.items()))
 
     lock_path = project_dir / LOCK_FILE
+    check_lock_writable(lock_path)
     (lock, sources, metadata), lock_bytes = read_lock_snapshot(lock_path)
     folder = f"{PUBLISHED_DIR}/{version}"
     target = project_dir / folder
