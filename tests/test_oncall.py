@@ -84,9 +84,9 @@ def read_stack_file_text(text: str, root: Path) -> object:
 
 @pytest.fixture
 def prod(sandbox: SandboxProject) -> Prod:
-    """Prod as in the repo (kept 1.0.0 and 1.1.0, live 1.1.0) deployed; 1.2.0 and 1.3.0 built."""
+    """Prod as in the repo (kept 1.2.0 and 1.3.0, live 1.3.0) deployed; 1.4.0 and 1.5.0 built."""
     shutil.copy(REPO / "Pulumi.prod.yaml", sandbox.root / "Pulumi.prod.yaml")
-    for version in ("1.0.0", "1.1.0", "1.2.0", "1.3.0"):
+    for version in ("1.2.0", "1.3.0", "1.4.0", "1.5.0"):
         sandbox.add_release(version)
     shutil.copy(sandbox.root / LOCK_FILE, sandbox.root / "base.lock.yaml")
     state = Prod(sandbox, base=(sandbox.root / "Pulumi.prod.yaml").read_text())
@@ -109,30 +109,30 @@ def test_the_runbook_names_every_command_these_sequences_use() -> None:
 def test_rollback_rollback_again_then_fix_forward(
     prod: Prod, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert prod.run("1.2.0", "--allow-unverified", "t", capsys=capsys)[0] == 0
+    assert prod.run("1.4.0", "--allow-unverified", "t", capsys=capsys)[0] == 0
     assert prod.merge() == PROMOTION
     prod.deploy()
     # The release misbehaves: roll back. The target moves back too, so the next is a rollback.
     assert prod.run("--rollback", capsys=capsys)[0] == 0
-    assert prod.config[:2] == ("1.1.0", "1.0.0"), prod.config
+    assert prod.config[:2] == ("1.3.0", "1.2.0"), prod.config
     assert prod.merge() == ROLLBACK
     prod.deploy()
     # Still bad (the fault came earlier): roll back again, still not gated.
     code, said = prod.run("--rollback", capsys=capsys)
     assert code == 0, said
-    assert prod.config[:2] == ("1.0.0", "1.0.0"), prod.config
+    assert prod.config[:2] == ("1.2.0", "1.2.0"), prod.config
     assert prod.merge() == ROLLBACK, "a second rollback must not need a staging run"
     prod.deploy()
     # Nothing older: refused, naming the way forward; that way works.
     code, said = prod.run("--rollback", capsys=capsys)
     assert code == 1 and "promote a fixed release (`python -m cicd.promote VERSION`)" in said
     code, said = prod.run("--retire", capsys=capsys)
-    assert code == 0 and "kept 1.1.0: live 1.0.0 is its own rollback target" in said, said
-    assert prod.config[2] == ["1.0.0", "1.1.0"], prod.config
+    assert code == 0 and "kept 1.3.0: live 1.2.0 is its own rollback target" in said, said
+    assert prod.config[2] == ["1.2.0", "1.3.0"], prod.config
     assert prod.merge() == NONE
     prod.deploy()
-    assert prod.run("1.3.0", "--allow-unverified", "fix", capsys=capsys)[0] == 0
-    assert prod.config[:2] == ("1.3.0", "1.0.0"), prod.config
+    assert prod.run("1.5.0", "--allow-unverified", "fix", capsys=capsys)[0] == 0
+    assert prod.config[:2] == ("1.5.0", "1.2.0"), prod.config
     assert prod.merge() == PROMOTION
 
 
@@ -140,26 +140,26 @@ def test_a_refused_candidate_is_abandoned_then_retired_then_replaced(
     prod: Prod, capsys: pytest.CaptureFixture[str]
 ) -> None:
     lock = (prod.project.root / LOCK_FILE).read_bytes()
-    assert prod.run("1.2.0", "--allow-unverified", "t", capsys=capsys)[0] == 0
+    assert prod.run("1.4.0", "--allow-unverified", "t", capsys=capsys)[0] == 0
     assert prod.merge() == PROMOTION
     prod.deploy_refused_candidate()
-    assert prod.outputs["liveRelease"] == "1.1.0"
-    # `main` says 1.2.0; production runs 1.1.0. Abandon: the file says 1.1.0 again.
+    assert prod.outputs["liveRelease"] == "1.3.0"
+    # `main` says 1.4.0; production runs 1.3.0. Abandon: the file says 1.3.0 again.
     code, said = prod.run("--abandon", capsys=capsys)
     assert code == 0, said
     assert "then `python -m cicd.promote --retire` removes it" in said, said
-    assert prod.config == ("1.1.0", "1.0.0", ["1.0.0", "1.1.0", "1.2.0"]), prod.config
+    assert prod.config == ("1.3.0", "1.2.0", ["1.2.0", "1.3.0", "1.4.0"]), prod.config
     assert prod.merge() == NONE, "abandoning must not switch the job"
     assert (prod.project.root / LOCK_FILE).read_bytes() == lock, "abandon touched the lock"
     prod.deploy()
     # Once deployed, the abandoned release goes.
     assert prod.run("--retire", capsys=capsys)[0] == 0
-    assert prod.config == ("1.1.0", "1.0.0", ["1.0.0", "1.1.0"]), prod.config
+    assert prod.config == ("1.3.0", "1.2.0", ["1.2.0", "1.3.0"]), prod.config
     assert prod.merge() == NONE
     prod.deploy()
     # The fix goes out as a new version, with the release production ran as its target.
-    assert prod.run("1.3.0", "--allow-unverified", "fix", capsys=capsys)[0] == 0
-    assert prod.config[:2] == ("1.3.0", "1.1.0"), prod.config
+    assert prod.run("1.5.0", "--allow-unverified", "fix", capsys=capsys)[0] == 0
+    assert prod.config[:2] == ("1.5.0", "1.3.0"), prod.config
     assert prod.merge() == PROMOTION
     # After a rollback, live is a release that ran: there is nothing to abandon, and the
     # refusal names the command that would make the same edit.
@@ -175,19 +175,19 @@ def test_a_refused_candidate_is_abandoned_then_retired_then_replaced(
 def test_after_retire_a_rollback_and_a_retire_still_move(
     prod: Prod, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert prod.run("1.2.0", "--allow-unverified", "t", capsys=capsys)[0] == 0
+    assert prod.run("1.4.0", "--allow-unverified", "t", capsys=capsys)[0] == 0
     assert prod.merge() == PROMOTION
     prod.deploy()
     assert prod.run("--retire", capsys=capsys)[0] == 0
-    assert prod.config == ("1.2.0", "1.1.0", ["1.1.0", "1.2.0"]), prod.config
+    assert prod.config == ("1.4.0", "1.3.0", ["1.3.0", "1.4.0"]), prod.config
     assert prod.merge() == NONE
     prod.deploy()
     assert prod.run("--rollback", capsys=capsys)[0] == 0
-    assert prod.config[:2] == ("1.1.0", "1.1.0"), prod.config
+    assert prod.config[:2] == ("1.3.0", "1.3.0"), prod.config
     assert prod.merge() == ROLLBACK
     prod.deploy()
-    # Retire in this state keeps the file valid and says why it kept 1.2.0.
+    # Retire in this state keeps the file valid and says why it kept 1.4.0.
     code, said = prod.run("--retire", capsys=capsys)
-    assert code == 0 and "nothing to change" in said and "kept 1.2.0" in said, said
-    assert prod.run("1.3.0", "--allow-unverified", "fix", capsys=capsys)[0] == 0
+    assert code == 0 and "nothing to change" in said and "kept 1.4.0" in said, said
+    assert prod.run("1.5.0", "--allow-unverified", "fix", capsys=capsys)[0] == 0
     assert prod.merge() == PROMOTION

@@ -362,7 +362,7 @@ def test_two_promotions_at_once_one_wins_the_other_names_its_change(
 
     import cicd.promote
 
-    project.add_release("1.3.0")
+    project.add_release("1.5.0")
     barrier = threading.Barrier(2, timeout=30)
 
     def green(jobs: object, project_dir: Path, version: str, source: object) -> object:
@@ -375,7 +375,7 @@ def test_two_promotions_at_once_one_wins_the_other_names_its_change(
     def run(version: str) -> None:
         codes[version] = main([version], project_dir=project.root, staging_jobs=lambda _: None)
 
-    threads = [threading.Thread(target=run, args=(v,)) for v in ("1.2.0", "1.3.0")]
+    threads = [threading.Thread(target=run, args=(v,)) for v in ("1.4.0", "1.5.0")]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -403,7 +403,7 @@ def test_promotions_in_separate_processes_lose_nothing(project: SandboxProject) 
     import subprocess
     import sys
 
-    versions = ["1.3.0", "1.4.0", "1.5.0", "1.6.0"]
+    versions = ["1.5.0", "1.6.0", "1.7.0", "1.8.0"]
     for version in versions:
         project.add_release(version)
     script = (
@@ -436,7 +436,7 @@ def test_crlf_and_bom_are_kept_byte_for_byte(project: SandboxProject) -> None:
     lf = _prod(project).read_bytes()
     original = b"\xef\xbb\xbf" + lf.replace(b"\n", b"\r\n")
     _prod(project).write_bytes(original)
-    assert main(["1.2.0", "--allow-unverified", "x"], project_dir=project.root) == 0
+    assert main(["1.4.0", "--allow-unverified", "x"], project_dir=project.root) == 0
     assert main(["--retire"], project_dir=project.root) == 0
     assert main(["--rollback"], project_dir=project.root) == 0
     after = _prod(project).read_bytes()
@@ -445,7 +445,7 @@ def test_crlf_and_bom_are_kept_byte_for_byte(project: SandboxProject) -> None:
     assert body.count(b"\n") == body.count(b"\r\n"), "an LF line ending crept in"
     # The same three edits on the LF file give the same lines: only the bytes' form differs.
     _prod(project).write_bytes(lf)
-    for argv in (["1.2.0", "--allow-unverified", "x"], ["--retire"], ["--rollback"]):
+    for argv in (["1.4.0", "--allow-unverified", "x"], ["--retire"], ["--rollback"]):
         assert main(argv, project_dir=project.root) == 0
     assert body == _prod(project).read_bytes().replace(b"\n", b"\r\n")
 
@@ -467,7 +467,7 @@ def test_a_read_only_stack_file_is_a_message_not_a_traceback(
     before = _prod(project).read_bytes()
     _prod(project).chmod(0o444)
     try:
-        assert main(["1.2.0", "--allow-unverified", "x"], project_dir=project.root) == 1
+        assert main(["1.4.0", "--allow-unverified", "x"], project_dir=project.root) == 1
         err = capsys.readouterr().err
         assert "Pulumi.prod.yaml: is read-only (mode -r--r--r--)" in err, err
         assert "chmod u+w" in err and "Traceback" not in err, err
@@ -481,15 +481,15 @@ def test_retire_keeps_a_comment_above_a_kept_entry(
 ) -> None:
     text = _prod(project).read_text()
     text = text.replace(
-        '      - version: "1.1.0"\n',
-        '      # 1.1.0: the fix for INC-42, keep until 1.3\n      - version: "1.1.0"\n',
+        '      - version: "1.3.0"\n',
+        '      # 1.3.0: the fix for INC-42, keep until 1.5\n      - version: "1.3.0"\n',
     )
     _prod(project).write_text(text)
-    assert main(["1.2.0", "--allow-unverified", "x"], project_dir=project.root) == 0
+    assert main(["1.4.0", "--allow-unverified", "x"], project_dir=project.root) == 0
     capsys.readouterr()
     assert main(["--retire"], project_dir=project.root) == 0
     out = capsys.readouterr().out
     after = _prod(project).read_text()
-    assert '      # 1.1.0: the fix for INC-42, keep until 1.3\n      - version: "1.1.0"\n' in after
-    assert 'version: "1.0.0"' not in after, after
+    assert '      # 1.3.0: the fix for INC-42, keep until 1.5\n      - version: "1.3.0"\n' in after
+    assert 'version: "1.2.0"' not in after, after
     assert out.count("\n  -") == 1 and "\n  +" not in out, out
