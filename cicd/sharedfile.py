@@ -22,6 +22,7 @@ without write permission is refused with a message before anything else is done.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import difflib
 import json
 import os
@@ -259,7 +260,9 @@ def replace_file(
 ) -> None:
     """Write `new` over `path` if it still holds `expected` (None: if it still does not exist),
     one writer at a time; else ConcurrentEdit naming the other change. The file's permission
-    bits are kept."""
+    bits and owner are kept, and a symbolic link stays a link (its target is replaced)."""
+    if path.is_symlink():
+        path = path.resolve()
     check_writable(path)
     with edit_lock(path, command, wait):
         current = read_bytes(path)
@@ -276,16 +279,23 @@ def replace_file(
 
 def _atomic_write(path: Path, data: bytes) -> None:
     try:
-        mode = stat.S_IMODE(path.stat().st_mode)
+        status: os.stat_result | None = path.stat()
     except FileNotFoundError:
-        mode = 0o644
+        status = None
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(temporary, mode)
+        if status is not None:
+            os.chmod(temporary, stat.S_IMODE(status.st_mode))
+            if (status.st_uid, status.st_gid) != (os.getuid(), os.getgid()):
+                # Only root may give a file away; anyone else writes it as their own.
+                with contextlib.suppress(PermissionError):
+                    os.chown(temporary, status.st_uid, status.st_gid)
+        else:
+            os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide a new shared file
         os.replace(temporary, path)
     except OSError as exc:
         Path(temporary).unlink(missing_ok=True)

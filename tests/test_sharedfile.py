@@ -129,3 +129,12 @@ def test_a_read_only_file_is_refused_before_anything_is_written(tmp_path: Path) 
         replace_file(path, b"a: 1\n", b"a: 2\n", "test")
     assert path.read_bytes() == b"a: 1\n"
     assert not lock_path(path).exists()
+
+
+def test_a_symbolic_link_stays_a_link_and_its_target_is_replaced(tmp_path: Path) -> None:
+    target = tmp_path / "real.yaml"
+    target.write_bytes(b"a: 1\n")
+    link = tmp_path / "f.yaml"
+    link.symlink_to(target)
+    replace_file(link, b"a: 1\n", b"a: 2\n", "test")
+    assert link.is_symlink() and target.read_bytes() == b"a: 2\n"
