@@ -35,8 +35,17 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m cicd.convert_bundle",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Examples (see docs/convert-bundle.md):\n"
+        "  python -m cicd.convert_bundle ../my_project --target prod --stack bundles --version 1.0.0\n"
+        "  python -m cicd.convert_bundle ../my_project --target prod --stack bundles --version 1.1.0"
+        " --var catalog=main --library ../my_project/dist/my_project-0.0.1-py3-none-any.whl",
     )
-    parser.add_argument("bundle_dir", metavar="BUNDLE_DIR", type=Path)
+    parser.add_argument(
+        "bundle_dir",
+        metavar="BUNDLE_DIR",
+        type=Path,
+        help="the bundle's folder (the one holding databricks.yml)",
+    )
     parser.add_argument("--target", required=True, help="the bundle target to convert")
     parser.add_argument("--stack", required=True, help="the stack: Pulumi.STACK.yaml")
     parser.add_argument("--version", required=True, help="the release version to publish")

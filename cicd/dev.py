@@ -49,8 +49,12 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m cicd.dev",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Examples:\n"
+        "  python -m cicd.dev push --stack staging --user alice@example.com --restart\n"
+        "  python -m cicd.dev status --stack staging\n"
+        "  python -m cicd.dev pull --stack staging --profile staging",
     )
-    verbs = parser.add_subparsers(dest="verb", required=True)
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
     for verb, text in (
         ("push", "put your working tree and library build into your environment"),
         ("pull", "bring the workspace's notebook edits into your working tree"),

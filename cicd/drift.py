@@ -48,8 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m cicd.drift",
         description="Report what changed in a stack's workspace behind the program's back. "
         "Exit codes: 0 no drift, 1 drift found, 2 error.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Examples:\n"
+        "  python -m cicd.drift --stack prod\n"
+        "  python -m cicd.drift --stack prod --restore --backup-dir ./before-restore\n"
+        "Run `python -m cicd.release ensure --stack STACK` first: the kept releases must be on disk.",
     )
-    parser.add_argument("--stack", required=True, metavar="NAME")
+    parser.add_argument(
+        "--stack", required=True, metavar="NAME", help="the stack to check: Pulumi.NAME.yaml"
+    )
     parser.add_argument("--json", action="store_true", help="every finding, as JSON on stdout")
     parser.add_argument(
         "--restore",

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -53,6 +54,38 @@ from cicd.promotion.staging import StagingSource, check_staging_provenance, stag
 from cicd.promotion.switch import PROMOTION, SwitchPlan, plan_switch
 
 EXIT_REFUSED = 1
+
+# `--help` text: one line per subcommand in the list, the longer story in `gate COMMAND --help`.
+GATE_COMMANDS = {
+    "plan": "say what the deploy will do to the job; a promotion needs a green staging run",
+    "stage": "plan, then stage a promotion: the release goes out as candidate beside live",
+    "run": "run the candidate with the live job's settings, then put the committed file back",
+    "restore": "put the committed stack file back after `stage` (e.g. after a failed step)",
+}
+GATE_DESCRIPTIONS = {
+    "plan": "Compare the committed stack file with what the stack runs now (its outputs, via the"
+    " Pulumi CLI) and say what the deploy will do: nothing, a rollback, a promotion or the"
+    " first deploy. A promotion needs a green staging run of the same content unless the"
+    " release carries allowUnverified. Writes promotion=true|false to $GITHUB_OUTPUT when set.",
+    "stage": "Run `plan`; for a promotion, rewrite the stack file in this checkout so that the"
+    " next `pulumi up` publishes the new release as candidate beside the live one and leaves"
+    " the job as it is. The committed file is kept in dist/gate/ and put back by `run` or"
+    " `restore`.",
+    "run": "Run the candidate once with the live job's own settings, follow it, then put the"
+    " committed stack file back so that the next `pulumi up` switches the job. Fails unless"
+    " the run succeeded, naming its page and error: production stays on its release."
+    " Exit 3 when the run timed out (it is cancelled).",
+    "restore": "Put the committed stack file back (from dist/gate/), only over the text `stage`"
+    " wrote: use it when a step between `stage` and `run` failed, so the checkout is as"
+    " committed again. Refuses, naming the file, if the stack file was edited since.",
+}
+GATE_EXAMPLES = """\
+Examples (the production deploy, in order):
+  python -m cicd.gate plan --stack prod --staging-profile staging-reader
+  python -m cicd.gate stage --stack prod && pulumi up --stack prod --yes
+  python -m cicd.gate run --stack prod --timeout 3600 && pulumi up --stack prod --yes
+  python -m cicd.gate restore --stack prod
+"""
 
 
 def plan(
@@ -171,22 +204,55 @@ def _write_github_output(switch: SwitchPlan) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m cicd.gate", description=__doc__.splitlines()[0]
+        prog="python -m cicd.gate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=GATE_EXAMPLES,
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("plan", "stage", "run", "restore"):
-        command = commands.add_parser(name)
-        command.add_argument("--stack", default="prod")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, text in GATE_COMMANDS.items():
+        command = commands.add_parser(
+            name,
+            help=text,
+            description=textwrap.fill(GATE_DESCRIPTIONS[name], 96),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            epilog=f"Example:\n  python -m cicd.gate {name} --stack prod",
+        )
+        command.add_argument(
+            "--stack", default="prod", help="the gated stack: Pulumi.STACK.yaml (default: prod)"
+        )
         if name in ("plan", "stage"):
-            command.add_argument("--staging-stack", default="staging")
-            command.add_argument("--staging-job-id", type=int)
-            command.add_argument("--staging-profile")
-        if name == "run":
             command.add_argument(
-                "--timeout", type=positive_seconds, default=DEFAULT_TIMEOUT_SECONDS
+                "--staging-stack",
+                default="staging",
+                help="the stack whose job must have run the release green (default: staging)",
             )
             command.add_argument(
-                "--poll-interval", type=positive_seconds, default=DEFAULT_POLL_INTERVAL_SECONDS
+                "--staging-job-id",
+                type=int,
+                metavar="N",
+                help="the staging job (default: found by the staging stack's job name)",
+            )
+            command.add_argument(
+                "--staging-profile",
+                metavar="PROFILE",
+                help="~/.databrickscfg profile of a staging reader (default:"
+                " STAGING_READER_CLIENT_ID/_SECRET, else the SDK's default credentials)",
+            )
+        if name == "run":
+            command.add_argument(
+                "--timeout",
+                type=positive_seconds,
+                default=DEFAULT_TIMEOUT_SECONDS,
+                metavar="SECONDS",
+                help="cancel the candidate run and exit 3 after this long (default: 3600)",
+            )
+            command.add_argument(
+                "--poll-interval",
+                type=positive_seconds,
+                default=DEFAULT_POLL_INTERVAL_SECONDS,
+                metavar="SECONDS",
+                help="seconds between status checks (default: 15)",
             )
     return parser
 

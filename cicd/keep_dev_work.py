@@ -90,8 +90,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m cicd.keep_dev_work",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Examples:\n"
+        "  python -m cicd.keep_dev_work --stack staging\n"
+        "  python -m cicd.keep_dev_work --stack staging --file export.json",
     )
-    parser.add_argument("--stack", required=True)
+    parser.add_argument(
+        "--stack", required=True, help="the stack whose state to edit (`pulumi stack -s STACK`)"
+    )
     parser.add_argument("--file", type=Path, help="edit this `pulumi stack export` file instead")
     args = parser.parse_args(argv)
     try:

@@ -26,6 +26,9 @@ def main(argv: Sequence[str] | None = None, project_dir: Path = PROJECT_DIR) -> 
         prog="python -m cicd.policy_config",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Example:\n"
+        "  python -m cicd.policy_config --stack prod > policy-config.json\n"
+        "  pulumi preview --stack prod --policy-pack policy --policy-pack-config policy-config.json",
     )
     parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
     parser.add_argument(

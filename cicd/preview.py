@@ -169,6 +169,9 @@ def main(argv: Sequence[str] | None = None, project_dir: Path = PROJECT_DIR) -> 
         prog="python -m cicd.preview",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Examples:\n"
+        "  python -m cicd.preview --stack prod\n"
+        "  python -m cicd.preview --stack prod --base <(git show origin/main:Pulumi.prod.yaml)",
     )
     parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
     parser.add_argument(

@@ -66,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Promote a release (VERSION), --rollback, --abandon, or --retire, by editing"
         " Pulumi.<stack>.yaml in place. Exit codes: 0 done, 1 refused, 2 usage error,"
         " 4 staging workspace unreachable.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Examples:\n"
+        "  python -m cicd.promote 1.4.0 --stack prod --staging-profile staging-reader\n"
+        "  python -m cicd.promote 1.4.0 --allow-unverified 'hotfix, staging is down'\n"
+        "  python -m cicd.promote --rollback --stack prod\n"
+        "  python -m cicd.promote --retire --stack prod",
     )
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("version", nargs="?", help="the release to make live")
@@ -86,7 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--staging-stack", default="staging", help="where releases run first")
     parser.add_argument("--staging-job-id", type=int, help="the staging job (default: by name)")
-    parser.add_argument("--staging-profile", help="~/.databrickscfg profile of a staging reader")
+    parser.add_argument(
+        "--staging-profile",
+        help="~/.databrickscfg profile of a staging reader (default:"
+        " STAGING_READER_CLIENT_ID/_SECRET, else the SDK's default credentials)",
+    )
     return parser
 
 

@@ -54,18 +54,31 @@ def main(argv: Sequence[str] | None = None, project_dir: Path = PROJECT_DIR) -> 
         prog="python -m cicd.release",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Examples:\n"
+        "  python -m cicd.release build 1.4.0\n"
+        "  python -m cicd.release publish 1.4.0 --notebooks ../other/notebooks"
+        " --library ../other/dist/other-1.4.0-py3-none-any.whl\n"
+        "  python -m cicd.release ensure --stack prod\n"
+        "  python -m cicd.release check-lock --base <(git show origin/main:releases.lock.yaml)",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, text in (
         ("build", "build the working tree as VERSION and record it"),
         ("restore", "rebuild a published VERSION from git (tag or recorded tree)"),
     ):
         command = commands.add_parser(name, help=text)
-        command.add_argument("version", type=_version_argument)
+        command.add_argument(
+            "version",
+            metavar="VERSION",
+            type=_version_argument,
+            help="the release version, e.g. 1.4.0",
+        )
     publish_command = commands.add_parser(
         "publish", help="make VERSION a release of content built elsewhere, and record it"
     )
-    publish_command.add_argument("version", metavar="VERSION", type=_version_argument)
+    publish_command.add_argument(
+        "version", metavar="VERSION", type=_version_argument, help="the new release's version"
+    )
     publish_command.add_argument(
         "--notebooks", metavar="DIR", type=Path, required=True, help="the notebooks tree (a folder)"
     )
@@ -83,7 +96,9 @@ def main(argv: Sequence[str] | None = None, project_dir: Path = PROJECT_DIR) -> 
         help="the notebook the job runs, path in the tree without extension (default: main)",
     )
     ensure_command = commands.add_parser("ensure", help="make every kept release of a stack ready")
-    ensure_command.add_argument("--stack", required=True)
+    ensure_command.add_argument(
+        "--stack", required=True, help="the stack whose kept releases to make ready"
+    )
     check_command = commands.add_parser("check-lock", help="the lock only grows (against --base)")
     check_command.add_argument(
         "--base", type=Path, required=True, help="the lock file of the base branch"

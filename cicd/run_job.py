@@ -90,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a Databricks job once, wait for it and report the result. Exit codes: "
         "0 success, 1 run failed/cancelled/skipped, 2 usage error, 3 timed out (run cancelled), "
         "4 workspace unreachable, authentication failed or job not found, 130 interrupted.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Examples:\n"
+        "  python -m cicd.run_job --stack staging --timeout 3600\n"
+        "  python -m cicd.run_job --stack prod --job orders_quality --param run_date=2026-12-01\n"
+        "  python -m cicd.run_job --job-id 123 --job-param env=dev",
     )
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument(

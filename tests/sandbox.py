@@ -329,9 +329,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="./scripts/sandbox",
         description=__doc__.split("\n\n")[0],
-        epilog="Example: ./scripts/sandbox up, then paste the exports it prints; ./scripts/sandbox down",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Example (paste the exports `up` prints, try the tools, then stop it):\n"
+        "  ./scripts/sandbox up\n"
+        "  ./scripts/sandbox down",
     )
-    verbs = parser.add_subparsers(dest="verb", required=True)
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
     start = verbs.add_parser("up", help="start the sandbox, lay out both stacks, print the exports")
     start.add_argument("--port", type=int, default=None, help="loopback port (default: a free one)")
     verbs.add_parser("down", help="stop the sandbox and remove .sandbox/ (a changed copy is kept)")

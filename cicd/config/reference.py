@@ -8,6 +8,7 @@ the class docstring). A test keeps the file current, so the reference is never w
 
 from __future__ import annotations
 
+import argparse
 import inspect
 import re
 import sys
@@ -134,5 +135,17 @@ def render() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> int:
+    # A parser only so that `--help` explains the tool instead of printing the reference.
+    argparse.ArgumentParser(
+        prog="python -m cicd.config.reference",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Example:\n  python -m cicd.config.reference > docs/stack-config.md",
+    ).parse_args(argv)
     sys.stdout.write(render())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
