@@ -50,6 +50,8 @@ from cicd.releases.content import ReleaseContentError
 from cicd.releases.lock import LockError
 from cicd.releases.placement import ForeignContentError
 from cicd.releases.restore import ensure_releases
+from cicd.taskgraph import FORMATS as GRAPH_FORMATS
+from cicd.taskgraph import mermaid_document
 
 # What identifies each kind of resource to a reviewer.
 KEY_INPUTS = ("path", "name", "clusterName", "directoryPath")
@@ -171,7 +173,8 @@ def main(argv: Sequence[str] | None = None, project_dir: Path = PROJECT_DIR) -> 
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Examples:\n"
         "  python -m cicd.preview --stack prod\n"
-        "  python -m cicd.preview --stack prod --base <(git show origin/main:Pulumi.prod.yaml)",
+        "  python -m cicd.preview --stack prod --base <(git show origin/main:Pulumi.prod.yaml)\n"
+        "  python -m cicd.preview --stack prod --graph > task-graphs.md",
     )
     parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
     parser.add_argument(
@@ -181,6 +184,15 @@ def main(argv: Sequence[str] | None = None, project_dir: Path = PROJECT_DIR) -> 
         "--base",
         type=Path,
         help="the stack file before the change (e.g. `git show origin/main:Pulumi.prod.yaml`)",
+    )
+    parser.add_argument(
+        "--graph",
+        nargs="?",
+        const="mermaid",
+        choices=GRAPH_FORMATS,
+        help="instead of the resource list and the summary, print each job's task graph and the"
+        " release it runs as Markdown with Mermaid flowcharts (GitHub renders them); the checks"
+        " and guardrails are the same. Only mermaid: SVG would need a browser engine",
     )
     args = parser.parse_args(argv)
     stack_path = args.config or stack_file(project_dir, args.stack)
@@ -223,7 +235,9 @@ def _preview(args: argparse.Namespace, stack_path: Path, project_dir: Path) -> i
         )
         return 1
     before = base[1] if base else None
-    if before is None:
+    if args.graph:
+        pass  # the graphs replace the listing, after the guardrails' verdict
+    elif before is None:
         print(f"{len(after.resources)} resources:")
         print("\n".join(describe(after)))
     else:
@@ -237,6 +251,10 @@ def _preview(args: argparse.Namespace, stack_path: Path, project_dir: Path) -> i
     folder = f"{config.workspace_root}/releases/{config.releases.live}/"
     main_notebook = str(after.outputs.get("liveNotebookPath") or "")
     entries = {config.releases.live: main_notebook.removeprefix(folder)} if main_notebook else {}
+    if args.graph:
+        print("\n".join(mermaid_document(config, entries)))
+        print("Guardrails: the policy pack found no violation.")
+        return 0
     print("\n".join(summary(config, entries)))
     print("Guardrails: the policy pack found no violation.")
     return 0
