@@ -3,6 +3,7 @@ promotion edit of the prod stack file, without the Pulumi CLI or credentials."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 import yaml
 
 from cicd.preview import main
-from tests.conftest import REPO, SandboxProject, with_releases
+from tests.conftest import REPO, RUNNER, SandboxProject, base_values, with_releases
 
 
 def write_stack_file(path: Path, values: dict[str, Any]) -> Path:
@@ -223,3 +224,170 @@ def test_the_summary_says_what_each_job_and_pipeline_runs() -> None:
         "  pipeline orders_bronze (etl-orders-bronze-prod) runs release 1.3.0:"
         " pipelines/orders/** -> prod.sales"
     ) in text, text
+
+
+# --graph: each job's task graph as Mermaid (cicd.taskgraph).
+MERMAID_NODE = re.compile(r'^  (\w+)(?:\[\[|\[\(|\[|\{|\()"(.*)"(?:\]\]|\)\]|\]|\}|\))$')
+MERMAID_EDGE = re.compile(r"^  (\w+) (?:-->|-\. (\w+) \.->)(?:\|([^|]*)\|)? (\w+)$")
+
+
+def parse_flowcharts(lines: list[str]) -> dict[str, tuple[dict[str, list[str]], set[tuple]]]:
+    """heading -> (node id -> label lines, edges (from, to, label)) of each ```mermaid block;
+    every line of a block must be a node, an edge or the `flowchart` line."""
+    charts: dict[str, tuple[dict[str, list[str]], set[tuple]]] = {}
+    heading = ""
+    inside = False
+    for line in lines:
+        if line.startswith("### "):
+            heading = line[4:]
+        elif line == "```mermaid":
+            inside = True
+            charts[heading] = ({}, set())
+        elif line == "```":
+            inside = False
+        elif inside and not line.startswith("flowchart "):
+            nodes, edges = charts[heading]
+            node, edge = MERMAID_NODE.match(line), MERMAID_EDGE.match(line)
+            assert node or edge, f"{heading}: not a node or edge: {line!r}"
+            if node:
+                nodes[node[1]] = node[2].split("<br/>")
+            else:
+                assert edge is not None
+                edges.add((edge[1], edge[4], edge[2] or edge[3]))
+    return charts
+
+
+def task_edges(chart: tuple[dict[str, list[str]], set[tuple]]) -> set[tuple[str, str, Any]]:
+    """The chart's edges between tasks and from the job, named by task key (first label line)."""
+    nodes, edges = chart
+    name = {node: label[0] for node, label in nodes.items()}
+    name["job"] = "(job)"
+    return {(name[a], name[b], label) for a, b, label in edges if a != "release"}
+
+
+def test_graph_of_the_repo_prod_file_draws_the_main_job_dag_exactly() -> None:
+    from cicd.config import read_stack_file
+    from cicd.taskgraph import mermaid_document
+
+    charts = parse_flowcharts(mermaid_document(read_stack_file(REPO / "Pulumi.prod.yaml")))
+    assert list(charts) == [
+        "job main (etl-pipeline-prod): release 1.3.0",
+        "job orders_quality (etl-orders-quality-prod): release 1.3.0",
+        "pipelines: release 1.3.0",
+    ], list(charts)
+    # What the file says, read without the config model: task keys and dependsOn.
+    raw = yaml.safe_load((REPO / "Pulumi.prod.yaml").read_text())["config"]
+    tasks = raw["databricks-cicd:job"]["tasks"]
+    expected = {
+        (dep, task["taskKey"], None) for task in tasks for dep in task.get("dependsOn", [])
+    } | {("(job)", task["taskKey"], None) for task in tasks if not task.get("dependsOn")}
+    main_chart = charts["job main (etl-pipeline-prod): release 1.3.0"]
+    assert task_edges(main_chart) == expected, main_chart
+    nodes, edges = main_chart
+    labels = {label[0]: label[1:] for node, label in nodes.items() if node.startswith("t")}
+    assert labels == {
+        "check_source": ["notebook tasks/check_source"],
+        "main": ["notebook main"],
+        "daily_summary": ["wheel etl_pipeline:daily_summary"],
+        "publish_report": ["notebook tasks/publish_report"],
+    }, labels
+    assert nodes["release"][:2] == [
+        "release 1.3.0 (live)",
+        "/Production/etl-pipeline/releases/1.3.0",
+    ]
+    assert ("release", "job", "runs") in edges, edges
+    # The second job triggers the pipeline: the pipeline is a node of its chart.
+    quality_nodes, quality_edges = charts[
+        "job orders_quality (etl-orders-quality-prod): release 1.3.0"
+    ]
+    pipeline = next(n for n, label in quality_nodes.items() if label[0].startswith("pipeline "))
+    assert quality_nodes[pipeline] == [
+        "pipeline orders_bronze (etl-orders-bronze-prod)",
+        "pipelines/orders/** → prod.sales",
+    ], quality_nodes
+    refresh = next(n for n, label in quality_nodes.items() if label[0] == "refresh_bronze")
+    assert (refresh, pipeline, "updates") in quality_edges, quality_edges
+
+
+def test_graph_draws_a_for_each_a_condition_and_its_outcomes() -> None:
+    from cicd.config import parse_stack_config
+    from cicd.taskgraph import mermaid_document
+
+    values = base_values()
+    values["job"]["tasks"] = [
+        {
+            "taskKey": "is_backfill",
+            "condition": {"left": "{{job.parameters.mode}}", "op": "EQUAL_TO", "right": '"a"<b>'},
+        },
+        {
+            "taskKey": "per_region",
+            "forEach": {
+                "inputs": '["eu", "us"]',
+                "concurrency": 2,
+                "task": {"taskKey": "region", "notebook": {"path": "jobs/region"}},
+            },
+            "dependsOn": [{"taskKey": "is_backfill", "outcome": "true"}],
+        },
+        {
+            "taskKey": "daily",
+            "sqlFile": {"path": "sql/daily.sql", "warehouseId": "wh-1"},
+            "dependsOn": [{"taskKey": "is_backfill", "outcome": "false"}],
+        },
+        {
+            "taskKey": "end",
+            "runJob": {"job": "other"},
+            "dependsOn": ["per_region", "daily"],
+            "runIf": "AT_LEAST_ONE_SUCCESS",
+        },
+    ]
+    values["jobs"] = {
+        "other": {
+            "name": "other",
+            "runAs": RUNNER,
+            "tasks": [{"taskKey": "x", "notebook": {"path": "jobs/x"}}],
+        }
+    }
+    lines = mermaid_document(parse_stack_config(values))
+    chart = parse_flowcharts(lines)["job main (etl-pipeline-test): release 1.0.0"]
+    assert task_edges(chart) == {
+        ("(job)", "is_backfill", None),
+        ("is_backfill", "per_region", "true"),
+        ("is_backfill", "daily", "false"),
+        ("per_region", "end", None),
+        ("daily", "end", None),
+    }, chart
+    nodes, _ = chart
+    labels = {label[0]: label[1:] for label in nodes.values()}
+    assert labels["per_region"] == [
+        "for each of [#quot;eu#quot;, #quot;us#quot;], 2 at a time:",
+        "region: notebook jobs/region",
+    ], labels
+    # Quotes and angle brackets are escaped: they would end the label or read as HTML.
+    assert labels["is_backfill"] == ["if {{job.parameters.mode}} EQUAL_TO #quot;a#quot;#lt;b#gt;"]
+    assert labels["daily"] == ["SQL file sql/daily.sql"], labels
+    assert labels["end"] == ["run job other", "run if AT_LEAST_ONE_SUCCESS"], labels
+    # Shapes: a condition is a rhombus, a for-each a double box; 'end' is never a bare id.
+    text = "\n".join(lines)
+    assert re.search(r'^  t0\{"is_backfill<br/>', text, re.M), text
+    assert re.search(r'^  t1\[\["per_region<br/>', text, re.M), text
+    assert not re.search(r"^\s*end\b", text, re.M), text
+
+
+def test_preview_graph_prints_the_charts_instead_of_the_listing(
+    prod_files: tuple[SandboxProject, dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    project, values = prod_files
+    write_stack_file(project.root / "Pulumi.prod.yaml", with_releases(values, ["1.1.0"], "1.1.0"))
+    code, out, err = preview(project, capsys, "--graph")
+    assert code == 0, err
+    charts = parse_flowcharts(out.splitlines())
+    chart = charts["job main (etl-pipeline-test): release 1.1.0"]
+    # A job without tasks runs the release's entry notebook (from the lock), as one task.
+    assert task_edges(chart) == {("(job)", "main", None)}, chart
+    assert chart[0]["t0"] == ["main", "notebook main"], chart
+    assert "databricks:index/notebook:Notebook" not in out and "Summary:" not in out, out
+    assert "Guardrails: the policy pack found no violation." in out, out
+    with pytest.raises(SystemExit) as exited:
+        preview(project, capsys, "--graph", "svg")
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and "invalid choice: 'svg'" in err, err
