@@ -17,6 +17,11 @@ in a later change.
 The policy pack's guardrails (`policy/`, see `cicd.evaluation.guardrails`) run over the evaluated
 registrations too, so a violation shows on a pull request without a workspace.
 
+With `--graph` (Mermaid, `cicd.taskgraph`) it prints, instead of the resource list and the
+summary, a Markdown document with each job's task graph and the release it runs, and the
+pipelines: paste it into a pull request or a .md file and GitHub draws it. The checks are the
+same. SVG is not offered: drawing Mermaid needs a browser engine this project does not ship.
+
 Exit codes: 0 printed; 1 the program refuses the config, the change removes what the base ran or
 would roll back to (the message names key and fix), or a guardrail is violated (the message
 names policy, resource, field and value); 2 bad arguments.
