@@ -3,8 +3,9 @@
 The shared stack owns the environment, never the work in it. For one engineer (a workspace user,
 or a service principal by application id) it owns:
 - a cluster policy of their own that holds, in the workspace itself, what code review decided:
-  single-user access mode with them as the single user, the runtime, the node type, and workers
-  and idle timeout within the stack's caps (`components.dev_policy`);
+  single-user access mode with them as the single user, the runtime, the node type, workers
+  and idle timeout within the stack's caps, and no init script, SSH key, Docker image, pool,
+  Photon or instance credentials (`components.dev_policy`);
 - a cluster only they use, created under that policy, small and always terminating itself when
   idle, pinned; no library attached (their builds are theirs: `python -m cicd.dev push`);
 - permissions: the engineer CAN_MANAGE on their cluster (the Libraries API needs it to install
@@ -30,6 +31,7 @@ import pulumi_databricks as databricks
 
 from cicd.config import (
     ArtifactStore,
+    Cloud,
     DevCaps,
     DevCluster,
     DevEngineer,
@@ -64,6 +66,8 @@ class DevEnvironmentArgs:
     admin_group: str
     pipeline_name: str
     artifact_store: ArtifactStore
+    # The workspace's cloud (from databricks:host): which cloud-only attributes the policy forbids.
+    cloud: Cloud | None = None
 
 
 def _grantee(engineer: DevEngineer, level: str) -> databricks.PermissionsAccessControlArgs:
@@ -104,7 +108,7 @@ class DevEnvironment(pulumi.ComponentResource):
                 name=cluster_name,
                 description=f"Dev cluster of {engineer.user} ({args.pipeline_name}); set by the"
                 " shared stack's developers config",
-                definition=policy_json(engineer, args.cluster, args.caps),
+                definition=policy_json(engineer, args.cluster, args.caps, args.cloud),
                 # Their cluster, plus at most one they create themselves under the same caps.
                 max_clusters_per_user=1,
             ),
@@ -144,6 +148,8 @@ class DevEnvironment(pulumi.ComponentResource):
                 is_pinned=True,
                 data_security_mode="SINGLE_USER",
                 single_user_name=engineer.user,
+                # The policy fixes it (Photon bills more); set here so the request complies as sent.
+                runtime_engine="STANDARD",
                 spark_conf=spark_conf(spec) or None,
                 custom_tags=cluster_tags(
                     spec, {"Owner": engineer.user, "pipeline": args.pipeline_name}

@@ -106,7 +106,11 @@ def test_staging_dev_clusters_are_updated_in_place_under_their_policy(staging: E
     for cluster in clusters:
         # sparkConf is there for single-node clusters only, before and after alike.
         changed = (set(cluster.inputs) ^ CLUSTER_INPUTS_BEFORE) - {"sparkConf"}
-        assert changed == {"policyId", "driverNodeTypeId", "libraries"}, (cluster.name, changed)
+        # runtimeEngine: the dev policy fixes it to STANDARD, the service's default anyway.
+        assert changed == {"policyId", "driverNodeTypeId", "libraries", "runtimeEngine"}, (
+            cluster.name,
+            changed,
+        )
         assert "idempotencyToken" not in cluster.inputs, cluster.name
         assert cluster.urn.endswith(
             f"DevEnvironment$databricks:index/cluster:Cluster::{cluster.name}"
