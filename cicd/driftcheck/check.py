@@ -1,11 +1,14 @@
-"""One drift check of a stack: every kept release, the job and the permissions, in that order."""
+"""One drift check of a stack: every kept release, the job and the permissions, in that order,
+then who can reach the stack's objects beyond the program's grants (`access`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from databricks.sdk import WorkspaceClient
+from databricks.sdk.errors.platform import PermissionDenied
 
+from cicd.driftcheck.access import check_inherited_grants, unreadable_grants
 from cicd.driftcheck.expected import ExpectedStack
 from cicd.driftcheck.findings import Finding
 from cicd.driftcheck.job import check_job, find_job
@@ -24,11 +27,13 @@ class DriftResult:
     releases: list[ReleaseDrift] = field(default_factory=list)
     job_findings: list[Finding] = field(default_factory=list)
     permission_findings: list[Finding] = field(default_factory=list)
+    # Engineers' other policies and off-policy clusters (cicd.driftcheck.access).
+    access_findings: list[Finding] = field(default_factory=list)
 
     @property
     def findings(self) -> list[Finding]:
         found = [f for drift in self.releases for f in drift.findings]
-        return found + self.job_findings + self.permission_findings
+        return found + self.job_findings + self.permission_findings + self.access_findings
 
     @property
     def release_files_drifted(self) -> bool:
@@ -59,5 +64,9 @@ def check_stack(
     result = DriftResult(resolved_job, check_releases(client, expected))
     result.job_findings = check_job(client, expected.job_inputs, resolved_job)
     for grants in expected.permissions:
-        result.permission_findings += check_permissions(client, grants, resolved_job)
+        try:
+            result.permission_findings += check_permissions(client, grants, resolved_job)
+            result.permission_findings += check_inherited_grants(client, grants, resolved_job)
+        except PermissionDenied:
+            result.permission_findings.append(unreadable_grants(grants, resolved_job))
     return result
