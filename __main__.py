@@ -75,6 +75,7 @@ if config.developers is not None:
                 pipeline_name=config.pipeline_name,
                 artifact_store=config.artifact_store,
                 cloud=cloud,
+                reader=access.read_only_identity if access else None,
             ),
         )
         dev_clusters[engineer.user] = environment.cluster_id

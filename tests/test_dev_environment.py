@@ -498,3 +498,44 @@ def test_policy_forbids_what_costs_money_or_runs_code_on_the_workspaces_cloud(
         "runtime_engine: 'PHOTON', policy fixes 'STANDARD'",
         "ssh_public_keys.*: set, policy forbids it",
     ]
+
+
+READER = "6f1a2b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b"
+
+
+def test_the_read_only_principal_may_read_each_environment_and_nothing_more(
+    project: SandboxProject, values: dict[str, Any]
+) -> None:
+    """What a refresh by the stack's read-only principal reads, granted read-only: the cluster
+    (CAN_ATTACH_TO, the lowest compute level: a single-user cluster runs nothing for it), the
+    folder (CAN_READ) and the dev volume (READ VOLUME); never the policy (its only level,
+    CAN_USE, creates clusters) and nothing that writes."""
+    with_reader = with_developers(values, developers(ALICE, SP))
+    with_reader["access"] = {**values["access"], "readOnlyIdentity": READER}
+    evaluation = project.evaluate(with_reader)
+    for user in (ALICE, SP):
+        name = f"dev-{dev_slug(user)}"
+        cluster = evaluation.named(f"{name}-permissions").inputs["accessControls"]
+        assert {"servicePrincipalName": READER, "permissionLevel": "CAN_ATTACH_TO"} in cluster
+        folder = evaluation.named(f"{name}-folder-permissions").inputs
+        assert folder["accessControls"] == [
+            {"servicePrincipalName": READER, "permissionLevel": "CAN_READ"}
+        ], folder
+        assert folder["directoryPath"] == f"/Users/{user}/etl-pipeline", folder
+        assert f"{name}-folder" in evaluation.named(f"{name}-folder-permissions").dependencies
+        volume = evaluation.named(f"{name}-dev-volume-grants").inputs["grants"]
+        assert {"principal": READER, "privileges": ["READ_VOLUME"]} in volume, volume
+        policy = evaluation.named(f"{name}-policy-permissions").inputs["accessControls"]
+        assert all(READER not in control.values() for control in policy), policy
+    granted = {
+        control["permissionLevel"]
+        for r in evaluation.of_type(PERMISSIONS)
+        for control in r.inputs["accessControls"]
+        if control.get("servicePrincipalName") == READER
+    }
+    assert granted <= {"CAN_ATTACH_TO", "CAN_READ", "CAN_VIEW"}, granted
+    # Without a read-only principal, no folder permissions at all: the engineer's folder is theirs.
+    assert not any(
+        r.name.endswith("-folder-permissions")
+        for r in project.evaluate(with_developers(values, developers(ALICE))).of_type(PERMISSIONS)
+    )
