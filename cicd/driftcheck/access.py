@@ -187,12 +187,17 @@ class _Directory:
     def principal_id(self, engineer: DevEngineer) -> str | None:
         if engineer.user not in self.ids:
             if engineer.is_service_principal:
-                found = self.client.service_principals.list(
-                    filter=f'applicationId eq "{engineer.user}"'
-                )
+                ids = [
+                    p.id
+                    for p in self.client.service_principals.list(
+                        filter=f'applicationId eq "{engineer.user}"'
+                    )
+                ]
             else:
-                found = self.client.users.list(filter=f'userName eq "{engineer.user}"')
-            self.ids[engineer.user] = next((p.id for p in found if p.id), None)
+                ids = [
+                    u.id for u in self.client.users.list(filter=f'userName eq "{engineer.user}"')
+                ]
+            self.ids[engineer.user] = next((i for i in ids if i), None)
         return self.ids[engineer.user]
 
     def is_member(self, engineer: DevEngineer, group: str) -> bool:
