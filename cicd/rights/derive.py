@@ -14,43 +14,36 @@ nothing here describes is `MISSING` too, so that a test fails until it is descri
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from cicd.config import StackConfig
 from cicd.evaluation import Evaluation
 from cicd.rights.index import index_stack, program_grants
 from cicd.rights.model import Right, Role, Source
 from cicd.rights.needs import deploy_needs, reader_needs, run_identity_needs, tool_needs
 
+# When one right is found more than once, the source kept: the program's grant first.
+PRECEDENCE = list(Source)
+
 
 def derive_rights(config: StackConfig, evaluation: Evaluation, production: bool) -> list[Right]:
-    """Every right of every identity the stack names, each once, in report order."""
+    """Every right of every identity the stack names, each once, in report order. The result
+    does not depend on the order the program registered its resources in."""
     stack = index_stack(config, evaluation)
-    rights: dict[tuple[str, str, str, str], Right] = {}
-    for right in program_grants(stack):
-        rights.setdefault(right.key, right)
-    needs = [
+    found: dict[tuple[str, str, str, str], list[Right]] = {}
+    for right in [
+        *program_grants(stack),
         *deploy_needs(stack),
         *reader_needs(stack),
         *run_identity_needs(stack),
         *tool_needs(stack, production),
-    ]
-    for right in needs:
-        known = rights.get(right.key)
-        if known is None:
-            rights[right.key] = right
-        elif known.source is Source.PROGRAM and right.used_by not in known.used_by:
-            # Granted by the program and needed for this too: one line, both uses.
-            rights[right.key] = Right(
-                known.role,
-                known.principal,
-                known.target,
-                known.right,
-                f"{known.why}; {right.why}" if right.why != known.why else known.why,
-                known.source,
-                f"{known.used_by}; {right.used_by}",
-                known.via,
-            )
+    ]:
+        found.setdefault(right.key, []).append(right)
+    rights = []
+    for same in found.values():
+        kept = min(same, key=lambda r: (PRECEDENCE.index(r.source), r.via, r.why))
+        uses = sorted({use for r in same for use in r.used_by.split("; ")})
+        whys = sorted({r.why for r in same if r.source is kept.source})
+        rights.append(replace(kept, used_by="; ".join(uses), why="; ".join(whys)))
     order = list(Role)
-    return sorted(
-        rights.values(),
-        key=lambda r: (order.index(r.role), r.principal, r.target, r.right),
-    )
+    return sorted(rights, key=lambda r: (order.index(r.role), r.principal, r.target, r.right))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterator
+from typing import Any
 
 from cicd.evaluation import Registration
 from cicd.rights import reasons
@@ -131,7 +132,7 @@ def deploy_needs(stack: StackIndex) -> Iterator[Right]:
             object_kind, target = permission_target(stack, registration)
             if object_kind == "cluster policy":
                 continue  # workspace admin, above
-            level = "IS_OWNER" if object_kind == "job" else "CAN_MANAGE"
+            level = "IS_OWNER" if object_kind in ("job", "pipeline") else "CAN_MANAGE"
             source = Source.CREATOR if owned(stack, target) else Source.ADMIN_ONCE
             yield needed(target, level, reasons.LEVELS[object_kind].get(level, level), source)
         else:
@@ -280,23 +281,45 @@ def reader_needs(stack: StackIndex) -> Iterator[Right]:
             )
 
 
-def _task_paths(job: Registration) -> Iterator[tuple[str, str]]:
-    """(kind, path) of every notebook and library a job's tasks use."""
+def _tasks(job: Registration) -> Iterator[dict[str, Any]]:
+    """Every task of a job, the inner task of each for-each included."""
     for task in job.inputs.get("tasks") or []:
-        notebook = (task.get("notebookTask") or {}).get("notebookPath")
-        if notebook:
-            yield "notebook", str(notebook)
-        python_file = (task.get("sparkPythonTask") or {}).get("pythonFile")
-        if python_file:
-            yield "notebook", str(python_file)
+        yield task
+        inner = (task.get("forEachTask") or {}).get("task")
+        if inner:
+            yield inner
+
+
+def _task_paths(job: Registration) -> Iterator[tuple[str, str]]:
+    """(kind, path) of every notebook, file and library a job's tasks use, and (kind, "") for a
+    task that starts a pipeline update or another job's run."""
+    for task in _tasks(job):
+        for key, field in (
+            ("notebookTask", "notebookPath"),
+            ("sparkPythonTask", "pythonFile"),
+            ("sqlTask", "file"),
+        ):
+            path = (task.get(key) or {}).get(field)
+            if isinstance(path, dict):  # sqlTask.file is {"path": ...}
+                path = path.get("path")
+            if path:
+                yield "notebook", str(path)
         for library in task.get("libraries") or []:
             for key in ("whl", "jar", "requirements"):
                 if library.get(key):
                     yield "library", str(library[key])
+        if task.get("pipelineTask"):
+            yield "pipeline", ""
+        if task.get("runJobTask"):
+            yield "job", ""
+    for environment in job.inputs.get("environments") or []:
+        for dependency in (environment.get("spec") or {}).get("dependencies") or []:
+            yield "library", str(dependency)
 
 
 def run_identity_needs(stack: StackIndex) -> Iterator[Right]:
-    """Each job's run identity reads its notebooks and libraries."""
+    """Each job's run identity reads its notebooks and libraries, starts the pipeline updates
+    and runs the jobs its tasks start; each pipeline's reads its source."""
     for job in stack.evaluation.of_type(JOB):
         runner = run_as_of(job) or stack.deploy
         if runner is None:
@@ -305,19 +328,41 @@ def run_identity_needs(stack: StackIndex) -> Iterator[Right]:
         use = f"runs of {stack.labels[job.name]}"
         for kind, path in sorted(set(_task_paths(job))):
             if kind == "notebook" and path.startswith("/"):
-                yield need(
-                    stack,
-                    role,
-                    runner,
-                    f"folder {folder_of(stack, path)}",
-                    "CAN_RUN",
-                    reasons.LEVELS["folder"]["CAN_RUN"],
-                    use,
-                    Source.ADMIN_ONCE,
-                )
+                why = reasons.LEVELS["folder"]["CAN_RUN"]
+                target = f"folder {folder_of(stack, path)}"
+                yield need(stack, role, runner, target, "CAN_RUN", why, use, Source.ADMIN_ONCE)
             volume = volume_of(path)
             if kind == "library" and volume:
                 yield from volume_rights(stack, role, runner, volume, ("READ_VOLUME",), use)
+            if kind in ("pipeline", "job"):
+                # The task's target is among the job's dependencies (its id is an output).
+                level = "CAN_RUN" if kind == "pipeline" else "CAN_MANAGE_RUN"
+                for dependency in job.dependencies:
+                    target = stack.labels.get(dependency, "")
+                    if target.startswith(kind + " ") and target != stack.labels[job.name]:
+                        why = reasons.LEVELS[kind][level] + ": a task of this job starts it"
+                        yield need(stack, role, runner, target, level, why, use, Source.ADMIN_ONCE)
+    for pipeline in stack.evaluation.of_type(PIPELINE):
+        runner = run_as_of(pipeline) or stack.deploy
+        if runner is None:
+            continue
+        role = stack.roles.get(runner, Role.RUN_AS)
+        use = f"updates of {stack.labels[pipeline.name]}"
+        for path in _pipeline_sources(pipeline):
+            why = reasons.LEVELS["folder"]["CAN_READ"] + ": the pipeline reads its source"
+            target = f"folder {folder_of(stack, path)}"
+            yield need(stack, role, runner, target, "CAN_READ", why, use, Source.ADMIN_ONCE)
+
+
+def _pipeline_sources(pipeline: Registration) -> list[str]:
+    """Workspace paths of a pipeline's notebooks, files and globs (without /Workspace)."""
+    paths = []
+    for library in pipeline.inputs.get("libraries") or []:
+        for key, field in (("notebook", "path"), ("file", "path"), ("glob", "include")):
+            path = (library.get(key) or {}).get(field)
+            if path:
+                paths.append(str(path).removeprefix("/Workspace").split("/**")[0] + "/x")
+    return sorted(set(paths))
 
 
 def tool_needs(stack: StackIndex, production: bool) -> Iterator[Right]:
