@@ -258,3 +258,27 @@ def test_every_job_and_pipeline_runs_the_live_release_only(stack: str) -> None:
     # The mocks give every resource the id _fake_id(name), as a provider gives one id per resource.
     assert refresh["pipelineTask"]["pipelineId"] == _fake_id(pipeline.name), refresh
     assert pipeline.inputs["catalog"] == stack and pipeline.inputs["serverless"] is True
+
+
+@pytest.mark.parametrize("stack", ["prod", "staging"])
+def test_a_job_that_starts_a_pipeline_update_may_start_it(stack: str) -> None:
+    """A pipeline task starts the update as the job's run-as identity, and "pipeline updates
+    can be run by any user or service principal with CAN RUN": the pipeline grants it that."""
+    evaluation = run_stack(stack)
+    pipelines = {
+        r.name: r.inputs["name"] for r in evaluation.of_type("databricks:index/pipeline:Pipeline")
+    }
+    starters = 0
+    for job in evaluation.of_type("databricks:index/job:Job"):
+        if not any(t.get("pipelineTask") for t in job.inputs["tasks"]):
+            continue
+        run_as = job.inputs["runAs"]["servicePrincipalName"]
+        started = [d for d in job.dependencies if d in pipelines]
+        assert started, f"{job.name}: its pipeline task depends on no pipeline"
+        for pipeline in started:
+            grants = evaluation.named(pipeline.removesuffix("-pipeline") + "-permissions")
+            assert {"servicePrincipalName": run_as, "permissionLevel": "CAN_RUN"} in (
+                grants.inputs["accessControls"]
+            ), f"{grants.name}: {grants.inputs['accessControls']}"
+            starters += 1
+    assert starters >= 1, "the repo's stacks start a pipeline from a job"
