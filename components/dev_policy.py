@@ -34,8 +34,14 @@ from cicd.config import Cloud, DevCaps, DevCluster, DevEngineer
 from cicd.config.developers import MIN_AUTOTERMINATION_MINUTES
 
 # Init script sources every cloud supports, and the one each cloud adds (its object store).
+# The policy language names these (the workspace UI validates exactly workspace, volumes, file,
+# s3, gcs and dbfs); an ABFSS init script on Azure has no policy path, so no policy forbids it.
 INIT_SCRIPT_SOURCES = ("workspace", "volumes", "file")
-CLOUD_INIT_SCRIPT_SOURCES = {Cloud.AWS: ("s3",), Cloud.AZURE: ("abfss",), Cloud.GCP: ("gcs",)}
+CLOUD_INIT_SCRIPT_SOURCES: dict[Cloud, tuple[str, ...]] = {
+    Cloud.AWS: ("s3",),
+    Cloud.AZURE: (),
+    Cloud.GCP: ("gcs",),
+}
 # Attributes that hand the cluster cloud credentials of their own, per cloud.
 CLOUD_CREDENTIALS = {
     Cloud.AWS: ("aws_attributes.instance_profile_arn",),

@@ -455,7 +455,7 @@ def test_every_dev_input_is_a_provider_property(three: Evaluation) -> None:
         ),
         (
             "https://adb-1.2.azuredatabricks.net/",
-            {"docker_image.url", "init_scripts.*.abfss.destination"},
+            {"docker_image.url"},
         ),
         (
             "https://1.2.gcp.databricks.com",
