@@ -11,9 +11,9 @@ build), so without a policy they could switch autotermination off or grow the cl
   timeout, which can never be 0 (off);
 - forbidden or fixed, because each one costs money or runs code before the engineer's own (as
   root on every node, or with credentials the engineer does not hold): init scripts of every
-  kind, SSH keys, a custom Docker image, instance pools, the Photon engine (fixed to STANDARD:
-  Photon bills more DBUs per hour), and the cloud's instance credentials (an AWS instance
-  profile, a GCP service account).
+  kind the policy language names (ABFSS on Azure has no path), SSH keys, a custom Docker image,
+  instance pools, the Photon engine (fixed to STANDARD: Photon bills more DBUs per hour), and
+  the cloud's instance credentials (an AWS instance profile, a GCP service account).
 
 Not fixed: `enable_elastic_disk` (AWS-only path; node types without local storage need it, and
 it adds disk only while the cluster runs) and `cluster_log_conf` (where the engineer's own
