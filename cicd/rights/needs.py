@@ -40,6 +40,18 @@ from cicd.rights.index import (
 from cicd.rights.model import Right, Role, Source
 
 
+def _no_acl(role: Role, who: str, registration: Registration, used_by: str) -> Right:
+    folder = posixpath.dirname(str(registration.inputs["path"]))
+    return Right(role, who, f"DBFS {folder}", "—", reasons.DBFS, Source.BUILT_IN, used_by)
+
+
+def _unknown(role: Role, who: str, registration: Registration, used_by: str) -> Right:
+    """A resource type nothing here describes: MISSING, so that a test fails until it is."""
+    why = "no rights are described for this resource type in cicd/rights"
+    target = f"{registration.type} {registration.name}"
+    return Right(role, who, target, "UNKNOWN", why, Source.MISSING, used_by)
+
+
 def deploy_needs(stack: StackIndex) -> Iterator[Right]:
     """What `pulumi up` does with the deploy identity, per registered resource."""
     who = stack.deploy
@@ -100,15 +112,7 @@ def deploy_needs(stack: StackIndex) -> Iterator[Right]:
             if not (target.startswith("volume ") and target[7:] in stack.volumes):
                 yield needed(target, "MANAGE", reasons.PRIVILEGES["MANAGE"], Source.ADMIN_ONCE)
         elif kind == DBFS_FILE:
-            yield Right(
-                role,
-                who,
-                f"DBFS {posixpath.dirname(str(inputs['path']))}",
-                "—",
-                reasons.DBFS,
-                Source.BUILT_IN,
-                UP,
-            )
+            yield _no_acl(role, who, registration, UP)
         elif kind in (JOB, PIPELINE):
             label = stack.labels[registration.name]
             yield Right(role, who, label, "IS_OWNER", reasons.CREATOR, Source.CREATOR, UP)
@@ -136,15 +140,7 @@ def deploy_needs(stack: StackIndex) -> Iterator[Right]:
             source = Source.CREATOR if owned(stack, target) else Source.ADMIN_ONCE
             yield needed(target, level, reasons.LEVELS[object_kind].get(level, level), source)
         else:
-            yield Right(
-                role,
-                who,
-                f"{kind} {registration.name}",
-                "UNKNOWN",
-                "no rights are described for this resource type in cicd/rights",
-                Source.MISSING,
-                UP,
-            )
+            yield _unknown(role, who, registration, UP)
 
 
 def _pipeline_target(stack: StackIndex, registration: Registration, runner: str) -> Iterator[Right]:
@@ -260,25 +256,9 @@ def reader_needs(stack: StackIndex) -> Iterator[Right]:
                 "preview without refreshing it",
             )
         elif kind == DBFS_FILE:
-            yield Right(
-                role,
-                who,
-                f"DBFS {posixpath.dirname(str(inputs['path']))}",
-                "—",
-                reasons.DBFS,
-                Source.BUILT_IN,
-                REFRESH,
-            )
+            yield _no_acl(role, who, registration, REFRESH)
         else:
-            yield Right(
-                role,
-                who,
-                f"{kind} {registration.name}",
-                "UNKNOWN",
-                "no rights are described for this resource type in cicd/rights",
-                Source.MISSING,
-                REFRESH,
-            )
+            yield _unknown(role, who, registration, REFRESH)
 
 
 def _tasks(job: Registration) -> Iterator[dict[str, Any]]:
