@@ -29,6 +29,16 @@ or the object has no access control; `not possible read-only` — the only right
 writes, so the read-only identity is not granted it: a refresh of that object fails for it, and
 `cicd.drift` reports the part it could not read as `unchecked`.
 
+The **read-only identity** of each stack runs pull-request previews, the post-merge preview of
+prod and the drift check (`cicd.drift`, and the scheduled `pulumi preview --refresh`). The program
+grants it exactly what a refresh of each object reads (`CAN_VIEW` on jobs and pipelines,
+`CAN_READ` on folders, `CAN_ATTACH_TO` on dev clusters, `READ VOLUME` on dev volumes) and nothing
+that writes. Three kinds of object cannot be read without a right that writes, listed per stack
+below: permission lists (`CAN_MANAGE`), cluster policies (`CAN_USE`, which creates clusters) and
+Unity Catalog grants (ownership or `MANAGE`). A `pulumi preview` without `--refresh` reads none of
+them (it compares with the state only); with `--refresh` their refresh fails for this identity,
+and `cicd.drift` reports them `unchecked` rather than clean.
+
 No deploy identity is workspace admin unless its stack registers what only an admin may do: a
 cluster policy, a pinned cluster (the dev environments). Prod registers neither, so prod's deploy
 identity holds only the explicit grants listed under its stack below.
