@@ -130,6 +130,8 @@ def main(
                 after,
                 result.job_findings,
                 result.permission_findings,
+                result.job_ids,
+                result.pipeline_ids,
                 result.access_findings,
             )
     except (ReleaseFolderMissing, JobNotFound, BackupError) as exc:
@@ -172,7 +174,9 @@ def _report(
             " (manifest.json lists each file)"
         )
     if not findings:
-        lines.append(f"stack {args.stack} ({host}): no drift in kept releases, job or permissions")
+        lines.append(
+            f"stack {args.stack} ({host}): no drift in kept releases, jobs, pipelines or permissions"
+        )
     else:
         lines.append(f"stack {args.stack} ({host}): {len(findings)} finding(s)")
         lines += text_report(findings)
@@ -183,9 +187,9 @@ def _report(
             )
         if result.job_findings or result.permission_findings:
             lines.append(
-                f"Job and permissions: `pulumi up --refresh --stack {args.stack}` puts back what"
-                " the program declares (--restore leaves them alone); an inherited grant is"
-                " removed where it is granted, on the parent folder."
+                f"Jobs, pipelines and permissions: `pulumi up --refresh --stack {args.stack}` puts"
+                " back what the program declares (--restore leaves them alone); an inherited"
+                " grant is removed where it is granted, on the parent folder."
             )
         if result.access_findings:
             lines.append(

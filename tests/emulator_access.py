@@ -5,8 +5,8 @@ entries, no `admins`, and any token may read anything. The real service differs 
 these handlers stand for:
 - a folder's permission list also holds every grant of its parent folders, each marked
   `inherited` with `inherited_from_object` naming the parent (`/directories/<id>`), and the
-  built-in `admins` group's CAN_MANAGE inherited from the workspace root; a job's list holds
-  `admins` inherited from the jobs root (`/jobs/`);
+  built-in `admins` group's CAN_MANAGE inherited from the workspace root; a job's (a
+  pipeline's) list holds `admins` inherited from the jobs (pipelines) root (`/jobs/`);
 - `GET /api/2.0/permissions/...` needs CAN_MANAGE on the object: without it the service answers
   403 PERMISSION_DENIED "... does not have Manage permissions on ..." (the shape Databricks' own
   CLI test server, libs/testserver, mirrors for a job);
@@ -106,8 +106,8 @@ def install(emulator: Emulator) -> None:
                 )
                 parent = posixpath.dirname(parent)
             acl.append(_admins("/directories/0"))
-        elif object_type == "jobs":
-            acl.append(_admins("/jobs/"))
+        elif object_type in ("jobs", "pipelines"):
+            acl.append(_admins(f"/{object_type}/"))
         return answer
 
     async def me(request: Request) -> Any:

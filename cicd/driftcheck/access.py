@@ -105,19 +105,26 @@ def acl_entries(client: WorkspaceClient, object_type: str, object_id: str) -> li
     return entries
 
 
+def _where(expected: ExpectedGrants, object_id: str | int | None) -> str:
+    """The object as `cicd.driftcheck.permissions` names it."""
+    if expected.object_kind == "directory":
+        return f"folder {expected.directory_path}"
+    return f"{expected.object_kind} {expected.object_key} ({object_id})"
+
+
 def check_inherited_grants(
-    client: WorkspaceClient, expected: ExpectedGrants, job_id: int
+    client: WorkspaceClient, expected: ExpectedGrants, object_id: str | int | None
 ) -> list[Finding]:
-    """Inherited grants on the object of one program Permissions resource that reach further
-    than the program lets that principal go."""
+    """Inherited grants on the object of one program Permissions resource (a folder, a job or a
+    pipeline: `object_id` is the job's or pipeline's id) that reach further than the program
+    lets that principal go."""
+    where = _where(expected, object_id)
     if expected.object_kind == "directory":
         assert expected.directory_path is not None
         status = client.workspace.get_status(expected.directory_path)
-        where = f"folder {expected.directory_path}"
         entries = acl_entries(client, "directories", str(status.object_id))
     else:
-        where = f"job {job_id}"
-        entries = acl_entries(client, "jobs", str(job_id))
+        entries = acl_entries(client, f"{expected.object_kind}s", str(object_id))
     findings = []
     for entry in entries:
         if not entry.inherited or (entry.kind, entry.principal) == ("groupName", BUILT_IN_ADMINS):
@@ -141,13 +148,12 @@ def check_inherited_grants(
     return findings
 
 
-def unreadable_grants(expected: ExpectedGrants, job_id: int) -> Finding:
+def unreadable_grants(expected: ExpectedGrants, object_id: str | int | None) -> Finding:
     """The finding for grants the checking identity may not read: never a silent pass."""
-    where = f"folder {expected.directory_path}" if expected.directory_path else f"job {job_id}"
     return Finding(
         "permissions",
         "unchecked",
-        where,
+        _where(expected, object_id),
         detail="the checking identity may not read its grants: reading an object's permissions"
         " needs CAN_MANAGE on it, which a read-only identity does not hold (docs/identities.md)",
     )
