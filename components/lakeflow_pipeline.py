@@ -148,7 +148,7 @@ class LakeflowPipeline(pulumi.ComponentResource):
                             service_principal_name=starter, permission_level="CAN_RUN"
                         )
                     )
-            if access.read_only_identity:
+            if access.read_only_identity and access.read_only_identity not in args.starters:
                 # Previews and the drift check read the pipeline's settings back.
                 grants.append(
                     databricks.PermissionsAccessControlArgs(

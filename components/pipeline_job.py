@@ -64,7 +64,8 @@ class PipelineJob(pulumi.ComponentResource):
                         group_name=args.access.operators_group, permission_level="CAN_MANAGE_RUN"
                     )
                 )
-            if args.access.run_reader:
+            # One entry per principal: a starter's CAN_MANAGE_RUN already lets it view.
+            if args.access.run_reader and args.access.run_reader not in args.starters:
                 # Reads runs (jobs/runs/list, runs/get) for production's provenance check.
                 grants.append(
                     databricks.PermissionsAccessControlArgs(
@@ -80,7 +81,7 @@ class PipelineJob(pulumi.ComponentResource):
                         )
                     )
             read_only = args.access.read_only_identity
-            if read_only and read_only != args.access.run_reader:
+            if read_only and read_only not in (args.access.run_reader, *args.starters):
                 # Previews and the drift check read the job's settings back, nothing more.
                 grants.append(
                     databricks.PermissionsAccessControlArgs(
