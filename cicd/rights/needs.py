@@ -283,7 +283,8 @@ def _task_paths(job: Registration) -> Iterator[tuple[str, str]]:
             if isinstance(path, dict):  # sqlTask.file is {"path": ...}
                 path = path.get("path")
             if path:
-                yield "notebook", str(path)
+                # Files are addressed as /Workspace/<path>; their folder's grants are the same.
+                yield "notebook", str(path).removeprefix("/Workspace")
         for library in task.get("libraries") or []:
             for key in ("whl", "jar", "requirements"):
                 if library.get(key):
