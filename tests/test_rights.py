@@ -236,3 +236,39 @@ def test_the_readme_points_at_the_generated_table() -> None:
     for role in ("Deploy", "Read-only", "Job service principal", "Operators", "Admin group"):
         assert role in section, role
     assert "workspace admin (to create" not in section, "prod's deploy identity is not admin"
+
+
+def test_a_sql_file_task_needs_its_warehouse_and_a_python_file_its_folder() -> None:
+    evaluation, _, config_map = _stack("prod")
+    config = parse_stack_config(namespace_values(config_map))
+    extended = copy.copy(evaluation)
+    extended.resources = dict(evaluation.resources)
+    runner = config.job.run_as or ""
+    job = _registration(
+        "databricks:index/job:Job",
+        "report-job",
+        {
+            "name": "etl-report",
+            "runAs": {"servicePrincipalName": runner},
+            "tasks": [
+                {
+                    "taskKey": "report",
+                    "sqlTask": {
+                        "warehouseId": "wh-1",
+                        "file": {"path": "/Workspace/Production/etl-pipeline/r/x.sql"},
+                    },
+                },
+                {
+                    "taskKey": "clean",
+                    "sparkPythonTask": {"pythonFile": "/Workspace/Production/etl-pipeline/r/c.py"},
+                },
+            ],
+        },
+    )
+    extended.resources[job.key] = job
+    rights = derive_rights(config, extended, production=True)
+    seen = {(r.principal, r.target, r.right): r for r in rights}
+    warehouse = seen[(runner, "SQL warehouse wh-1", "CAN_USE")]
+    assert warehouse.source is Source.ADMIN_ONCE and "runs of job etl-report" in warehouse.used_by
+    folder = seen[(runner, "folder /Production/etl-pipeline", "CAN_RUN")]
+    assert folder.source is Source.PROGRAM and "runs of job etl-report" in folder.used_by, folder

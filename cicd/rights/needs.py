@@ -289,6 +289,9 @@ def _task_paths(job: Registration) -> Iterator[tuple[str, str]]:
             for key in ("whl", "jar", "requirements"):
                 if library.get(key):
                     yield "library", str(library[key])
+        warehouse = (task.get("sqlTask") or {}).get("warehouseId")
+        if warehouse:
+            yield "warehouse", str(warehouse)
         if task.get("pipelineTask"):
             yield "pipeline", ""
         if task.get("runJobTask"):
@@ -315,6 +318,10 @@ def run_identity_needs(stack: StackIndex) -> Iterator[Right]:
             volume = volume_of(path)
             if kind == "library" and volume:
                 yield from volume_rights(stack, role, runner, volume, ("READ_VOLUME",), use)
+            if kind == "warehouse":
+                why = "run the task's queries on the SQL warehouse (SQL warehouse ACL: CAN USE)"
+                target = f"SQL warehouse {path}"
+                yield need(stack, role, runner, target, "CAN_USE", why, use, Source.ADMIN_ONCE)
             if kind in ("pipeline", "job"):
                 # The task's target is among the job's dependencies (its id is an output).
                 level = "CAN_RUN" if kind == "pipeline" else "CAN_MANAGE_RUN"
