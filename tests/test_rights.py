@@ -229,13 +229,17 @@ def test_the_command_prints_text_and_json_and_checks_the_docs(
 
 
 def test_the_readme_points_at_the_generated_table() -> None:
+    """The README's identities are the generated page: it links it, and the page names every
+    identity a stack file configures, each with its config key's value."""
     readme = (REPO / "README.md").read_text()
-    section = readme.split("## Identities and the rights they need", 1)[1].split("\n## ", 1)[0]
-    assert "docs/identities.md" in section and "python -m cicd.rights" in section, section[:400]
-    # Every identity the generated table lists has its row in the README's summary.
-    for role in ("Deploy", "Read-only", "Job service principal", "Operators", "Admin group"):
-        assert role in section, role
-    assert "workspace admin (to create" not in section, "prod's deploy identity is not admin"
+    assert "(docs/identities.md)" in readme, "README must link docs/identities.md"
+    page = (REPO / DOC).read_text()
+    for stack in ("prod", "staging"):
+        _, rights, config_map = _stack(stack)
+        access = json.loads(str(config_map["databricks-cicd:access"]))
+        for key in ("deployIdentity", "readOnlyIdentity", "operatorsGroup", "adminGroup"):
+            assert f"`{access[key]}`" in page, (stack, key, access[key])
+        assert "python -m cicd.rights" in page.split("## Stack", 1)[0], "commands first"
 
 
 def test_a_sql_file_task_needs_its_warehouse_and_a_python_file_its_folder() -> None:
