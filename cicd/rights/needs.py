@@ -340,6 +340,10 @@ def run_identity_needs(stack: StackIndex) -> Iterator[Right]:
             why = reasons.LEVELS["folder"]["CAN_READ"] + ": the pipeline reads its source"
             target = f"folder {folder_of(stack, path)}"
             yield need(stack, role, runner, target, "CAN_READ", why, use, Source.ADMIN_ONCE)
+        for dependency in (pipeline.inputs.get("environment") or {}).get("dependencies") or []:
+            volume = volume_of(str(dependency))
+            if volume:
+                yield from volume_rights(stack, role, runner, volume, ("READ_VOLUME",), use)
 
 
 def _pipeline_sources(pipeline: Registration) -> list[str]:
