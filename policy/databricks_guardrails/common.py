@@ -22,6 +22,7 @@ from pulumi_policy.proxy import UnknownValueError
 
 CLUSTER = "databricks:index/cluster:Cluster"
 JOB = "databricks:index/job:Job"
+PIPELINE = "databricks:index/pipeline:Pipeline"
 PERMISSIONS = "databricks:index/permissions:Permissions"
 
 # Library kinds that name a file; the others (pypi, maven, cran) name a package from an index.
@@ -154,6 +155,17 @@ def items(value: Any) -> Iterator[tuple[int, Any]]:
 def under(path: str, root: str) -> bool:
     """`path` lies inside `root` (which ends in '/'): no prefix trick, no '..' escape."""
     return path.startswith(root) and ".." not in path[len(root) :].split("/")
+
+
+def task_bodies(props: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """Every task of a job that runs something, with its field prefix: each task
+    (`tasks[0].`) and a for-each's inner task (`tasks[0].forEachTask.task.`), which runs once per
+    input with its own compute, libraries and code."""
+    for i, task in items(get(props, "tasks")):
+        yield f"tasks[{i}].", task
+        inner = get(get(task, "forEachTask") or {}, "task")
+        if isinstance(inner, Mapping):
+            yield f"tasks[{i}].forEachTask.task.", inner
 
 
 RUNTIME_MAJOR = re.compile(r"^(\d+)\.")
