@@ -91,7 +91,14 @@ def _no_dbfs_library(
         return
     if type_ == PIPELINE:
         # A pipeline's runtime is its channel's (CURRENT and PREVIEW are both 17 or later).
-        yield from _library_problems(type_, name, "", get(props, "libraries"), PIPELINE_RUNTIME)
+        yield from _library_problems(
+            type_,
+            name,
+            "",
+            get(props, "libraries"),
+            PIPELINE_RUNTIME,
+            "a pipeline's runtime (its channel's)",
+        )
         environment = get(props, "environment") or {}
         yield from _dbfs_dependencies(
             type_,

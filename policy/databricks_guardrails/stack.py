@@ -60,6 +60,14 @@ def _names(names: list[str]) -> str:
     return shown + (f" and {len(names) - MAX_NAMES} more" if len(names) > MAX_NAMES else "")
 
 
+def _runs(version: str, names: list[str], own: Reference | None) -> str:
+    """e.g. "'pipeline-job' runs release '1.1.0'", and where the resource itself does too."""
+    if not names:
+        return f"its own {own.field if own else 'path'} is in release {version!r}"
+    text = f"{_names(names)} {'runs' if len(names) == 1 else 'run'} release {version!r}"
+    return text + (f", as does its own {own.field}" if own else "")
+
+
 def _releases_used(resource: PolicyResource, config: Mapping[str, Any]) -> dict[str, Reference]:
     """Release -> the first field of `resource` pointing into it (paths outside the release
     folders are the released-code rules' concern)."""
@@ -77,11 +85,13 @@ def _releases_used(resource: PolicyResource, config: Mapping[str, Any]) -> dict[
 
 def _one_release(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     config = args.get_config()
-    runners = [r for r in args.resources if r.resource_type in REFERENCES]
-    used = {r.urn: _releases_used(r, config) for r in runners}
+    runners = sorted(
+        (r for r in args.resources if r.resource_type in REFERENCES), key=lambda r: r.name
+    )
+    used = [(r, _releases_used(r, config)) for r in runners]
     users: dict[str, list[str]] = {}
-    for resource in sorted(runners, key=lambda r: r.name):
-        for version in used[resource.urn]:
+    for resource, releases in used:
+        for version in releases:
             users.setdefault(version, []).append(resource.name)
     if len(users) <= 1:
         return
@@ -90,12 +100,12 @@ def _one_release(args: StackValidationArgs, report_violation: ReportViolation) -
     most = max(len(names) for names in users.values())
     leaders = [v for v, names in users.items() if len(names) == most]
     reference = leaders[0] if len(leaders) == 1 else None
-    for resource in sorted(runners, key=lambda r: r.name):
-        for version, ref in sorted(used[resource.urn].items()):
+    for resource, releases in used:
+        for version, ref in sorted(releases.items()):
             if version == reference:
                 continue
-            others = "; ".join(
-                f"{_names(names)} {'runs' if len(names) == 1 else 'run'} release {other!r}"
+            others = " and ".join(
+                _runs(other, [n for n in names if n != resource.name], releases.get(other))
                 for other, names in sorted(users.items())
                 if other != version
             )
@@ -110,7 +120,19 @@ def _one_release(args: StackValidationArgs, report_violation: ReportViolation) -
 
 
 def _unique_names(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    for type_, what in ((JOB, "job"), (PIPELINE, "pipeline")):
+    for type_, what, why in (
+        (
+            JOB,
+            "job",
+            "people, alerts and the provenance check (`jobs list --name`) find a job by it",
+        ),
+        (
+            PIPELINE,
+            "pipeline",
+            "Databricks refuses a second pipeline of the same name at deploy, half-way through"
+            " the update (unless allowDuplicateNames), and people tell pipelines apart by it",
+        ),
+    ):
         by_name: dict[str, list[PolicyResource]] = {}
         for resource in args.resources:
             if resource.resource_type != type_:
@@ -129,8 +151,7 @@ def _unique_names(args: StackValidationArgs, report_violation: ReportViolation) 
                 report_violation(
                     f"{resource_label(resource.resource_type, resource.name)}: name is"
                     f" {name!r}, as is {what} {_names(others)}; {what} names are unique within"
-                    f" a stack: people, alerts and the provenance check find a {what} by its"
-                    " name (give the copy its own name)",
+                    f" a stack: {why} (give the copy its own name)",
                     resource.urn,
                 )
 
