@@ -152,11 +152,6 @@ def items(value: Any) -> Iterator[tuple[int, Any]]:
         yield from enumerate(value)
 
 
-def under(path: str, root: str) -> bool:
-    """`path` lies inside `root` (which ends in '/'): no prefix trick, no '..' escape."""
-    return path.startswith(root) and ".." not in path[len(root) :].split("/")
-
-
 def task_bodies(props: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
     """Every task of a job that runs something, with its field prefix: each task
     (`tasks[0].`) and a for-each's inner task (`tasks[0].forEachTask.task.`), which runs once per
