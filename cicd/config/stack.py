@@ -31,6 +31,7 @@ from cicd.config.base import (
 )
 from cicd.config.cluster import DataSecurityMode
 from cicd.config.developers import Developers
+from cicd.config.gate import GateSettings
 from cicd.config.job import MAIN, JobSettings, find_cycle
 from cicd.config.pipeline import PipelineSettings
 from cicd.config.releases import Releases
@@ -50,6 +51,8 @@ class StackConfig(Model):
     jobs: dict[str, JobSettings] = Field(default_factory=dict)
     # Lakeflow Declarative Pipelines by key.
     pipelines: dict[str, PipelineSettings] = Field(default_factory=dict)
+    # Which jobs the production gate runs before the switch (default: all of them).
+    gate: GateSettings | None = None
     access: Access | None = None
     # Per-engineer dev environments; any stack may have them (staging does).
     developers: Developers | None = None
@@ -71,6 +74,12 @@ class StackConfig(Model):
         found = {MAIN: self.job} if self.job is not None else {}
         found.update(sorted(self.jobs.items()))
         return found
+
+    def gated_jobs(self) -> list[str]:
+        """The keys of the jobs the production gate runs (default: every job)."""
+        if self.gate is not None and self.gate.jobs is not None:
+            return list(self.gate.jobs)
+        return list(self.all_jobs())
 
     @staticmethod
     def job_location(key: str) -> tuple[str, ...]:
@@ -112,6 +121,15 @@ class StackConfig(Model):
                 )
             names.setdefault(job.name, ".".join(map(str, where)))
             problems.extend(self._job_problems(where, job, jobs))
+        for key in (self.gate.jobs or []) if self.gate else []:
+            if key not in jobs:
+                problems.append(
+                    problem(
+                        ("gate", "jobs"),
+                        key,
+                        f"{key!r} is not a job of this stack (jobs: {', '.join(jobs) or 'none'})",
+                    )
+                )
         runs = {
             key: sorted(
                 {t.run_job.job for t in (job.tasks or []) if t.run_job and t.run_job.job in jobs}
