@@ -553,6 +553,12 @@ VIOLATIONS = [
     Case(
         "job-runs-released-code",
         prod_stack,
+        _serverless_task(5, "sqlTask", {"warehouseId": "abc", "query": {"queryId": "q-0042"}}),
+        (SJ, "tasks[5].sqlTask.query.queryId is 'q-0042'", "not a saved query"),
+    ),
+    Case(
+        "job-runs-released-code",
+        prod_stack,
         _env_dependencies([WHEEL, "requests==2.32.3"]),
         (SJ, "environments[0].spec.dependencies[1] is 'requests==2.32.3'", "package index"),
     ),

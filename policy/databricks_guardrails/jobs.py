@@ -187,11 +187,31 @@ def released_code_problems(
             )
 
 
+# What a SQL task runs other than a file: objects edited in the workspace, by their id field.
+_SAVED_SQL = (("query", "queryId"), ("alert", "alertId"), ("dashboard", "dashboardId"))
+
+
+def _saved_sql(type_: str, name: str, props: Mapping[str, Any]) -> Iterator[str]:
+    for where, task in task_bodies(props):
+        sql = get(task, "sqlTask") or {}
+        for kind, key in _SAVED_SQL:
+            if is_set(sql, kind):
+                yield violation(
+                    type_,
+                    name,
+                    f"{where}sqlTask.{kind}.{key}",
+                    get(get(sql, kind) or {}, key),
+                    f"a job runs SQL files a release published (sqlTask.file), not a saved {kind}"
+                    " that anyone with edit rights changes in the workspace",
+                )
+
+
 def _release_paths(
     type_: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
 ) -> Iterator[str]:
     yield from released_code_problems(type_, name, job_references(props), config, "a job")
     yield from _git_sources(type_, name, props)
+    yield from _saved_sql(type_, name, props)
 
 
 def _timeout(
