@@ -463,6 +463,14 @@ VIOLATIONS = [
         _task("existingClusterId", "0923-164208-meows279", drop="jobClusterKey"),
         (J, "tasks[0].existingClusterId is '0923-164208-meows279'", "all-purpose cluster"),
     ),
+    # An all-purpose cluster created in the same update: its id is unknown in a preview, and the
+    # task is refused there too (reading the id would make the engine skip the policy).
+    Case(
+        "job-clusters-only",
+        prod_stack,
+        _task("existingClusterId", UNKNOWN, drop="jobClusterKey"),
+        (J, "tasks[0].existingClusterId is known after deploy"),
+    ),
     # An existing cluster is refused where serverless is allowed, and in a for-each's inner task.
     Case(
         "job-clusters-only",
@@ -822,6 +830,16 @@ NEAR_MISSES = [
     ),
     # A rollback: every job and pipeline on the rollback target, another kept release.
     Case("job-runs-released-code", prod_stack, _rollback),
+    # A path computed at deploy (another resource's output) is unknown in a preview: left to the
+    # deploy, where the engine sends it known, rather than skipping every rule that reads paths.
+    Case(
+        "job-runs-released-code",
+        prod_stack,
+        _both(
+            _task("notebookTask", {"notebookPath": UNKNOWN, "source": "WORKSPACE"}),
+            _set(P, "rootPath", UNKNOWN),
+        ),
+    ),
     # The same notebook named as a workspace file path (/Workspace/...).
     Case(
         "job-runs-released-code",

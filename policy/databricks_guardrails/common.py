@@ -97,10 +97,19 @@ class Redacted(str):
         return f"a literal of {len(self)} characters starting {str(self)[:4]!r}"
 
 
+class Computed:
+    """A value computed at deploy time (unknown during a preview), shown as such."""
+
+
+COMPUTED = Computed()
+
+
 def show(value: Any) -> str:
     """A value as a reviewer reads it: numbers without the wire's '.0', strings quoted."""
     if value is None:
         return "unset"
+    if isinstance(value, Computed):
+        return "known after deploy"
     if isinstance(value, Redacted):
         return value.shown()
     if isinstance(value, float) and value.is_integer():
@@ -126,6 +135,15 @@ def violation(resource_type: str, name: str, field: str, value: Any, rule: str) 
 def get(props: Mapping[str, Any], key: str) -> Any:
     """`props[key]`, None when absent (an unknown value still raises UnknownValueError)."""
     return props[key] if key in keys_of(props) else None
+
+
+def get_or_computed(props: Mapping[str, Any], key: str) -> Any:
+    """`get`, with COMPUTED for a value unknown in a preview: a rule that refuses the field
+    whatever its value reports it in the preview too, instead of the engine skipping the policy."""
+    try:
+        return get(props, key)
+    except UnknownValueError:
+        return COMPUTED
 
 
 def keys_of(props: Mapping[str, Any]) -> set[str]:

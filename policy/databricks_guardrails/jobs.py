@@ -17,7 +17,9 @@ from .common import (
     JOB,
     LIBRARY_ROOT,
     NOTEBOOK_ROOT,
+    Computed,
     get,
+    get_or_computed,
     is_set,
     items,
     keys_of,
@@ -85,7 +87,7 @@ def _clusters_only(
                 type_,
                 name,
                 f"{where}existingClusterId",
-                get(task, "existingClusterId"),
+                get_or_computed(task, "existingClusterId"),
                 CLUSTERS_ONLY,
             )
             continue
@@ -133,7 +135,7 @@ _SOURCES = (
 def _git_sources(type_: str, name: str, props: Mapping[str, Any]) -> Iterator[str]:
     rule = "a job runs what a release published to the workspace, not a Git checkout"
     if is_set(props, "gitSource"):
-        url = get(get(props, "gitSource") or {}, "url")
+        url = get_or_computed(get(props, "gitSource") or {}, "url")
         yield violation(type_, name, "gitSource.url", url, rule)
     for where, task in task_bodies(props):
         for path in _SOURCES:
@@ -156,6 +158,9 @@ def released_code_problems(
     notebook_root = setting(config, NOTEBOOK_ROOT)
     library_root = setting(config, LIBRARY_ROOT)
     for ref in references:
+        if isinstance(ref.value, Computed) and ref.kind != INDEX:
+            # A path computed at deploy is checked then, when the engine sends it known.
+            continue
         if ref.kind == INDEX:
             yield violation(
                 type_,

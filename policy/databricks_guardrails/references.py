@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .common import FILE_LIBRARIES, get, items, keys_of, task_bodies
+from .common import FILE_LIBRARIES, get, get_or_computed, items, keys_of, task_bodies
 
 # What a reference names: release content in the workspace, a library file in the artifact
 # store, or a package an index serves (never a release's).
@@ -38,7 +38,9 @@ _TASK_FILES = (
 @dataclass(frozen=True)
 class Reference:
     field: str  # e.g. "tasks[0].notebookTask.notebookPath"
-    value: Any  # as the resource gives it
+    # As the resource gives it; COMPUTED when unknown in a preview (another resource's output),
+    # which the rules leave to the deploy, when the engine sends it known.
+    value: Any
     kind: str  # WORKSPACE, LIBRARY or INDEX
 
 
@@ -46,7 +48,9 @@ def _libraries(where: str, libraries: Any) -> Iterator[Reference]:
     for j, library in items(libraries):
         for kind in sorted(keys_of(library)):
             field = f"{where}libraries[{j}].{kind}"
-            yield Reference(field, get(library, kind), LIBRARY if kind in FILE_LIBRARIES else INDEX)
+            yield Reference(
+                field, get_or_computed(library, kind), LIBRARY if kind in FILE_LIBRARIES else INDEX
+            )
 
 
 def _dependencies(field: str, dependencies: Any) -> Iterator[Reference]:
@@ -62,34 +66,39 @@ def job_references(props: Mapping[str, Any]) -> Iterator[Reference]:
     environments name."""
     for where, task in task_bodies(props):
         for kind, key in _TASK_FILES:
-            value = get(get(task, kind) or {}, key)
+            value = get_or_computed(get(task, kind) or {}, key)
             if value is not None:
                 yield Reference(f"{where}{kind}.{key}", value, WORKSPACE)
         sql_file = get(get(task, "sqlTask") or {}, "file") or {}
-        if get(sql_file, "path") is not None:
-            yield Reference(f"{where}sqlTask.file.path", get(sql_file, "path"), WORKSPACE)
+        path = get_or_computed(sql_file, "path")
+        if path is not None:
+            yield Reference(f"{where}sqlTask.file.path", path, WORKSPACE)
         yield from _libraries(where, get(task, "libraries"))
     for i, environment in items(get(props, "environments")):
         spec = get(environment, "spec") or {}
-        yield from _dependencies(f"environments[{i}].spec.dependencies", get(spec, "dependencies"))
+        dependencies = get_or_computed(spec, "dependencies")
+        yield from _dependencies(f"environments[{i}].spec.dependencies", dependencies)
 
 
 def pipeline_references(props: Mapping[str, Any]) -> Iterator[Reference]:
     """Every notebook, file, glob, library and dependency a pipeline names, and its root folder."""
     for j, library in items(get(props, "libraries")):
         for kind in sorted(keys_of(library)):
-            value = get(library, kind)
+            value = get_or_computed(library, kind)
             field = f"libraries[{j}].{kind}"
             if kind in ("notebook", "file"):
-                yield Reference(f"{field}.path", get(value or {}, "path"), WORKSPACE)
+                yield Reference(f"{field}.path", get_or_computed(value or {}, "path"), WORKSPACE)
             elif kind == "glob":
-                yield Reference(f"{field}.include", get(value or {}, "include"), WORKSPACE)
+                include = get_or_computed(value or {}, "include")
+                yield Reference(f"{field}.include", include, WORKSPACE)
             else:
                 yield Reference(field, value, LIBRARY if kind in FILE_LIBRARIES else INDEX)
-    if get(props, "rootPath") is not None:
-        yield Reference("rootPath", get(props, "rootPath"), WORKSPACE)
+    root = get_or_computed(props, "rootPath")
+    if root is not None:
+        yield Reference("rootPath", root, WORKSPACE)
     environment = get(props, "environment") or {}
-    yield from _dependencies("environment.dependencies", get(environment, "dependencies"))
+    dependencies = get_or_computed(environment, "dependencies")
+    yield from _dependencies("environment.dependencies", dependencies)
 
 
 def workspace_roots(notebook_root: str) -> tuple[str, ...]:
