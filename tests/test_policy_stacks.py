@@ -181,8 +181,8 @@ def test_offline_preview_passes_a_copied_job_with_its_own_name_on_the_live_relea
 
 
 def several_jobs_and_a_pipeline(values: dict[str, Any]) -> dict[str, Any]:
-    """`values` plus a serverless job with every task kind the config takes and a pipeline (the
-    shape of `databricks bundle init default-python`)."""
+    """`values` plus a serverless job with every task kind the config takes (a for-each over a
+    Python file among them) and a pipeline (the shape of `databricks bundle init default-python`)."""
     changed = copy.deepcopy(values)
     runner = values["job"]["runAs"]
     changed["jobs"] = {
@@ -201,6 +201,16 @@ def several_jobs_and_a_pipeline(values: dict[str, Any]) -> dict[str, Any]:
                     "dependsOn": ["ingest"],
                 },
                 {"taskKey": "export", "sparkPythonFile": {"path": "jobs/export.py"}},
+                {
+                    "taskKey": "per_region",
+                    "forEach": {
+                        "inputs": '["eu", "us"]',
+                        "task": {
+                            "taskKey": "per_region_iteration",
+                            "sparkPythonFile": {"path": "jobs/export.py"},
+                        },
+                    },
+                },
                 {"taskKey": "publish", "sqlFile": {"path": "sql/daily.sql"}},
                 {"taskKey": "load", "pipeline": {"pipeline": "orders"}},
                 {"taskKey": "main", "runJob": {"job": "main"}},
@@ -252,6 +262,9 @@ def test_a_stack_of_several_jobs_and_a_pipeline_passes_every_policy(
     pipelines = evaluation.of_type("databricks:index/pipeline:Pipeline")
     assert sorted(j.inputs["name"] for j in jobs) == ["etl-pipeline-test", "etl-refresh"]
     assert [p.inputs["name"] for p in pipelines] == ["etl-orders"]
+    refresh = next(j for j in jobs if j.inputs["name"] == "etl-refresh")
+    inner = next(t for t in refresh.inputs["tasks"] if "forEachTask" in t)["forEachTask"]["task"]
+    assert inner["sparkPythonTask"]["pythonFile"].endswith("/releases/1.1.0/jobs/export.py")
     violations = check_evaluation(evaluation, pack_config(read_stack_file(stack_file), "prod"))
     assert [str(v) for v in violations] == []
 
