@@ -1092,7 +1092,7 @@ def test_the_secret_word_list_is_the_one_tested_word_by_word() -> None:
 
 @pytest.mark.parametrize("principal", ["userName"])
 @pytest.mark.parametrize("level", ["IS_OWNER", "CAN_MANAGE"])
-@pytest.mark.parametrize("resource", ["pipeline-permissions", "workspace-root-permissions"])
+@pytest.mark.parametrize("resource", [JP, F, PP])
 def test_a_person_owning_or_managing_a_production_object_is_refused(
     principal: str, level: str, resource: str
 ) -> None:
