@@ -1,8 +1,9 @@
 """Every command-line tool's `--help` describes each subcommand and option and shows an example.
 
 The tools are found, not listed: every module under cicd/ with an `if __name__ == "__main__":`
-block, plus every repo module a script in scripts/ runs with `python -m` (./scripts/sandbox runs
-tests.sandbox). A new tool is covered without touching this file.
+block, every package's `__main__.py` (`python -m cicd.rights`), and every repo module a script
+in scripts/ runs with `python -m` (./scripts/sandbox runs tests.sandbox). A new tool is covered
+without touching this file.
 
 Each tool's parser is caught in-process: the function its `__main__` block calls runs with
 `ArgumentParser.parse_args` replaced by a trap that hands back the parser instead of parsing, so
@@ -52,7 +53,7 @@ def _module_name(path: Path) -> str:
 
 def discover_tools() -> dict[str, str]:
     """module name -> the function its `__main__` block calls (empty when it calls none)."""
-    paths = {p for p in (REPO / "cicd").rglob("*.py") if _main_block_calls(p) or _has_main(p)}
+    paths = {p for p in (REPO / "cicd").rglob("*.py") if p.name == "__main__.py" or _has_main(p)}
     for script in sorted((REPO / "scripts").iterdir()):
         for module in re.findall(r"python -m ([\w.]+)", script.read_text(encoding="utf-8")):
             candidate = REPO.joinpath(*module.split(".")).with_suffix(".py")
@@ -135,7 +136,7 @@ TOOLS = discover_tools()
 
 def test_the_tools_are_found() -> None:
     # The discovery itself could silently find nothing: these are known entry points.
-    for known in ("cicd.gate", "cicd.preview", "cicd.release", "tests.sandbox"):
+    for known in ("cicd.gate", "cicd.preview", "cicd.rights.__main__", "tests.sandbox"):
         assert known in TOOLS, f"{known} not discovered among {sorted(TOOLS)}"
 
 

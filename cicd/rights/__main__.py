@@ -69,6 +69,10 @@ def main(argv: Sequence[str] | None = None, project_dir: Path = PROJECT_DIR) -> 
         prog="python -m cicd.rights",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Examples:\n"
+        "  python -m cicd.rights --stack prod\n"
+        "  python -m cicd.rights --stack staging --json\n"
+        "  python -m cicd.rights --docs --check",
     )
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--stack", metavar="NAME", help="reads Pulumi.<NAME>.yaml")
