@@ -141,7 +141,7 @@ def mermaid_document(config: StackConfig, entries: Mapping[str, str] | None = No
     `entries` maps a release to its entry notebook (the job without `tasks` runs it); default
     `main`, as in `summary()`."""
     live = config.releases.live
-    lines: list[str] = []
+    lines: list[str] = [""]  # a heading needs a blank line after any text printed before
     for key, job in config.all_jobs().items():
         entry = job.entry_notebook or (entries or {}).get(live, "main")
         lines += [f"### job {key} ({job.name}): release {live}", "", "```mermaid"]
