@@ -10,8 +10,11 @@ cluster, own sync record), in its own copy of the project.
 from __future__ import annotations
 
 import base64
+import re
 import shutil
+import socket
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +70,10 @@ class Project:
     @property
     def notebooks(self) -> Path:
         return self.root / "pipeline" / "notebooks"
+
+    @property
+    def item_count(self) -> int:
+        return sum(1 for path in self.notebooks.rglob("*") if path.is_file())
 
     def dev(self, *args: str) -> int:
         return main([*args, "--stack", "staging", "--user", self.user], project_dir=self.root)
@@ -149,7 +156,7 @@ def test_round_trip_push_edit_status_pull_conflict_force(
 
     assert project.dev("status") == 0
     out = capsys.readouterr().out
-    assert "4 in sync" in out and "changed" not in out, out
+    assert f"{project.item_count} in sync" in out and "changed" not in out, out
 
     # An edit in the workspace: status sees it, pull brings exactly it.
     edited = main_py.decode() + MAIN_EDIT
@@ -163,7 +170,7 @@ def test_round_trip_push_edit_status_pull_conflict_force(
     assert " pipeline/notebooks/main.py | 4 ++++\n 1 file changed, 4 insertions(+)" in diff, diff
     assert "+print('edited in the workspace')" in diff, diff
     assert project.dev("status") == 0
-    assert "4 in sync" in capsys.readouterr().out
+    assert f"{project.item_count} in sync" in capsys.readouterr().out
 
     # Both sides edit main: push and pull refuse, naming it, and both copies stay as they are.
     here = edited + "print('edited here')\n"
@@ -346,3 +353,26 @@ def test_user_defaults_to_the_credentials_identity(
     err = capsys.readouterr().err
     # The emulator's credentials belong to `minilake-user`, who is not listed in this stack.
     assert "minilake-user is not listed under databricks-cicd:developers.engineers" in err, err
+
+
+def test_an_unreachable_workspace_is_reported_with_the_time_really_waited(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    project = Project(tmp_path / "project", "offline@example.com", closed)
+    for variable in ("DATABRICKS_HOST", "DATABRICKS_CONFIG_PROFILE", "DATABRICKS_CLIENT_ID"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("DATABRICKS_TOKEN", "any-token")
+    # The budget every tool's client waits for a host to answer (45 s by default).
+    monkeypatch.setattr("cicd.jobs.stack_outputs.REACHABLE_WITHIN_SECONDS", 1.5)
+    started = time.monotonic()
+    assert project.dev("status") == 1
+    elapsed = time.monotonic() - started
+    err = capsys.readouterr().err
+    waited = re.search(rf"cannot reach the workspace: no answer from {closed} in ([0-9.]+) s", err)
+    assert waited, err
+    assert 1.5 <= float(waited.group(1)) <= elapsed, (waited.group(1), elapsed, err)
+    assert "Timed out after" not in err and "Traceback" not in err, err
+    assert "ConnectionRefusedError" in err and "nothing was changed" in err, err
