@@ -182,7 +182,7 @@ def test_round_trip_push_edit_status_pull_conflict_force(
         assert project.dev(verb) == 1
         err = capsys.readouterr().err
         assert "overwrite 1 item(s) edited on the other side" in err, err
-        assert "main.py (changed on both sides)" in err, err
+        assert "main.py (changed on both sides" in err, err
         assert (project.notebooks / "main.py").read_text() == here
         assert exported(client, f"{folder}/main").decode() == there
 
@@ -201,6 +201,7 @@ def test_pull_brings_new_notebooks_and_shows_deletions(
     project = engineer(tmp_path, emulator, client, "newnotebooks")
     assert project.dev("push") == 0, capsys.readouterr().err
     sql = "-- Databricks notebook source\nSELECT 1\n"
+    client.workspace.mkdirs(f"{project.folder}/scratch")
     client.workspace.import_(
         f"{project.folder}/scratch/explore",
         content=base64.b64encode(sql.encode()).decode(),
@@ -331,7 +332,7 @@ def test_pull_refuses_to_overwrite_a_local_edit_and_force_keeps_a_backup(
     capsys.readouterr()
     assert project.dev("pull") == 1
     err = capsys.readouterr().err
-    assert "overwrite 2 item(s)" in err and "main.py (changed on both sides)" in err, err
+    assert "overwrite 2 item(s)" in err and "main.py (changed on both sides; both sides" in err, err
     assert "notes (only there; new in the workspace)" in err, err
     assert main_path.read_text() == here
     assert (project.notebooks / "notes.py").read_text() == "not a notebook\n"
