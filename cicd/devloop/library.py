@@ -62,9 +62,16 @@ def dev_version(pipeline_dir: Path) -> str:
 
 
 def build_dev_wheel(project_dir: Path, slug: str) -> Path:
-    """Build the working tree's library into `dist/dev/<slug>/`; returns the wheel."""
+    """Build the working tree's library into `dist/dev/<slug>/`; returns the wheel. A wheel of
+    the same version already there is the same build (the version is the digest of everything
+    that goes into it, and the build is reproducible): it is reused, not rebuilt."""
     pipeline = project_dir / PIPELINE_DIR
-    target = build_from_source(pipeline, dev_version(pipeline), project_dir / DEV_BUILD_DIR / slug)
+    version = dev_version(pipeline)
+    folder = project_dir / DEV_BUILD_DIR / slug
+    built = sorted((folder / "libraries").glob(f"*-{version}-*.whl"))
+    if len(built) == 1:
+        return built[0]
+    target = build_from_source(pipeline, version, folder)
     wheels = sorted((target / "libraries").glob("*.whl"))
     assert len(wheels) == 1, wheels
     return wheels[0]
