@@ -327,18 +327,18 @@ def merge_item(base: bytes, mine: bytes, theirs: bytes, kind: str, language: str
     """`mine` with the changes base -> theirs applied. `kind`: SOURCE or JUPYTER (notebooks), RAW
     (workspace files). MergeConflict when both changed the same part, or when it is not text."""
     try:
-        texts = [x.decode("utf-8") for x in (base, mine, theirs)]
+        old, own, new = (x.decode("utf-8") for x in (base, mine, theirs))
     except UnicodeDecodeError:
         raise MergeConflict("not UTF-8 text, so it cannot be merged") from None
     if kind == "JUPYTER":
         try:
-            return merge_jupyter(*texts).encode("utf-8")
+            return merge_jupyter(old, own, new).encode("utf-8")
         except (ValueError, AttributeError, TypeError):
             raise MergeConflict("not a valid .ipynb (JSON) document on both sides") from None
     if kind == "SOURCE":
-        return merge_source(*texts, language or "PYTHON").encode("utf-8")
-    lines = [x.splitlines(keepends=True) for x in texts]
-    return "".join(merge_lines(*lines)).encode("utf-8")
+        return merge_source(old, own, new, language or "PYTHON").encode("utf-8")
+    split = [x.splitlines(keepends=True) for x in (old, own, new)]
+    return "".join(merge_lines(split[0], split[1], split[2])).encode("utf-8")
 
 
 def same_content(a: bytes, b: bytes, kind: str, language: str | None) -> bool:
