@@ -5,16 +5,20 @@
   workspace files), builds the library from the working tree, uploads it to your dev location
   and installs it on your cluster (your previous dev build uninstalled); `--restart` restarts
   the cluster so running sessions load it.
-- `pull` exports every notebook and file of that folder back into `pipeline/notebooks/`
-  (notebooks created in the workspace included, extension from their language): `git diff`
-  then shows exactly your workspace edits. Deletions are shown; `--delete` applies the
-  workspace's deletions here.
+- `pull` brings the workspace's edits into `pipeline/notebooks/`: only what changed there since
+  the last push or pull, merged into the local file (three-way, per cell; the workspace rewrites
+  notebooks on export, so writing its export would show the whole rewrite), and notebooks
+  created in the workspace (extension from their language): `git diff` then shows exactly your
+  workspace edits. Deletions are shown; `--delete` applies the workspace's deletions here.
 - `status` prints one line per notebook: in sync, changed here, changed in the workspace,
   changed on both sides, only here, only there.
 
-Nothing is overwritten silently: a per-user sync record (`.dev-sync/`, git-ignored) keeps the
-digests of the last push or pull, and an item changed on both sides since then is refused, all
-of them named at once. `--force` overwrites after saving what it replaces to a backup folder.
+Each command lists the personal folder and exports only what moved since the sync record; a push
+with nothing changed imports, uploads and installs nothing. Nothing is overwritten silently: a
+per-user sync record (`.dev-sync/`, git-ignored) keeps the state of the last push or pull (and the
+workspace's copy, the base of the next merge); edits on both sides that clash are refused, all of
+them named at once. `--force` overwrites after saving what it replaces to a backup folder. Two
+commands on one sync record at once: the second is refused. See docs/dev-loop.md.
 
 Credentials: the Databricks SDK's unified authentication (DATABRICKS_TOKEN, or
 DATABRICKS_CLIENT_ID and DATABRICKS_CLIENT_SECRET, or --profile); the host defaults to the

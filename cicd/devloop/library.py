@@ -36,6 +36,12 @@ from cicd.releases.build import build_from_source
 
 # What goes into the wheel (see pipeline/pyproject.toml); notebooks do not change the version.
 LIBRARY_SOURCES = ("pyproject.toml", "src")
+# Library states in which the cluster does not (or will not) have the build: install it again.
+NOT_INSTALLED = (
+    LibraryInstallStatus.FAILED,
+    LibraryInstallStatus.SKIPPED,
+    LibraryInstallStatus.UNINSTALL_ON_RESTART,
+)
 # Where builds are assembled, relative to the project (`dist/` is never committed).
 DEV_BUILD_DIR = Path("dist") / "dev"
 
@@ -125,10 +131,7 @@ def sync_library(
     uri = target.store.library_uri(f"{target.location.path}/{wheel.name}")
     listed = [s for s in client.libraries.cluster_status(cluster_id) if s.library]
     installed = any(
-        s.library
-        and s.library.whl == uri
-        and s.status is not LibraryInstallStatus.UNINSTALL_ON_RESTART
-        for s in listed
+        s.library and s.library.whl == uri and s.status not in NOT_INSTALLED for s in listed
     )
     lines = []
     if record.library == BuiltLibrary(uri, built) and installed:

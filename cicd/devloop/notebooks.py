@@ -191,8 +191,13 @@ def push_notebooks(
         client.workspace.mkdirs(path)
 
     def send(status: ItemStatus) -> None:
-        assert status.local is not None
-        _import(client, folder, status.local)
+        local = status.local
+        assert local is not None
+        _import(client, folder, local)
+        # Recorded at once: if a later import fails, this one is known pushed (its base is what
+        # was sent; its modified_at, unknown, makes the next command export it once).
+        keep(digest(local.data), local.data)
+        record.items[status.name] = Synced(local.path, digest(local.data), digest(local.data))
 
     # All but the last a few at a time; the last alone, after them: its modified_at, read back,
     # is then no earlier than any of this push's imports (the record's watermark).
@@ -204,7 +209,6 @@ def push_notebooks(
     for status in pushed:
         local = status.local
         assert local is not None
-        keep(digest(local.data), local.data)
         record.items[status.name] = Synced(
             local.path, digest(local.data), digest(local.data), None, watermark
         )
