@@ -31,6 +31,7 @@ from databricks.sdk.service.workspace import ExportFormat, ImportFormat, Languag
 
 from cicd.config import dev_slug
 from cicd.dev import main
+from cicd.devloop.items import digest
 from cicd.devloop.library import dev_version
 from tests import emulator_devloop, emulator_export
 from tests.conftest import REPO, base_values
@@ -648,3 +649,38 @@ def test_pull_never_replaces_a_file_saved_while_it_ran(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["main.py"]
     assert _write(target, b"the workspace's\n", b"saved by the editor meanwhile\n")
     assert target.read_bytes() == b"the workspace's\n"
+
+
+def test_a_record_from_before_bases_is_read_and_upgraded(
+    tmp_path: Path, emulator: Emulator, client: WorkspaceClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A format-1 record (digests only, written by the previous dev loop) still tells every
+    notebook in sync: each is exported once, then known by its modified_at."""
+    project = engineer(tmp_path, emulator, client, "upgraded")
+    assert project.dev("push") == 0, capsys.readouterr().err
+    record = project.root / ".dev-sync" / "staging" / f"{dev_slug(project.user)}.json"
+    document = json.loads(record.read_text())
+    items = {}
+    for name, entry in document["items"].items():
+        notebook = not entry["path"].endswith(".json")
+        path = f"{project.folder}/{name}"
+        data = exported(client, path) if notebook else client.workspace.download(path).read()
+        items[name] = {"path": entry["path"], "local": entry["local"], "remote": digest(data)}
+    record.write_text(
+        json.dumps(
+            {"format": 1, "host": document["host"], "folder": project.folder, "items": items}
+        )
+    )
+    shutil.rmtree(record.with_suffix(".bases"))
+    planted = project.notebooks / "main.py"
+    planted.write_text(planted.read_text() + "print('mine')\n")
+    capsys.readouterr()
+    code, first = counted(emulator, lambda: project.dev("status"))
+    out = capsys.readouterr().out
+    assert code == 0 and f"{project.item_count - 1} in sync" in out, out
+    assert "changed here               main.py" in out, out
+    assert by_kind(first, "GET", "/api/2.0/workspace/export") == project.item_count, first
+    code, again = counted(emulator, lambda: project.dev("status"))
+    assert code == 0 and by_kind(again, "GET", "/api/2.0/workspace/export") == 0, again
+    assert json.loads(record.read_text())["format"] == 2
+    assert planted.read_text().endswith("print('mine')\n")
