@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -65,6 +66,10 @@ def wait_until_reachable(
             return  # an answer, whatever its status
         except (urllib.error.URLError, OSError) as exc:
             cause = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            if isinstance(cause, ssl.SSLError):
+                # The host answered; its certificate is the SDK's to check (it trusts its own
+                # CA bundle, REQUESTS_CA_BUNDLE, which this probe does not read).
+                return
             reason = f"{type(cause).__name__}: {cause}" if str(cause) else type(cause).__name__
         waited = time.monotonic() - started
         if waited >= limit:
