@@ -31,6 +31,7 @@ from cicd.config.base import (
 )
 from cicd.config.cluster import DataSecurityMode
 from cicd.config.developers import Developers
+from cicd.config.gate import GateSettings
 from cicd.config.job import MAIN, JobSettings, find_cycle
 from cicd.config.pipeline import PipelineSettings
 from cicd.config.releases import Releases
@@ -40,9 +41,13 @@ from cicd.config.tasks import check_key
 class StackConfig(Model):
     """Everything one stack deploys, validated as a whole."""
 
+    # Names the stack's objects (tags, dev folders and clusters): lowercase, digits and '-'.
     pipeline_name: StrictStr = Field(default="etl-pipeline", pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
+    # The workspace folder holding releases/<version>/, e.g. /Production/etl-pipeline.
     workspace_root: StrictStr
+    # Where the releases' libraries go (releases/<version>/ below its root).
     artifact_store: ArtifactStore
+    # The kept releases, the live one, the rollback target (and the gate's candidate).
     releases: Releases
     # The main job (key `main`): the stack's one job before `jobs` existed; it may gain tasks.
     job: JobSettings | None = None
@@ -50,6 +55,9 @@ class StackConfig(Model):
     jobs: dict[str, JobSettings] = Field(default_factory=dict)
     # Lakeflow Declarative Pipelines by key.
     pipelines: dict[str, PipelineSettings] = Field(default_factory=dict)
+    # Which jobs the production gate runs before the switch (default: all of them).
+    gate: GateSettings | None = None
+    # Who manages, runs and reads the stack's objects (admin group, deploy identity, ...).
     access: Access | None = None
     # Per-engineer dev environments; any stack may have them (staging does).
     developers: Developers | None = None
@@ -71,6 +79,12 @@ class StackConfig(Model):
         found = {MAIN: self.job} if self.job is not None else {}
         found.update(sorted(self.jobs.items()))
         return found
+
+    def gated_jobs(self) -> list[str]:
+        """The keys of the jobs the production gate runs (default: every job)."""
+        if self.gate is not None and self.gate.jobs is not None:
+            return list(self.gate.jobs)
+        return list(self.all_jobs())
 
     @staticmethod
     def job_location(key: str) -> tuple[str, ...]:
@@ -112,6 +126,15 @@ class StackConfig(Model):
                 )
             names.setdefault(job.name, ".".join(map(str, where)))
             problems.extend(self._job_problems(where, job, jobs))
+        for key in (self.gate.jobs or []) if self.gate else []:
+            if key not in jobs:
+                problems.append(
+                    problem(
+                        ("gate", "jobs"),
+                        key,
+                        f"{key!r} is not a job of this stack (jobs: {', '.join(jobs) or 'none'})",
+                    )
+                )
         runs = {
             key: sorted(
                 {t.run_job.job for t in (job.tasks or []) if t.run_job and t.run_job.job in jobs}
