@@ -684,3 +684,21 @@ def test_a_record_from_before_bases_is_read_and_upgraded(
     assert code == 0 and by_kind(again, "GET", "/api/2.0/workspace/export") == 0, again
     assert json.loads(record.read_text())["format"] == 2
     assert planted.read_text().endswith("print('mine')\n")
+
+
+def test_a_notebook_never_synced_and_different_is_not_overwritten_by_pull(
+    tmp_path: Path, emulator: Emulator, client: WorkspaceClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No record yet (first use), and the workspace already has another `main`: pull refuses,
+    both copies stay; --force keeps the local one in a backup."""
+    project = engineer(tmp_path, emulator, client, "neversynced")
+    planted = project.notebooks / "main.py"
+    mine = planted.read_text()
+    edit_in_workspace(client, f"{project.folder}/main", "# Databricks notebook source\n1\n")
+    assert project.dev("pull") == 1
+    err = capsys.readouterr().err
+    assert "main.py (changed on both sides; never synced, and the two differ)\n" in err, err
+    assert planted.read_text() == mine
+    assert project.dev("pull", "--force") == 0, capsys.readouterr().err
+    backups = list((project.root / ".dev-sync" / "backups").iterdir())
+    assert len(backups) == 1 and (backups[0] / "local" / "main.py").read_text() == mine

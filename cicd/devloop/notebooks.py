@@ -246,28 +246,33 @@ class _Planned:
     expected: bytes | None  # the local file's bytes as scanned (None: there was none)
 
 
-def _plan(status: ItemStatus, base: Base, force: bool, why: dict[str, str]) -> bytes | None:
-    """The bytes to write for an item changed in the workspace (or on both sides): the local
-    file with the workspace's edits merged in. None: a conflict (the reason in `why`)."""
+def _plan(
+    status: ItemStatus, base: Base, force: bool, why: dict[str, str]
+) -> tuple[bytes | None, bool]:
+    """What to write for an item changed in the workspace (or on both sides): the local file with
+    the workspace's edits merged in, and whether it keeps local edits too (then it is ahead of
+    the workspace). (None, False): a conflict, its reason in `why`. With `force`, a conflict
+    takes the workspace's copy (the caller backs up the local one)."""
     local, remote, synced = status.local, status.remote, status.synced
-    assert remote is not None and remote.data is not None
-    if local is None or synced is None:
-        return remote.data
-    kept = base(synced.remote)
-    if kept is None:  # a record without bases (format 1): the export as it comes
-        if status.state == CHANGED_BOTH and not force:
-            why[status.name] = "no base kept to merge against"
-            return None
-        return remote.data
+    assert local is not None and remote is not None and remote.data is not None
+    both = status.state == CHANGED_BOTH
+    kept = base(synced.remote) if synced else None
+    if kept is None:
+        # Never synced, or a record without bases (format 1): nothing to merge against.
+        if both and not force:
+            if synced:  # (never synced: the status's own note says so)
+                why[status.name] = "no base kept to merge against"
+            return None, False
+        return remote.data, False
     try:
-        return merge_item(kept, local.data, remote.data, remote.kind, remote.language)
+        return merge_item(kept, local.data, remote.data, remote.kind, remote.language), both
     except MergeConflict as exc:
-        if status.state == CHANGED_THERE:
-            return remote.data  # nothing changed here since the sync: nothing of ours to lose
+        if not both:
+            return remote.data, False  # nothing changed here since the sync: nothing to lose
         if not force:
             why[status.name] = str(exc)
-            return None
-        return remote.data
+            return None, False
+        return remote.data, False
 
 
 def pull_notebooks(
@@ -296,13 +301,12 @@ def pull_notebooks(
             plans.append(_Planned(status, relative, remote.data, False, expected))
         elif status.state in (CHANGED_THERE, CHANGED_BOTH):
             assert local is not None
-            data = _plan(status, base, force, why)
+            data, merged = _plan(status, base, force, why)
             if data is None:
                 conflicts.append(status)
                 continue
-            merged = status.state == CHANGED_BOTH and not force
-            if status.state == CHANGED_BOTH and force:
-                conflicts.append(status)  # overwritten: backed up below
+            if status.state == CHANGED_BOTH and not merged:
+                conflicts.append(status)  # forced: overwritten, backed up below
             plans.append(_Planned(status, local.path, data, merged, local.data))
         edited_since = bool(local and synced and digest(local.data) != synced.local)
         if status.state == ONLY_HERE and delete and edited_since:
