@@ -42,6 +42,7 @@ from databricks.sdk.errors.base import DatabricksError
 from cicd.config import ConfigError, read_stack_file
 from cicd.devloop import items, library, notebooks
 from cicd.devloop.record import (
+    describes_another,
     keep_base,
     load_record,
     read_base,
@@ -125,7 +126,8 @@ def _run_locked(
     header = f"{target.user}: {client.config.host}{target.folder} <-> {notebooks_dir}"
 
     if args.verb == "status":
-        save_record(record_file, record)
+        if not describes_another(record_file, record.host, record.folder):
+            save_record(record_file, record)  # what the listing taught: fewer exports next time
         counts = Counter(s.state for s in statuses)
         summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
         return [header, *(s.line() for s in statuses), summary or "no notebooks on either side"]

@@ -118,6 +118,16 @@ def load_record(path: Path, host: str, folder: str) -> SyncRecord:
     return SyncRecord(host, folder, items, built)
 
 
+def describes_another(path: Path, host: str, folder: str) -> bool:
+    """The record at `path` is readable and describes another workspace or folder (a command
+    that only looks, `status`, then leaves it alone)."""
+    try:
+        document = json.loads(path.read_text())
+        return bool(document.get("host") != host or document.get("folder") != folder)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def _bases_dir(path: Path) -> Path:
     return path.with_suffix(".bases")
 
