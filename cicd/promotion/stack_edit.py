@@ -37,31 +37,43 @@ def changed_lines(before: str, after: str) -> list[str]:
     ]
 
 
+def round_trip_load(text: str, where: str) -> tuple[YAML, Any]:
+    """A stack file loaded for editing, with the YAML settings that give it back byte for byte
+    (refused when no known style does: an edit must change only the lines it means to)."""
+    try:
+        _, indent, dash_offset = load_yaml_guess_indent(text)
+    except YAMLError as exc:
+        raise StackEditError(f"{where}: is not valid YAML ({exc})") from None
+    # The indentation styles a stack file is written in; the first that gives the file back
+    # byte for byte is the file's own.
+    styles = [(2, indent or 2, dash_offset or 0), (2, 4, 2), (2, 2, 0), (4, 4, 2), (4, 6, 4)]
+    for mapping, sequence, offset in styles:
+        yaml = YAML()
+        yaml.preserve_quotes = True
+        yaml.width = 4096  # never re-wrap a long line
+        yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
+        document = yaml.load(text)
+        if dump_text(yaml, document) == text:
+            return yaml, document
+    raise StackEditError(
+        f"{where}: cannot be edited without reformatting lines it does not change"
+        " (unusual indentation or flow style); make the edit by hand instead"
+    )
+
+
+def dump_text(yaml: YAML, document: Any) -> str:
+    out = io.StringIO()
+    yaml.dump(document, out)
+    return out.getvalue()
+
+
 class StackDocument:
     """One stack file loaded for round-trip editing of its releases section."""
 
     def __init__(self, text: str, where: str) -> None:
         self.where = where
-        try:
-            _, indent, dash_offset = load_yaml_guess_indent(text)
-        except YAMLError as exc:
-            raise StackEditError(f"{where}: is not valid YAML ({exc})") from None
-        # The indentation styles a stack file is written in; the first that gives the file back
-        # byte for byte is the file's own.
-        styles = [(2, indent or 2, dash_offset or 0), (2, 4, 2), (2, 2, 0), (4, 4, 2), (4, 6, 4)]
-        for mapping, sequence, offset in styles:
-            self._yaml = YAML()
-            self._yaml.preserve_quotes = True
-            self._yaml.width = 4096  # never re-wrap a long line
-            self._yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
-            self.document: Any = self._yaml.load(text)
-            if self.text() == text:
-                break
-        else:
-            raise StackEditError(
-                f"{where}: cannot be edited without reformatting lines it does not change"
-                " (unusual indentation or flow style); make the edit by hand instead"
-            )
+        self.source = text
+        self._yaml, self.document = round_trip_load(text, where)
         config = self.document.get("config") if isinstance(self.document, dict) else None
         releases = config.get(RELEASES_KEY) if isinstance(config, dict) else None
         if not isinstance(releases, CommentedMap) or not isinstance(
@@ -74,9 +86,7 @@ class StackDocument:
         self.releases: CommentedMap = releases
 
     def text(self) -> str:
-        out = io.StringIO()
-        self._yaml.dump(self.document, out)
-        return out.getvalue()
+        return dump_text(self._yaml, self.document)
 
     @property
     def kept(self) -> CommentedSeq:
@@ -117,6 +127,33 @@ class StackDocument:
             entry = self.kept[index]
             if isinstance(entry, dict) and str(entry.get("version")) in versions:
                 del self.kept[index]
+
+    def without_kept_lines(self, versions: set[str]) -> str | None:
+        """The source text without the lines of the kept entries of `versions`, every other line
+        (a comment above a kept entry included) as it was; None for a layout this cannot do
+        (flow style), where the caller removes them through the document instead.
+
+        ruamel.yaml attaches a comment line to the entry before it, so deleting that entry
+        from the document would take the comment that stood above the next one with it.
+        An entry's lines are its `-` line and the lines after it indented deeper than the dash.
+        """
+        lines = self.source.splitlines(keepends=True)
+        drop: set[int] = set()
+        for index, entry in enumerate(self.kept):
+            if not (isinstance(entry, dict) and str(entry.get("version")) in versions):
+                continue
+            number = self.kept.lc.item(index)[0]
+            line = lines[number]
+            dash = len(line) - len(line.lstrip(" "))
+            if not line[dash:].startswith("-") or number in drop:
+                return None
+            drop.add(number)
+            for following in range(number + 1, len(lines)):
+                text = lines[following]
+                if not text.strip() or len(text) - len(text.lstrip(" ")) <= dash:
+                    break
+                drop.add(following)
+        return "".join(line for number, line in enumerate(lines) if number not in drop)
 
     def set_allow_unverified(self, version: str, reason: str) -> None:
         for entry in self.kept:
