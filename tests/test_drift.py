@@ -612,7 +612,7 @@ def test_an_unreachable_host_is_an_error_naming_it(
     document["config"]["databricks:host"] = closed
     stack_file.write_text(yaml.safe_dump(document))
     monkeypatch.setenv("DATABRICKS_TOKEN", "dapi-any")
-    monkeypatch.setattr("cicd.jobs.stack_outputs.RETRY_TIMEOUT_SECONDS", 1)
+    monkeypatch.setattr("cicd.jobs.stack_outputs.REACHABLE_WITHIN_SECONDS", 1.0)
     code = main(["--stack", "prod"], project_dir=layout.project)
     err = capsys.readouterr().err
     assert code == 2, err
