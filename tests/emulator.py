@@ -51,14 +51,17 @@ class Emulator:
 
         self.data_dir = data_dir
         self.app = create_app()
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        # The server listens on the very socket bound here: a port that was probed and released
+        # could be taken in between by another test process (pytest-xdist workers start their
+        # emulators at the same moment).
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self.port = self._socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self._server = uvicorn.Server(
-            uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
+        self._server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning"))
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
         )
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     def start(self) -> Emulator:
         self._thread.start()
@@ -72,6 +75,7 @@ class Emulator:
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
+        self._socket.close()
 
     def client(self, **config: Any) -> WorkspaceClient:
         """An SDK client with a token (the emulator accepts any)."""
