@@ -1,8 +1,9 @@
 # Sourced by scripts/install, scripts/lock and scripts/test: the step printer, uv's index settings
 # (pip's, see pip_index_env.py) and uv's bootstrap.
 
-# One line per step, so a CI log says what the command was doing when it stopped.
-step() { printf '==> %s\n' "$*"; }
+# One line per step, so a CI log says what the command was doing when it stopped, and since when
+# (seconds since the script started).
+step() { printf '==> [%4ss] %s\n' "$SECONDS" "$*"; }
 
 # The uv that scripts/install bootstrapped into ./venv (pinned and hash-checked in requirements.lock).
 UV=venv/bin/uv
