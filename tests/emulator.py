@@ -32,7 +32,7 @@ os.environ["MINILAKE_DUCKDB_EXTENSION_DIR"] = str(SESSION_DATA_DIR / "duckdb-ext
 class Emulator:
     """One minilake server for the test session; `client()` is an SDK client for it."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
         # Settings are read from the environment when minilake is imported. An empty extension
         # folder makes it load (never download) DuckDB's delta extension: this machine has no
         # network but the package registries, and no test here reads Delta tables.
@@ -53,10 +53,13 @@ class Emulator:
         self.app = create_app()
         # The server listens on the very socket bound here: a port that was probed and released
         # could be taken in between by another test process (pytest-xdist workers start their
-        # emulators at the same moment).
+        # emulators at the same moment). `port` asks for a given one (the sandbox's), else any.
         self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
-        self.port = self._socket.getsockname()[1]
+        # As uvicorn does for the sockets it makes: a restart on the same port is not refused
+        # while the previous server's connections linger in TIME_WAIT.
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind(("127.0.0.1", port or 0))
+        self.port = int(self._socket.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
         self._server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning"))
         self._thread = threading.Thread(
