@@ -230,7 +230,9 @@ def up(port: int | None) -> int:
     data = SANDBOX / "data"
     data.mkdir(exist_ok=True)
     print(
-        f"sandbox: starting the emulator on {url} (log: {SANDBOX / 'server.log'}) ...", flush=True
+        f"sandbox: starting the emulator on {url} (log: {SANDBOX / 'server.log'}) ...",
+        file=sys.stderr,
+        flush=True,
     )
     with (SANDBOX / "server.log").open("ab") as log:
         server = subprocess.Popen(  # noqa: S603
