@@ -79,16 +79,21 @@ class Emulator:
         self.data_dir = data_dir
         self.app = create_app()
         self.requests = RequestCounter(self.app)
-        if port is None:
-            with socket.socket() as probe:
-                probe.bind(("127.0.0.1", 0))
-                port = int(probe.getsockname()[1])
-        self.port = port
+        # The server listens on the very socket bound here: a port that was probed and released
+        # could be taken in between by another test process (pytest-xdist workers start their
+        # emulators at the same moment). `port` asks for a given one (the sandbox's), else any.
+        self._socket = socket.socket()
+        # As uvicorn does for the sockets it makes: a restart on the same port is not refused
+        # while the previous server's connections linger in TIME_WAIT.
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind(("127.0.0.1", port or 0))
+        self.port = int(self._socket.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
-        self._server = uvicorn.Server(
-            uvicorn.Config(self.requests, host="127.0.0.1", port=self.port, log_level="warning")
+        # The request counter wraps the app: every request a test makes is counted.
+        self._server = uvicorn.Server(uvicorn.Config(self.requests, log_level="warning"))
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
         )
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     def start(self) -> Emulator:
         self._thread.start()
@@ -102,6 +107,7 @@ class Emulator:
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
+        self._socket.close()
 
     def client(self, **config: Any) -> WorkspaceClient:
         """An SDK client with a token (the emulator accepts any)."""
