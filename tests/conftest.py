@@ -171,6 +171,12 @@ def built_releases() -> Iterator[None]:
             assert release_main(["ensure", "--stack", stack], project_dir=REPO) == 0, (
                 f"`python -m cicd.release ensure --stack {stack}` failed; see the output above"
             )
+        # The releases the one-job stack files of tests/data/stacks-v1 keep (compatibility tests).
+        for version in ("1.0.0", "1.1.0"):
+            if not (REPO / "dist" / "releases" / version).is_dir():
+                assert release_main(["restore", version], project_dir=REPO) == 0, (
+                    f"`python -m cicd.release restore {version}` failed; see the output above"
+                )
     yield
 
 
