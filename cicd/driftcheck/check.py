@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from databricks.sdk import WorkspaceClient
@@ -9,9 +10,9 @@ from databricks.sdk import WorkspaceClient
 from cicd.driftcheck.expected import ExpectedStack
 from cicd.driftcheck.findings import Finding
 from cicd.driftcheck.job import check_job, find_job
-from cicd.driftcheck.objects import FolderMissing
 from cicd.driftcheck.permissions import check_permissions
-from cicd.driftcheck.releases import ReleaseDrift, check_release
+from cicd.driftcheck.releases import Record, ReleaseDrift
+from cicd.driftcheck.releases import check_releases as read_releases
 
 
 class ReleaseFolderMissing(Exception):
@@ -31,21 +32,23 @@ class DriftResult:
         return found + self.job_findings + self.permission_findings
 
     @property
+    def records(self) -> dict[str, Record]:
+        """What was read of each release object, for the next check's `--since`."""
+        return {path: record for drift in self.releases for path, record in drift.records.items()}
+
+    @property
     def release_files_drifted(self) -> bool:
         return any(drift.findings for drift in self.releases)
 
 
-def check_releases(client: WorkspaceClient, expected: ExpectedStack) -> list[ReleaseDrift]:
-    drifts = []
-    missing = []
-    for release in expected.releases:
-        try:
-            drifts.append(check_release(client, release))
-        except FolderMissing as exc:
-            missing.append(f"release {release.version}: {exc} does not exist")
+def check_releases(
+    client: WorkspaceClient, expected: ExpectedStack, since: Mapping[str, Record] | None = None
+) -> list[ReleaseDrift]:
+    drifts, missing = read_releases(client, expected.releases, since)
     if missing:
+        versions = {r.folder: r.version for r in expected.releases}
         raise ReleaseFolderMissing(
-            "; ".join(missing)
+            "; ".join(f"release {versions[folder]}: {folder} does not exist" for folder in missing)
             + ". A kept release is published whole by `pulumi up`: deploy the stack (pulumi up"
             " --refresh) before checking it, or check that databricks:host is the stack's workspace"
         )
@@ -53,10 +56,13 @@ def check_releases(client: WorkspaceClient, expected: ExpectedStack) -> list[Rel
 
 
 def check_stack(
-    client: WorkspaceClient, expected: ExpectedStack, job_id: int | None = None
+    client: WorkspaceClient,
+    expected: ExpectedStack,
+    job_id: int | None = None,
+    since: Mapping[str, Record] | None = None,
 ) -> DriftResult:
     resolved_job = job_id if job_id is not None else find_job(client, expected.job_name)
-    result = DriftResult(resolved_job, check_releases(client, expected))
+    result = DriftResult(resolved_job, check_releases(client, expected, since))
     result.job_findings = check_job(client, expected.job_inputs, resolved_job)
     for grants in expected.permissions:
         result.permission_findings += check_permissions(client, grants, resolved_job)
