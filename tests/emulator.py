@@ -10,6 +10,7 @@ never a fake of the project's own code.
 
 from __future__ import annotations
 
+import collections
 import os
 import socket
 import tempfile
@@ -27,6 +28,32 @@ from databricks.sdk import WorkspaceClient
 SESSION_DATA_DIR = Path(tempfile.mkdtemp(prefix="minilake-"))
 os.environ["MINILAKE_DATA_DIR"] = str(SESSION_DATA_DIR)
 os.environ["MINILAKE_DUCKDB_EXTENSION_DIR"] = str(SESSION_DATA_DIR / "duckdb-extensions")
+
+
+class RequestCounter:
+    """ASGI middleware counting the HTTP requests the emulator answers, by method and path: the
+    tests assert how many requests a command makes (they are deterministic)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.seen: collections.Counter[tuple[str, str]] = collections.Counter()
+
+    @property
+    def total(self) -> int:
+        return sum(self.seen.values())
+
+    def matching(self, method: str, prefix: str) -> int:
+        return sum(
+            n for (m, path), n in self.seen.items() if m == method and path.startswith(prefix)
+        )
+
+    def reset(self) -> None:
+        self.seen.clear()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            self.seen[(scope["method"], scope["path"])] += 1
+        await self.app(scope, receive, send)
 
 
 class Emulator:
@@ -51,12 +78,13 @@ class Emulator:
 
         self.data_dir = data_dir
         self.app = create_app()
+        self.requests = RequestCounter(self.app)
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._server = uvicorn.Server(
-            uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
+            uvicorn.Config(self.requests, host="127.0.0.1", port=self.port, log_level="warning")
         )
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 

@@ -29,8 +29,8 @@ from cicd.driftcheck.findings import Finding, text_report
 from cicd.driftcheck.normalise import normalise_source, same_notebook
 from cicd.evaluation import Evaluation
 from cicd.releases.lock import LOCK_FILE
-from tests import emulator_workspace
-from tests.conftest import REPO
+from tests import emulator_export, emulator_jobs, emulator_workspace
+from tests.conftest import REPO, SandboxProject
 from tests.drift_layout import publish, write_workspace_file
 from tests.emulator import Emulator
 
@@ -91,22 +91,45 @@ def _stack_values(stack: str, host: str, store: str | None = None) -> dict[str, 
     return values
 
 
+NOTEBOOKS_ONLY = "2.0.0"
+
+
+def _add_notebooks_only_release(project: Path, values: dict[str, Any]) -> None:
+    """A release of the live release's notebooks and no library, kept alone and live."""
+    live = values["databricks-cicd:releases"]["live"]
+    source = project / "dist" / "releases" / live / "notebooks"
+    shutil.copytree(source, project / "dist" / "releases" / NOTEBOOKS_ONLY / "notebooks")
+    SandboxProject(project).lock(NOTEBOOKS_ONLY)
+    values["databricks-cicd:releases"] = {
+        "kept": [{"version": NOTEBOOKS_ONLY}],
+        "live": NOTEBOOKS_ONLY,
+    }
+
+
 @pytest.fixture
 def layout(
     request: pytest.FixtureRequest, emulator: Emulator, built_releases: None, tmp_path: Path
 ) -> Iterator[Layout]:
+    """`stack[:option...]`: `workspace` or `dbfs` (artifact store), `normalised-export` (the
+    service's rewrite of exported notebooks), `notebooks-only` (a release without libraries)."""
     emulator_workspace.install(emulator)
-    stack, _, store = str(request.param).partition(":")
-    values = _stack_values(stack, emulator.url, store or None)
+    emulator_jobs.install(emulator)
+    stack, *options = str(request.param).split(":")
+    store = next((o for o in options if o in ("workspace", "dbfs")), None)
+    values = _stack_values(stack, emulator.url, store)
     project = tmp_path / "project"
     project.mkdir()
     shutil.copy(REPO / "__main__.py", project / "__main__.py")
     shutil.copy(REPO / LOCK_FILE, project / LOCK_FILE)
     shutil.copytree(REPO / "dist" / "releases", project / "dist" / "releases")
+    if "notebooks-only" in options:
+        _add_notebooks_only_release(project, values)
+    if "normalised-export" in options:
+        emulator_export.normalise_below(emulator, values["databricks-cicd:workspaceRoot"])
     (project / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": values}))
     config = {k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
     client = emulator.client()
-    evaluation, job_id = publish(client, config, stack)
+    evaluation, job_id = publish(client, config, stack, project_dir=project)
     yield Layout(stack, project, client, evaluation, job_id, values)
 
 
