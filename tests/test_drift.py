@@ -498,17 +498,15 @@ def test_the_export_handler_rewrites_every_notebook_it_exports(layout: Layout) -
     """Without this, the normalised-export runs above would prove nothing the exact export
     does not: every published notebook comes back in another form than it was imported."""
     notebooks = [
-        r.inputs["path"]
+        (r.inputs["path"], r.inputs["language"])
         for r in layout.evaluation.of_type("databricks:index/notebook:Notebook")
         if r.inputs["path"].startswith(f"{layout.root}/releases/")
     ]
     assert len(notebooks) >= 3
-    for path in notebooks:
-        exported = _export(layout.client, path)
-        assert exported != _published(layout, path), f"{path} exported as imported"
-        assert same_notebook(exported, _published(layout, path), "PYTHON", "SOURCE") or (
-            exported.startswith(b"--")
-        ), path
+    for path, language in notebooks:
+        exported, published = _export(layout.client, path), _published(layout, path)
+        assert exported != published, f"{path} exported as imported"
+        assert same_notebook(exported, published, language, "SOURCE"), (path, exported[:200])
 
 
 @pytest.mark.parametrize(
