@@ -63,7 +63,15 @@ def check_staging_provenance(
         staging = read_stack_file(stack_file(project_dir, source.stack))
     except (LockError, ConfigError) as exc:
         raise ProvenanceError(str(exc)) from None
-    where = f"staging job {staging.job.name!r}"
+    staging_jobs = staging.all_jobs()
+    if not staging_jobs:
+        raise ProvenanceError(
+            f"stack {source.stack} has no job to have run {version}: add databricks-cicd:job"
+        )
+    # The main job (databricks-cicd:job), or the first job by key: its green run vouches for
+    # the release's content.
+    job_name = next(iter(staging_jobs.values())).name
+    where = f"staging job {job_name!r}"
     host = stack_host(source.stack, project_dir) or "the staging workspace"
-    job_id = source.job_id or find_job_id(jobs, staging.job.name, host)
+    job_id = source.job_id or find_job_id(jobs, job_name, host)
     return find_green_run(jobs, job_id, version, digest, f"{where} (job {job_id} on {host})")
