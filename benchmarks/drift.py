@@ -102,7 +102,10 @@ def serve(data_dir: Path) -> None:
 
 
 def stack_values(host: str, kept: list[str], size: int) -> dict[str, Any]:
-    document = yaml.safe_load((REPO / "Pulumi.prod.yaml").read_text())
+    # The one-job stack file: the drift check reads back one job (tests/data/stacks-v1/).
+    document = yaml.safe_load(
+        (REPO / "tests" / "data" / "stacks-v1" / "Pulumi.prod.yaml").read_text()
+    )
     values: dict[str, Any] = document["config"]
     values["databricks:host"] = host
     values["databricks-cicd:workspaceRoot"] = f"/Production/bench-{size}"

@@ -71,10 +71,27 @@ class Layout:
         )
 
 
+# The stack files of the one-job schema (tests/data/stacks-v1/, meaning today what they meant):
+# the drift check reads back one job, and these tests publish one; the shipped stack files with
+# several jobs and a pipeline are for the check that reads them all back.
+STACK_FILES = REPO / "tests" / "data" / "stacks-v1"
+
+
+@pytest.fixture(scope="session")
+def stack_releases(built_releases: None) -> None:
+    """The releases the stack files above keep, on disk as `cicd.release ensure` leaves them."""
+    from cicd.config import read_stack_file
+    from cicd.releases.restore import ensure_releases
+
+    for stack in STACKS:
+        config = read_stack_file(STACK_FILES / f"Pulumi.{stack}.yaml")
+        ensure_releases(REPO, config, f"{STACK_FILES.name}/Pulumi.{stack}.yaml")
+
+
 def _stack_values(stack: str, host: str, store: str | None = None) -> dict[str, Any]:
-    """The repo's stack file with its own paths and job name, so tests never share objects;
+    """The stack file with its own paths and job name, so tests never share objects;
     `store` swaps the artifact store for a workspace folder or DBFS."""
-    document = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())
+    document = yaml.safe_load((STACK_FILES / f"Pulumi.{stack}.yaml").read_text())
     values: dict[str, Any] = copy.deepcopy(document["config"])
     tag = uuid.uuid4().hex[:8]
     values["databricks:host"] = host
@@ -111,7 +128,7 @@ def _add_notebooks_only_release(project: Path, values: dict[str, Any]) -> None:
 
 @pytest.fixture
 def layout(
-    request: pytest.FixtureRequest, emulator: Emulator, built_releases: None, tmp_path: Path
+    request: pytest.FixtureRequest, emulator: Emulator, stack_releases: None, tmp_path: Path
 ) -> Iterator[Layout]:
     """`stack[:option...]`: `workspace` or `dbfs` (artifact store), `normalised-export` (the
     service's rewrite of exported notebooks), `notebooks-only` (a release without libraries)."""
@@ -343,7 +360,7 @@ def test_a_release_not_on_disk_is_an_error_naming_the_fix(
 ) -> None:
     shutil.copy(REPO / "__main__.py", tmp_path / "__main__.py")
     shutil.copy(REPO / LOCK_FILE, tmp_path / LOCK_FILE)
-    shutil.copy(REPO / "Pulumi.prod.yaml", tmp_path / "Pulumi.prod.yaml")
+    shutil.copy(STACK_FILES / "Pulumi.prod.yaml", tmp_path / "Pulumi.prod.yaml")
     assert main(["--stack", "prod"], project_dir=tmp_path) == 2
     err = capsys.readouterr().err
     assert "dist/releases/1.0.0: release folder not found" in err
@@ -461,8 +478,12 @@ class _RefusesEveryToken(http.server.BaseHTTPRequestHandler):
 
 
 def test_bad_credentials_are_an_error_with_the_fix(
-    built_releases: None, capsys: pytest.CaptureFixture[str]
+    stack_releases: None, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
+    shutil.copy(REPO / "__main__.py", tmp_path / "__main__.py")
+    shutil.copy(REPO / LOCK_FILE, tmp_path / LOCK_FILE)
+    shutil.copy(STACK_FILES / "Pulumi.prod.yaml", tmp_path / "Pulumi.prod.yaml")
+    (tmp_path / "dist").symlink_to(REPO / "dist")
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RefusesEveryToken)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -470,7 +491,7 @@ def test_bad_credentials_are_an_error_with_the_fix(
     try:
         code = main(
             ["--stack", "prod"],
-            project_dir=REPO,
+            project_dir=tmp_path,
             client_factory=lambda _host: WorkspaceClient(host=host, token="dapi-revoked"),
         )
     finally:
