@@ -144,9 +144,9 @@ def effective_run_as(
     """Who a job runs as, as a settings `run_as` map, from what jobs/get returns.
 
     The Jobs API's `run_as_user_name` is who the job runs as in every case (the explicit `run_as`,
-    else the owner); `settings.run_as` is returned, when at all, only for an explicit one (it was
-    write-only until 2024; the SDK documents both). So the principal is `run_as_user_name`, and
-    its kind is the one `settings.run_as` names for it, else a user when it is an e-mail address
+    else the owner); `settings.run_as` is returned, when at all, only for an explicit one (older
+    references call it write-only; the SDK documents both). So the principal is `run_as_user_name`,
+    and its kind is the one `settings.run_as` names for it, else a user when it is an e-mail address
     and a service principal (an application id) otherwise.
     """
     explicit = {k: str(v) for k, v in (settings_run_as or {}).items() if k in RUN_AS_KEYS and v}
