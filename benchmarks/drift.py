@@ -12,7 +12,8 @@ and the checker do not share one interpreter), and measures, each as requests an
 - floor: every published object read back once in a plain loop (one workspace export or Files
   API download each, one after another), nothing else: what a sequential check cannot beat;
 - first: the drift check with an empty evaluation cache (it evaluates the program);
-- again: the drift check with the cache filled by the first run (no --since);
+- again: the drift check with the cache filled by the first run (no --since), alternating with
+  the floor `--repeat` times, the best of each kept (the machine is shared);
 - since: with `--since` the report of the previous run, nothing changed;
 - since+10: with `--since` after 10 notebooks were re-imported with new content (10 findings).
 
@@ -178,7 +179,9 @@ def edit_notebooks(client: WorkspaceClient, paths: list[tuple[str, str]], count:
     return notebooks
 
 
-def measure(counted: Counted, host: str, kept: int, size: int, since: bool) -> dict[str, Any]:
+def measure(
+    counted: Counted, host: str, kept: int, size: int, since: bool, repeat: int
+) -> dict[str, Any]:
     row: dict[str, Any] = {"size": size}
     with tempfile.TemporaryDirectory(prefix=f"drift-bench-{size}-") as tmp:
         project = build_project(Path(tmp), kept, size).root
@@ -190,14 +193,23 @@ def measure(counted: Counted, host: str, kept: int, size: int, since: bool) -> d
         publish_all(host, config, project)
         paths = published_paths(config, project)
         row["objects"] = len(paths)
-        _progress(f"  {size}: floor ({len(paths)} reads)")
-        row["floor_s"], row["floor_n"] = floor(counted, paths)
-        for name, args in (("first", ()), ("again", ())):
-            _progress(f"  {size}: drift check ({name})")
-            code, row[f"{name}_s"], row[f"{name}_n"], report = run_check(counted, project, *args)
-            row[f"{name}_ok"] = code == 0
+        _progress(f"  {size}: drift check (first)")
+        code, row["first_s"], row["first_n"], report = run_check(counted, project)
+        row["first_ok"] = code == 0
+        if code != 0:
+            row["first_note"] = f"exit {code}: {report.get('findings', [])[:2]}"
+        # The machine is shared: the floor and the second check alternate, best of each kept,
+        # so that a busy spell falls on both alike.
+        row["floor_s"] = row["again_s"] = float("inf")
+        for attempt in range(1, repeat + 1):
+            _progress(f"  {size}: floor ({len(paths)} reads), then the check again [{attempt}]")
+            seconds, row["floor_n"] = floor(counted, paths)
+            row["floor_s"] = min(row["floor_s"], seconds)
+            code, seconds, row["again_n"], report = run_check(counted, project)
+            row["again_s"] = min(row["again_s"], seconds)
+            row["again_ok"] = code == 0
             if code != 0:
-                row[f"{name}_note"] = f"exit {code}: {report.get('findings', [])[:2]}"
+                row["again_note"] = f"exit {code}: {report.get('findings', [])[:2]}"
         if since:
             report_file = project / "drift-report.json"
             _, _, _, report = run_check(counted, project)
@@ -237,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="100,300,1000", help="notebooks per release")
     parser.add_argument("--kept", type=int, default=5, help="kept releases")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="floor/check alternations, best of each kept"
+    )
     args = parser.parse_args(argv)
     sizes = [int(n) for n in args.sizes.split(",")]
     since = "--since" in build_parser().format_help()
@@ -248,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
             counted = Counted(host)
             for index, size in enumerate(sizes, 1):
                 _progress(f"[{index}/{len(sizes)}] {args.kept} x {size} notebooks")
-                rows.append(measure(counted, host, args.kept, size, since))
+                rows.append(measure(counted, host, args.kept, size, since, args.repeat))
                 row = rows[-1]
                 _progress(
                     f"[{index}/{len(sizes)}] {args.kept} x {size}: floor {row['floor_s']:.2f} s,"

@@ -145,8 +145,10 @@ def _download(client: WorkspaceClient, path: str) -> bytes:
 
 
 def _export(client: WorkspaceClient, path: str, export_format: ExportFormat) -> bytes:
-    content = client.workspace.export(path, format=export_format).content
-    return base64.b64decode(content) if content else b""
+    # `direct_download`: the exported bytes as the body, not base64 in JSON (same request, same
+    # bytes; less work on both sides at thousands of objects).
+    with client.workspace.download(path, format=export_format) as body:
+        return body.read()
 
 
 def read_found(client: WorkspaceClient, store: Store, path: str) -> bytes:

@@ -122,12 +122,12 @@ def check_releases(
     client: WorkspaceClient,
     releases: Sequence[ExpectedRelease],
     since: Mapping[str, Record] | None = None,
-    readers: int = READERS,
+    readers: int | None = None,
 ) -> tuple[list[ReleaseDrift], list[str]]:
     """Every release's drift, and the release folders that do not exist (no drift of theirs is
     reported). `since`: records of an earlier check (path -> Record)."""
     since = since or {}
-    with ThreadPoolExecutor(readers, thread_name_prefix="drift-read") as pool:
+    with ThreadPoolExecutor(readers or READERS, thread_name_prefix="drift-read") as pool:
         listings, missing = _listings(client, releases, pool)
         to_read: list[tuple[ExpectedObject, Found]] = []
         records: dict[str, Record] = {}
