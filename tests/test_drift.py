@@ -34,6 +34,7 @@ from tests import emulator_export, emulator_jobs, emulator_workspace
 from tests.conftest import REPO, SandboxProject
 from tests.drift_layout import publish, write_workspace_file
 from tests.emulator import Emulator
+from tests.emulator_pipelines import Pipelines
 
 STACKS = ("staging", "prod")
 # The same stacks with notebooks exported as the service rewrites them (tests/emulator_export.py).
@@ -72,26 +73,27 @@ class Layout:
 
 
 # The stack files of the one-job schema (tests/data/stacks-v1/, meaning today what they meant):
-# the drift check reads back one job, and these tests publish one; the shipped stack files with
-# several jobs and a pipeline are for the check that reads them all back.
-STACK_FILES = REPO / "tests" / "data" / "stacks-v1"
+# one notebook job, so a release of notebooks alone can be kept (the shipped stacks run a wheel).
+V1_STACK_FILES = REPO / "tests" / "data" / "stacks-v1"
 
 
 @pytest.fixture(scope="session")
-def stack_releases(built_releases: None) -> None:
-    """The releases the stack files above keep, on disk as `cicd.release ensure` leaves them."""
+def v1_releases(built_releases: None) -> None:
+    """The releases the v1 stack files keep, on disk as `cicd.release ensure` leaves them."""
     from cicd.config import read_stack_file
     from cicd.releases.restore import ensure_releases
 
     for stack in STACKS:
-        config = read_stack_file(STACK_FILES / f"Pulumi.{stack}.yaml")
-        ensure_releases(REPO, config, f"{STACK_FILES.name}/Pulumi.{stack}.yaml")
+        config = read_stack_file(V1_STACK_FILES / f"Pulumi.{stack}.yaml")
+        ensure_releases(REPO, config, f"{V1_STACK_FILES.name}/Pulumi.{stack}.yaml")
 
 
-def _stack_values(stack: str, host: str, store: str | None = None) -> dict[str, Any]:
-    """The stack file with its own paths and job name, so tests never share objects;
-    `store` swaps the artifact store for a workspace folder or DBFS."""
-    document = yaml.safe_load((STACK_FILES / f"Pulumi.{stack}.yaml").read_text())
+def _stack_values(
+    stack: str, host: str, store: str | None = None, folder: Path = REPO
+) -> dict[str, Any]:
+    """The repo's stack file (or the one in `folder`) with its own paths and job name, so tests
+    never share objects; `store` swaps the artifact store for a workspace folder or DBFS."""
+    document = yaml.safe_load((folder / f"Pulumi.{stack}.yaml").read_text())
     values: dict[str, Any] = copy.deepcopy(document["config"])
     tag = uuid.uuid4().hex[:8]
     values["databricks:host"] = host
@@ -99,6 +101,9 @@ def _stack_values(stack: str, host: str, store: str | None = None) -> dict[str, 
     values["databricks-cicd:workspaceRoot"] = f"{root}-drift-{tag}"
     values["databricks-cicd:artifactStore"]["root"] += f"/drift-{tag}"
     values["databricks-cicd:job"]["name"] += f"-drift-{tag}"
+    for section in ("databricks-cicd:jobs", "databricks-cicd:pipelines"):
+        for settings in values.get(section, {}).values():
+            settings["name"] += f"-drift-{tag}"
     if store == "workspace":
         values["databricks-cicd:artifactStore"] = {
             "kind": "workspace",
@@ -128,15 +133,21 @@ def _add_notebooks_only_release(project: Path, values: dict[str, Any]) -> None:
 
 @pytest.fixture
 def layout(
-    request: pytest.FixtureRequest, emulator: Emulator, stack_releases: None, tmp_path: Path
+    request: pytest.FixtureRequest, emulator: Emulator, built_releases: None, tmp_path: Path
 ) -> Iterator[Layout]:
     """`stack[:option...]`: `workspace` or `dbfs` (artifact store), `normalised-export` (the
-    service's rewrite of exported notebooks), `notebooks-only` (a release without libraries)."""
+    service's rewrite of exported notebooks), `notebooks-only` (the v1 stack file keeping one
+    release without libraries)."""
     emulator_workspace.install(emulator)
     emulator_jobs.install(emulator)
+    _install_pipelines(emulator)
     stack, *options = str(request.param).split(":")
     store = next((o for o in options if o in ("workspace", "dbfs")), None)
-    values = _stack_values(stack, emulator.url, store)
+    folder = REPO
+    if "notebooks-only" in options:
+        request.getfixturevalue("v1_releases")
+        folder = V1_STACK_FILES
+    values = _stack_values(stack, emulator.url, store, folder)
     project = tmp_path / "project"
     project.mkdir()
     shutil.copy(REPO / "__main__.py", project / "__main__.py")
@@ -151,6 +162,16 @@ def layout(
     client = emulator.client()
     evaluation, job_id = publish(client, config, stack, project_dir=project)
     yield Layout(stack, project, client, evaluation, job_id, values)
+
+
+_PIPELINES: dict[int, Pipelines] = {}
+
+
+def _install_pipelines(emulator: Emulator) -> Pipelines:
+    """The Pipelines API handler, once per emulator (handlers are per session)."""
+    if id(emulator) not in _PIPELINES:
+        _PIPELINES[id(emulator)] = Pipelines().install(emulator)
+    return _PIPELINES[id(emulator)]
 
 
 def _export(client: WorkspaceClient, path: str) -> bytes:
@@ -203,8 +224,9 @@ def _plant_six_drifts(layout: Layout) -> dict[str, str]:
     assert job.settings is not None and job.settings.tasks
     settings = job.settings
     settings.timeout_seconds = 60
-    assert settings.tasks is not None and settings.tasks[0].notebook_task is not None
-    settings.tasks[0].notebook_task.notebook_path = scratch
+    main_task = next(t for t in settings.tasks or [] if t.task_key == "main")
+    assert main_task.notebook_task is not None
+    main_task.notebook_task.notebook_path = scratch
     _edit_in_the_ui(client, layout.job_id, job)
     return {"main": main_notebook, "defaults": defaults, "scratch": scratch, "wheel": wheel}
 
@@ -360,10 +382,10 @@ def test_a_release_not_on_disk_is_an_error_naming_the_fix(
 ) -> None:
     shutil.copy(REPO / "__main__.py", tmp_path / "__main__.py")
     shutil.copy(REPO / LOCK_FILE, tmp_path / LOCK_FILE)
-    shutil.copy(STACK_FILES / "Pulumi.prod.yaml", tmp_path / "Pulumi.prod.yaml")
+    shutil.copy(REPO / "Pulumi.prod.yaml", tmp_path / "Pulumi.prod.yaml")
     assert main(["--stack", "prod"], project_dir=tmp_path) == 2
     err = capsys.readouterr().err
-    assert "dist/releases/1.0.0: release folder not found" in err
+    assert "dist/releases/1.2.0: release folder not found" in err
     assert "cicd.release ensure --stack prod" in err
 
 
@@ -371,12 +393,12 @@ def test_a_release_not_on_disk_is_an_error_naming_the_fix(
 def test_a_missing_release_folder_is_an_error_naming_it(
     layout: Layout, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    folder = f"{layout.root}/releases/1.0.0"
+    folder = f"{layout.root}/releases/1.2.0"
     layout.client.workspace.delete(folder, recursive=True)
     code = layout.run()
     err = capsys.readouterr().err
     assert code == 2
-    assert f"release 1.0.0: {folder} does not exist" in err
+    assert f"release 1.2.0: {folder} does not exist" in err
     assert "pulumi up" in err
 
 
@@ -406,7 +428,7 @@ def test_a_job_setting_or_grant_changed_by_hand_is_reported(
     assert ("differs", "tags.owner", "someone") in seen
     assert (
         "granted-by-hand",
-        f"job {layout.job_id}: userName intern@example.com",
+        f"job main ({layout.job_id}): userName intern@example.com",
         "CAN_MANAGE",
     ) in seen
     assert len(seen) == 2, seen
@@ -478,11 +500,11 @@ class _RefusesEveryToken(http.server.BaseHTTPRequestHandler):
 
 
 def test_bad_credentials_are_an_error_with_the_fix(
-    stack_releases: None, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    built_releases: None, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     shutil.copy(REPO / "__main__.py", tmp_path / "__main__.py")
     shutil.copy(REPO / LOCK_FILE, tmp_path / LOCK_FILE)
-    shutil.copy(STACK_FILES / "Pulumi.prod.yaml", tmp_path / "Pulumi.prod.yaml")
+    shutil.copy(REPO / "Pulumi.prod.yaml", tmp_path / "Pulumi.prod.yaml")
     (tmp_path / "dist").symlink_to(REPO / "dist")
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RefusesEveryToken)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -755,10 +777,7 @@ def test_the_evaluation_is_cached_per_stack_config_and_lock(
     stack_file.write_text(yaml.safe_dump(document))
     code, report = _run_json(layout, capsys)
     assert code == 1 and evaluations == ["staging", "staging"]
-    assert {f["path"] for f in report["findings"]} == {
-        "timeout_seconds",
-        "tasks[main].timeout_seconds",
-    }
+    assert "timeout_seconds" in {f["path"] for f in report["findings"]}, report["findings"]
     assert [p.name for p in (layout.project / cache.CACHE_DIR).glob("staging-*.json")] != [
         entry.name
     ]
@@ -832,3 +851,58 @@ def test_write_helper_creates_a_workspace_file(emulator: Emulator) -> None:
     write_workspace_file(client, path, b"{}")
     (info,) = list(client.workspace.list(path.rsplit("/", 1)[0]))
     assert info.object_type is not None and info.object_type.value == "FILE"
+
+
+@pytest.mark.parametrize("layout", ["prod"], indirect=True)
+def test_every_job_and_pipeline_is_read_back_and_its_hand_edits_reported(
+    layout: Layout, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The serverless job and the pipeline are checked like the main job: a hand edit of the
+    pipeline's source, of the second job's notebook, and a grant on the pipeline are each found,
+    named by key."""
+    from databricks.sdk.service import iam
+
+    client = layout.client
+    pipeline_name = layout.values["databricks-cicd:pipelines"]["orders_bronze"]["name"]
+    (status,) = list(client.pipelines.list_pipelines(filter=f"name LIKE '{pipeline_name}'"))
+    pipeline_id = str(status.pipeline_id)
+    pipeline = client.pipelines.get(pipeline_id)
+    assert pipeline.spec is not None and pipeline.spec.libraries
+    body = pipeline.spec.as_dict()
+    body["libraries"] = [{"glob": {"include": "/Workspace/Users/someone/scratch/**"}}]
+    # An edit in the UI keeps who the pipeline runs as (run_as is write-only, as for jobs).
+    body["run_as"] = {"service_principal_name": pipeline.run_as_user_name}
+    client.api_client.do("PUT", f"/api/2.0/pipelines/{pipeline_id}", body=body)
+    client.permissions.update(
+        "pipelines",
+        pipeline_id,
+        access_control_list=[
+            iam.AccessControlRequest(
+                user_name="intern@example.com", permission_level=iam.PermissionLevel.CAN_MANAGE
+            )
+        ],
+    )
+    quality_name = layout.values["databricks-cicd:jobs"]["orders_quality"]["name"]
+    (quality,) = [
+        j
+        for j in client.jobs.list(name=quality_name)
+        if j.settings and j.settings.name == quality_name
+    ]
+    assert quality.job_id is not None
+    job = client.jobs.get(quality.job_id)
+    assert job.settings is not None and job.settings.tasks
+    task = next(t for t in job.settings.tasks if t.task_key == "quality")
+    assert task.notebook_task is not None
+    task.notebook_task.notebook_path = "/Users/someone/scratch"
+    _edit_in_the_ui(client, quality.job_id, job)
+
+    code, report = _run_json(layout, capsys)
+    assert code == 1, report
+    seen = sorted((f["group"].split(" (")[0], f["path"]) for f in report["findings"])
+    assert seen == sorted(
+        [
+            (f"pipeline orders_bronze {pipeline_name}", "libraries"),
+            (f"job orders_quality {quality_name}", "tasks[quality].notebook_task.notebook_path"),
+            ("permissions", f"pipeline orders_bronze ({pipeline_id}): userName intern@example.com"),
+        ]
+    ), json.dumps(report["findings"], indent=1)

@@ -28,6 +28,7 @@ from cicd.config import (
 )
 from cicd.driftcheck.cache import cached_evaluate
 from cicd.evaluation import Registration
+from cicd.evaluation.program import fake_id
 from cicd.releases.lock import LOCK_FILE, LockError, read_lock
 
 NOTEBOOK = "databricks:index/notebook:Notebook"
@@ -35,6 +36,7 @@ WORKSPACE_FILE = "databricks:index/workspaceFile:WorkspaceFile"
 VOLUME_FILE = "databricks:index/file:File"
 DBFS_FILE = "databricks:index/dbfsFile:DbfsFile"
 JOB = "databricks:index/job:Job"
+PIPELINE = "databricks:index/pipeline:Pipeline"
 PERMISSIONS = "databricks:index/permissions:Permissions"
 RELEASE = "databricks-cicd:release:Release"
 # Dev environments are not part of the check; leaving them out also spares building dev wheels.
@@ -83,9 +85,18 @@ class ExpectedRelease:
 class ExpectedGrants:
     """One authoritative Permissions resource: the object and exactly what it grants."""
 
-    object_kind: str  # "directory" or "job"
+    object_kind: str  # "directory", "job" or "pipeline"
     directory_path: str | None
     grants: dict[tuple[str, str], str]  # (principal kind, principal) -> permission level
+    # The job's or pipeline's key in the stack config (`main` is databricks-cicd:job).
+    object_key: str | None = None
+
+
+# In an expected job's inputs, the id of a pipeline or job of the stack (a pipeline task's
+# pipelineId, a run-job task's jobId) is only known in the workspace: it stands there as
+# "{pipeline:<key>}" or "{job:<key>}", filled in once the check has found them by name.
+def id_placeholder(kind: str, key: str) -> str:
+    return f"{{{kind}:{key}}}"
 
 
 @dataclass(frozen=True)
@@ -93,8 +104,19 @@ class ExpectedStack:
     stack: str
     config: StackConfig
     releases: tuple[ExpectedRelease, ...]
-    job_inputs: dict[str, Any]  # the Job's inputs, wire (camelCase) names
+    # Every job's and pipeline's inputs by key (wire, camelCase names); the main job first.
+    jobs: dict[str, dict[str, Any]]
     permissions: tuple[ExpectedGrants, ...] = field(default=())
+    pipelines: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def main_job(self) -> str:
+        return next(iter(self.jobs))
+
+    @property
+    def job_inputs(self) -> dict[str, Any]:
+        """The main job's inputs (databricks-cicd:job, else the first job)."""
+        return self.jobs[self.main_job]
 
     @property
     def job_name(self) -> str:
@@ -211,17 +233,52 @@ def expected_state(config_map: Mapping[str, str], stack: str, project_dir: Path)
                 objects,
             )
         )
-    jobs = evaluation.of_type(JOB)
-    if len(jobs) != 1:
-        raise DriftSetupError(f"the program registers {len(jobs)} jobs for {stack!r}, expected 1")
-    permissions = tuple(_grants(r) for r in evaluation.of_type(PERMISSIONS))
-    return ExpectedStack(stack, config, tuple(releases), dict(jobs[0].inputs), permissions)
+    job_keys = {job.name: key for key, job in config.all_jobs().items()}
+    pipeline_keys = {p.name: key for key, p in config.pipelines.items()}
+    # Registration name -> (kind, key) of every job and pipeline, and their mock ids.
+    owners: dict[str, tuple[str, str]] = {}
+    ids: dict[str, str] = {}
+    jobs: dict[str, dict[str, Any]] = {}
+    pipelines: dict[str, dict[str, Any]] = {}
+    for registration in evaluation.of_type(JOB):
+        key = job_keys[str(registration.inputs["name"])]
+        owners[registration.name] = ("job", key)
+        ids[fake_id(registration.name)] = id_placeholder("job", key)
+    for registration in evaluation.of_type(PIPELINE):
+        key = pipeline_keys[str(registration.inputs["name"])]
+        owners[registration.name] = ("pipeline", key)
+        ids[fake_id(registration.name)] = id_placeholder("pipeline", key)
+    for registration in evaluation.of_type(JOB):
+        jobs[owners[registration.name][1]] = _with_placeholders(registration.inputs, ids)
+    for registration in evaluation.of_type(PIPELINE):
+        pipelines[owners[registration.name][1]] = dict(registration.inputs)
+    if not jobs and not pipelines:
+        raise DriftSetupError(f"the program registers no job and no pipeline for {stack!r}")
+    ordered = dict(sorted(jobs.items(), key=lambda item: (item[0] != "main", item[0])))
+    permissions = tuple(_grants(r, owners) for r in evaluation.of_type(PERMISSIONS))
+    return ExpectedStack(
+        stack, config, tuple(releases), ordered, permissions, dict(sorted(pipelines.items()))
+    )
+
+
+def _with_placeholders(value: Any, ids: Mapping[str, str]) -> Any:
+    """`value` with every pipeline and job id of the stack replaced by its placeholder."""
+    if isinstance(value, Mapping):
+        return {
+            k: ids.get(str(v), v)
+            if k in ("pipelineId", "jobId") and str(v) in ids
+            else _with_placeholders(v, ids)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_with_placeholders(v, ids) for v in value]
+    return value
 
 
 PRINCIPAL_KEYS = ("groupName", "servicePrincipalName", "userName")
 
 
-def _grants(registration: Registration) -> ExpectedGrants:
+def _grants(registration: Registration, owners: Mapping[str, tuple[str, str]]) -> ExpectedGrants:
     inputs = registration.inputs
     grants = {}
     for control in inputs.get("accessControls") or []:
@@ -230,9 +287,14 @@ def _grants(registration: Registration) -> ExpectedGrants:
                 grants[(key, str(control[key]))] = str(control["permissionLevel"])
     if inputs.get("directoryPath"):
         return ExpectedGrants("directory", str(inputs["directoryPath"]), grants)
-    if "jobId" in inputs:
-        return ExpectedGrants("job", None, grants)
+    # A component's Permissions is "<component>-permissions", its object "<component>-job" or
+    # "<component>-pipeline" (components/pipeline_job.py, lakeflow_pipeline.py).
+    component = registration.name.removesuffix("-permissions")
+    for kind, field_name in (("job", "jobId"), ("pipeline", "pipelineId")):
+        owner = owners.get(f"{component}-{kind}")
+        if field_name in inputs and owner is not None:
+            return ExpectedGrants(kind, None, grants, owner[1])
     raise DriftSetupError(
-        f"permissions {registration.name}: neither a directory nor the job; the drift check"
-        " knows only those two (cicd/driftcheck/expected.py)"
+        f"permissions {registration.name}: not on a folder, job or pipeline of the stack; the"
+        " drift check knows only those (cicd/driftcheck/expected.py)"
     )
