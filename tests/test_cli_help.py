@@ -54,8 +54,9 @@ def _module_name(path: Path) -> str:
 def discover_tools() -> dict[str, str]:
     """module name -> the function its `__main__` block calls (empty when it calls none)."""
     paths = {p for p in (REPO / "cicd").rglob("*.py") if p.name == "__main__.py" or _has_main(p)}
-    for script in sorted((REPO / "scripts").iterdir()):
-        for module in re.findall(r"python -m ([\w.]+)", script.read_text(encoding="utf-8")):
+    for script in sorted(p for p in (REPO / "scripts").rglob("*") if p.is_file()):
+        text = script.read_text(encoding="utf-8", errors="replace")
+        for module in re.findall(r"python -m ([\w.]+)", text):
             candidate = REPO.joinpath(*module.split(".")).with_suffix(".py")
             if candidate.is_file():
                 paths.add(candidate)
