@@ -339,7 +339,7 @@ VIOLATIONS = [
         ),
         (
             J,
-            "tasks[0].notebookTask.baseParameters.db_password is a literal of 7 characters starting 'hunt'",
+            "tasks[0].notebookTask.baseParameters.db_password is a literal value (not shown)",
         ),
     ),
     Case(
@@ -348,7 +348,7 @@ VIOLATIONS = [
         _set(C, "sparkEnvVars", {"DATABRICKS_HOST_AUTH": "dapi" + "0123456789abcdef" * 2}),
         (
             C,
-            "sparkEnvVars.DATABRICKS_HOST_AUTH is a literal of 36 characters",
+            "sparkEnvVars.DATABRICKS_HOST_AUTH is a literal value (not shown)",
             "shape of a credential",
         ),
     ),
@@ -489,7 +489,20 @@ def test_a_secret_is_never_repeated_whole_in_the_message() -> None:
     task(stack)["notebookTask"]["baseParameters"] = {"auth": token}
     messages = [v.message for v in stack.violations()]
     assert len(messages) == 1 and "baseParameters.auth" in messages[0], messages
-    assert token not in messages[0] and token[:4] in messages[0], messages
+    # Not the value, nor any part of it (a prefix narrows a guess), nor its length.
+    assert not any(token[i : i + 4] in messages[0] for i in range(len(token) - 3)), messages
+    assert str(len(token)) not in messages[0], messages
+
+
+def test_every_guardrail_message_redacts_what_it_quotes() -> None:
+    """Any policy quoting a value (here: a notebook outside the release folder) hides a
+    credential in it, and the value under a key that names a secret."""
+    stack = prod_stack()
+    token = "dapi" + "b2" * 16
+    task(stack)["notebookTask"]["notebookPath"] = f"/Users/someone/{token}/main"
+    messages = [v.message for v in stack.violations()]
+    assert messages and all(token[4:12] not in m for m in messages), messages
+    assert any("[redacted: Databricks token]" in m for m in messages), messages
 
 
 def test_pack_config_gives_each_policy_exactly_what_its_schema_declares() -> None:

@@ -52,8 +52,8 @@ def plant_hook(root: Path, record: Path, fail: bool = False) -> None:
     (root / "pipeline" / "hatch_build.py").write_text(
         HOOK.replace("RECORD", repr(str(record))).replace("FAIL", repr(fail))
     )
-    pyroot = root / "pipeline" / "pyroot.toml"
-    pyroot.write_text(pyroot.read_text() + "\n[tool.hatch.build.hooks.custom]\n")
+    pyproject = root / "pipeline" / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + "\n[tool.hatch.build.hooks.custom]\n")
     git(root, "add", "-A")
 
 

@@ -22,6 +22,9 @@ from cicd.driftcheck.findings import Finding
 RENAMED = {"onFailures": "on_failure", "onSuccesses": "on_success", "onStarts": "on_start"}
 # Maps whose keys are data the program sets whole: a key added by hand is drift.
 WHOLE_MAPS = {"tags", "custom_tags", "spark_conf", "base_parameters", "spark_env_vars"}
+# Settings that change what a run does or sees (its environment, Spark conf, parameters): one
+# added by hand where the program sets none is drift too, and reported (redacted, `findings`).
+ADDED_BY_HAND = {"spark_env_vars", "spark_conf", "base_parameters", "parameters"}
 # Lists of keyed entries: matched by their key.
 KEYED_LISTS = {"tasks": "task_key", "job_clusters": "job_cluster_key"}
 # What the service means when it leaves a field out on read (Jobs API reference): a notebook task
@@ -98,6 +101,9 @@ def compare(expected: Any, actual: Any, path: str, group: str, out: list[Finding
         actual_map = actual if isinstance(actual, dict) else {}
         for key in expected:
             compare(expected[key], actual_map.get(key), f"{path}.{key}".lstrip("."), group, out)
+        for key in sorted(set(actual_map) & ADDED_BY_HAND - set(expected)):
+            unset = {} if key in WHOLE_MAPS and isinstance(actual_map[key], dict) else None
+            compare(unset, actual_map[key], f"{path}.{key}".lstrip("."), group, out)
         return
     if isinstance(expected, list) and last in KEYED_LISTS:
         key = KEYED_LISTS[last]

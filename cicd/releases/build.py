@@ -37,6 +37,7 @@ from cicd.releases.lock import (
     write_lock,
 )
 from cicd.releases.placement import place
+from policy.databricks_guardrails.redact import redact_text
 
 # 1980-01-01, the earliest time a zip entry can hold: the wheel's bytes never depend on when or
 # where it was built.
@@ -109,7 +110,7 @@ def assemble(pipeline_dir: Path, version: str, out: Path) -> Path:
         if result.returncode != 0:
             raise ReleaseBuildError(
                 f"building the library in {pipeline_dir} as {version} failed:\n"
-                + (result.stderr or result.stdout)[-2000:]
+                + redact_text((result.stderr or result.stdout)[-2000:])
             )
         (out / "libraries").mkdir(parents=True)
         for wheel in sorted(wheels_dir.glob("*.whl")):
