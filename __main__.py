@@ -38,6 +38,7 @@ if access is not None and access.restrict_workspace_root:
             deploy_identity=access.deploy_identity,
             runner=config.job.run_as,
             reader=access.read_only_identity,
+            run_reader=access.run_reader,
         ),
     )
     release_opts = pulumi.ResourceOptions(depends_on=[folder])

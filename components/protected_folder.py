@@ -26,6 +26,9 @@ class ProtectedFolderArgs:
     runner: str | None = None
     # Read-only principal (previews, drift check): reads what is inside, changes nothing.
     reader: str | None = None
+    # The principal production's gate reads staging with (access.runReader): it checks the
+    # release it promotes against the lock, so it reads what is inside too.
+    run_reader: str | None = None
 
 
 class ProtectedFolder(pulumi.ComponentResource):
@@ -56,12 +59,14 @@ class ProtectedFolder(pulumi.ComponentResource):
                     service_principal_name=args.runner, permission_level="CAN_RUN"
                 )
             )
-        if args.reader and args.reader not in (args.deploy_identity, args.runner):
-            grants.append(
-                databricks.PermissionsAccessControlArgs(
-                    service_principal_name=args.reader, permission_level="CAN_READ"
+        readers = dict.fromkeys(r for r in (args.reader, args.run_reader) if r)
+        for reader in readers:
+            if reader not in (args.deploy_identity, args.runner):
+                grants.append(
+                    databricks.PermissionsAccessControlArgs(
+                        service_principal_name=reader, permission_level="CAN_READ"
+                    )
                 )
-            )
         databricks.Permissions(
             f"{name}-permissions",
             databricks.PermissionsArgs(directory_path=folder.path, access_controls=grants),

@@ -13,6 +13,7 @@ import base64
 import io
 import posixpath
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -124,17 +125,18 @@ def write_workspace_file(client: WorkspaceClient, path: str, data: bytes) -> Non
 
 
 def publish(
-    client: WorkspaceClient, config: Mapping[str, str], stack: str
+    client: WorkspaceClient, config: Mapping[str, str], stack: str, project_dir: Path = REPO
 ) -> tuple[Evaluation, int]:
-    """Create everything the program registers for `config`; returns it and the job id."""
+    """Create everything the program registers for `config` (releases from `project_dir`);
+    returns it and the job id."""
     config = {k: v for k, v in config.items() if k != "databricks-cicd:developers"}
-    evaluation = evaluate(config, stack, REPO)
+    evaluation = evaluate(config, stack, project_dir)
     job_id = 0
     for registration in evaluation.resources.values():
         inputs = registration.inputs
         kind = registration.type.rsplit(":", 1)[-1]
         if kind in ("Notebook", "WorkspaceFile", "File", "DbfsFile"):
-            data = (REPO / inputs["source"]).read_bytes()
+            data = (project_dir / inputs["source"]).read_bytes()
             path = inputs["path"]
         if kind == "Directory":
             client.workspace.mkdirs(inputs["path"])

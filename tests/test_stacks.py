@@ -89,6 +89,8 @@ def test_staging_restricts_its_release_folder_like_prod(staging: Evaluation) -> 
             (access["deployIdentity"], "CAN_MANAGE"),
             (config["databricks-cicd:job"]["runAs"], "CAN_RUN"),
             (access["readOnlyIdentity"], "CAN_READ"),
+            # prod's gate checks the release it promotes against the lock (cicd.promotion.staging)
+            (access["runReader"], "CAN_READ"),
         ]
     ), grants
     notebook = staging.named("release-1.1.0-notebook-main")

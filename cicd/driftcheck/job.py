@@ -102,7 +102,9 @@ def compare(expected: Any, actual: Any, path: str, group: str, out: list[Finding
         for key in expected:
             compare(expected[key], actual_map.get(key), f"{path}.{key}".lstrip("."), group, out)
         for key in sorted(set(actual_map) & ADDED_BY_HAND - set(expected)):
-            unset = {} if key in WHOLE_MAPS and isinstance(actual_map[key], dict) else None
+            unset: dict[str, Any] | None = (
+                {} if key in WHOLE_MAPS and isinstance(actual_map[key], dict) else None
+            )
             compare(unset, actual_map[key], f"{path}.{key}".lstrip("."), group, out)
         return
     if isinstance(expected, list) and last in KEYED_LISTS:

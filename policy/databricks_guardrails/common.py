@@ -63,8 +63,7 @@ SETTING_SCHEMAS: dict[str, dict[str, Any]] = {
     },
     PRODUCTION: {
         "type": "boolean",
-        "description": "Whether the stack is production (prod stack, or required rollback"
-        " target).",
+        "description": "Whether the stack is production (prod stack, or required rollback target).",
     },
 }
 
