@@ -36,7 +36,10 @@ if access is not None and access.restrict_workspace_root:
             path=config.workspace_root,
             admin_group=access.admin_group,
             deploy_identity=access.deploy_identity,
-            runner=config.job.run_as,
+            runners=tuple(sorted({j.run_as for j in config.all_jobs().values() if j.run_as})),
+            pipeline_runners=tuple(
+                sorted({p.run_as for p in config.pipelines.values() if p.run_as})
+            ),
             reader=access.read_only_identity,
             run_reader=access.run_reader,
         ),
@@ -51,9 +54,12 @@ pipeline = BlueGreen(
         entry_notebooks=inputs.entry_notebooks,
         workspace_root=config.workspace_root,
         artifact_store=config.artifact_store,
-        job=config.job,
+        jobs=config.all_jobs(),
         access=access,
         pipeline_name=config.pipeline_name,
+        pipelines=config.pipelines,
+        recorded_entries=inputs.recorded_entries,
+        config=config,
     ),
     opts=release_opts,
 )
@@ -82,9 +88,17 @@ pulumi.export("rollbackTarget", pipeline.rollback_target)
 pulumi.export("keptReleases", pipeline.kept_versions)
 pulumi.export("jobId", pipeline.job_id)
 pulumi.export("jobUrl", pipeline.job_url)
+# Every job and pipeline by key (`main` is databricks-cicd:job): `cicd.run_job --job KEY`.
+pulumi.export("jobIds", pipeline.job_ids)
+pulumi.export("jobUrls", pipeline.job_urls)
+pulumi.export("pipelineIds", pipeline.pipeline_ids)
+pulumi.export("pipelineUrls", pipeline.pipeline_urls)
+# Per job and task, the paths it runs of the live release (and of the candidate, when set).
+pulumi.export("liveFields", pipeline.live_fields)
 pulumi.export("liveNotebookPath", pipeline.live_notebook_path)
 pulumi.export("liveLibraryPaths", pipeline.live_library_paths)
 # Set while the production deploy runs a candidate before switching to it (cicd.gate).
 pulumi.export("candidateRelease", pipeline.candidate_version)
 pulumi.export("candidateNotebookPath", pipeline.candidate_notebook_path)
 pulumi.export("candidateLibraryPaths", pipeline.candidate_library_paths)
+pulumi.export("candidateFields", pipeline.candidate_fields)

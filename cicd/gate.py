@@ -28,12 +28,13 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors.base import DatabricksError
 
 from cicd.config import ConfigError, read_stack_file
-from cicd.jobs.candidate import CandidateError, run_candidate
+from cicd.jobs.candidate import CandidateError, run_job_candidate
 from cicd.jobs.provenance import ProvenanceError
 from cicd.jobs.runs import (
     DEFAULT_POLL_INTERVAL_SECONDS,
@@ -95,39 +96,70 @@ def run(project_dir: Path, stack: str, args: argparse.Namespace) -> int:
             f"stack {stack} has not published candidate {version} (its candidateRelease output"
             f" is {outputs.get('candidateRelease')!r}): run `pulumi up` after `cicd.gate stage`"
         )
-    notebook = str(outputs.get("candidateNotebookPath"))
-    listed = outputs.get("candidateLibraryPaths")
-    libraries = [str(p) for p in listed] if isinstance(listed, list) else []
-    job_id = int(str(outputs.get("jobId")))
+    job_ids = _by_key(outputs, "jobIds")
+    live_fields = _by_key(outputs, "liveFields")
+    candidate_fields = _by_key(outputs, "candidateFields")
+    gated = config.gated_jobs()
+    missing = [key for key in gated if key not in job_ids or key not in candidate_fields]
+    if missing:
+        raise GateError(
+            f"stack {stack}'s outputs name no job id or candidate fields for job(s)"
+            f" {', '.join(missing)} (outputs jobIds, candidateFields): run `pulumi up` with this"
+            " program after `cicd.gate stage`"
+        )
     host = stack_host(stack, project_dir)
     if host:
         os.environ["DATABRICKS_HOST"] = host
     client = workspace_client()
-    watcher = RunWatcher(
-        jobs=client.jobs,
-        job_id=job_id,
-        notebook_params=None,
-        job_parameters=None,
-        timeout=args.timeout,
-        poll_interval=args.poll_interval,
-        clock=time.monotonic,
-        sleep=time.sleep,
-        out=sys.stdout,
-        err=sys.stderr,
-        label=f"candidate {version} (live job {job_id}'s settings)",
+    print(
+        f"candidate {version}: running {len(gated)} job(s) with their live settings:"
+        f" {', '.join(gated)}; pipelines switch with `live` (staging's green run vouches for them)"
     )
-    code = run_candidate(client.jobs, job_id, version, notebook, libraries, watcher)
-    if code != EXIT_SUCCESS:
-        verdict = (
-            f"candidate {version} was NOT made live: production stays on"
-            f" {config.releases.live}. Run: {watcher.run_page_url or watcher.run_id}"
+    for key in gated:
+        job_id = int(str(job_ids[key]))
+        watcher = RunWatcher(
+            jobs=client.jobs,
+            job_id=job_id,
+            notebook_params=None,
+            job_parameters=None,
+            timeout=args.timeout,
+            poll_interval=args.poll_interval,
+            clock=time.monotonic,
+            sleep=time.sleep,
+            out=sys.stdout,
+            err=sys.stderr,
+            label=f"candidate {version} (live job {key} {job_id}'s settings)",
         )
-        print(verdict, file=sys.stderr)
-        summary = os.environ.get("GITHUB_STEP_SUMMARY")
-        if summary:
-            with open(summary, "a", encoding="utf-8") as handle:
-                handle.write(f"### prod gate\n{verdict} (its error is in this step's log)\n")
-    return code
+        code, left_out = run_job_candidate(
+            client.jobs,
+            job_id,
+            version,
+            live_fields.get(key) or {},
+            candidate_fields[key] or {},
+            watcher,
+        )
+        if left_out:
+            print(
+                f"job {key}: left out of the candidate's run: {', '.join(left_out)} (pipeline"
+                " and run-job tasks run the live release until the switch)"
+            )
+        if code != EXIT_SUCCESS:
+            verdict = (
+                f"candidate {version} was NOT made live: production stays on"
+                f" {config.releases.live}. Job {key} failed: {watcher.run_page_url or watcher.run_id}"
+            )
+            print(verdict, file=sys.stderr)
+            summary = os.environ.get("GITHUB_STEP_SUMMARY")
+            if summary:
+                with open(summary, "a", encoding="utf-8") as handle:
+                    handle.write(f"### prod gate\n{verdict} (its error is in this step's log)\n")
+            return code
+    return EXIT_SUCCESS
+
+
+def _by_key(outputs: dict[str, object], name: str) -> dict[str, Any]:
+    value = outputs.get(name)
+    return dict(value) if isinstance(value, dict) else {}
 
 
 def _write_github_output(switch: SwitchPlan) -> None:

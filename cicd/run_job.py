@@ -2,11 +2,11 @@
 
 Usage::
 
-    python -m cicd.run_job --stack staging [--param KEY=VALUE ...] [--timeout 3600]
+    python -m cicd.run_job --stack staging [--job KEY] [--param KEY=VALUE ...] [--timeout 3600]
     python -m cicd.run_job --job-id 123 [--job-param KEY=VALUE ...] [--poll-interval 15]
 
-``--stack NAME`` reads the job id from the stack's ``jobId`` output
-(``pulumi stack output jobId --stack NAME``, run in the Pulumi project directory) and the
+``--stack NAME`` reads the job id from the stack's outputs (``jobId`` for the main job, ``jobIds``
+for the job ``--job KEY`` names; run in the Pulumi project directory) and the
 workspace from ``databricks:host`` in ``Pulumi.<NAME>.yaml``; ``--job-id`` skips Pulumi (the
 host then comes from ``DATABRICKS_HOST`` or a profile). ``--param`` passes notebook parameters (``dbutils.widgets``) to the run,
 ``--job-param`` job-level parameters (for jobs that define them); both repeatable.
@@ -96,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--stack", metavar="NAME", help="read the job id from this stack's jobId output"
     )
     target.add_argument("--job-id", type=_positive_int, metavar="N", help="the job to run")
+    parser.add_argument(
+        "--job",
+        metavar="KEY",
+        default="main",
+        help="with --stack: which of the stack's jobs (a key of databricks-cicd:jobs; default"
+        " 'main', databricks-cicd:job), e.g. --job orders_quality",
+    )
     parser.add_argument(
         "--param",
         type=_key_value,
@@ -198,15 +205,18 @@ def main(
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
 
+    if args.job_id is not None and args.job != "main":
+        print("error: --job picks a job of --stack; with --job-id leave it out", file=err)
+        return EXIT_USAGE
     if args.job_id is not None:
         job_id: int = args.job_id
     else:
         try:
-            job_id = job_id_from_stack(args.stack)
+            job_id = job_id_from_stack(args.stack, job=args.job)
         except JobIdError as exc:
             print(f"error: {exc}", file=err, flush=True)
             return EXIT_UNREACHABLE
-        print(f"stack {args.stack}: job {job_id}", file=out, flush=True)
+        print(f"stack {args.stack}: job {args.job} ({job_id})", file=out, flush=True)
         host = stack_host(args.stack)
         if host:
             # The job lives in the workspace the stack deploys to: one place names the host.

@@ -1,34 +1,49 @@
-"""The `BlueGreen` component: the stack's kept releases side by side and the job on the live one.
+"""The `BlueGreen` component: the stack's kept releases side by side, and every job and pipeline
+on the live one.
 
-It owns one `Release` per kept version and the `PipelineJob`, and is where the three rules that
+It owns one `Release` per kept version, one `PipelineJob` per job and one `LakeflowPipeline` per
+pipeline, and is where the three rules that
 make a rollback safe meet:
 - **immutability**: each release's content arrives already compared with `releases.lock.yaml`
   (`cicd.releases.inputs`), and a `Release`'s inputs depend on its version and content alone;
 - **retention**: the config it receives has passed the retention guard (`cicd.config.releases`:
   the live release and the rollback target are kept), and it refuses content that is not exactly
   the kept set;
-- **job-only switch**: the live version is read in one place, to give the job its notebook (that
-  release's own entry notebook) and library paths, so changing `live` changes the job and
-  nothing else.
+- **job-only switch**: the live version is read in one place, to give every job and pipeline the
+  live release's location (`ReleaseLocation`: its folders and content), so changing `live`
+  changes the jobs and pipelines and nothing else.
 
 A **candidate** (`releases.candidate`) is a kept release like any other: published, and not
 touching the job. The component only tells where its entry notebook and libraries are, so the
 production deploy can run it once with the live job's settings before switching (`cicd.gate`).
 
 Its children keep the names they had before this component existed (`release-<version>`, and the
-job under the component's own name); they are aliased to their former place under the stack, so
-an existing stack's resources keep their identity instead of being replaced.
+main job under the component's own name); they are aliased to their former place under the stack,
+so an existing stack's resources keep their identity instead of being replaced. Further jobs are
+`<name>-job-<key>`, pipelines `<name>-lakeflow-<key>`: keyed by their config key, never position.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 
-from cicd.config import Access, ArtifactStore, JobSettings, Releases
+from cicd.config import (
+    MAIN,
+    Access,
+    ArtifactStore,
+    JobSettings,
+    PipelineSettings,
+    Releases,
+    StackConfig,
+)
+from cicd.config.job import find_cycle
 from cicd.releases.content import ReleaseContent
+from cicd.releases.references import ReleaseLocation, release_fields
+from components.job_definition import JobTargets
+from components.lakeflow_pipeline import LakeflowPipeline, LakeflowPipelineArgs
 from components.pipeline_job import PipelineJob, PipelineJobArgs
 from components.release import Release, ReleaseArgs
 
@@ -45,9 +60,16 @@ class BlueGreenArgs:
     entry_notebooks: Mapping[str, str]
     workspace_root: str
     artifact_store: ArtifactStore
-    job: JobSettings
+    # Every job by key (`main` is databricks-cicd:job) and every pipeline by key.
+    jobs: Mapping[str, JobSettings]
     access: Access | None
     pipeline_name: str
+    pipelines: Mapping[str, PipelineSettings] = field(default_factory=dict)
+    # version -> the entry notebook the lock records (jobs without tasks and without their own
+    # entryNotebook run it); defaults to `entry_notebooks`.
+    recorded_entries: Mapping[str, str] = field(default_factory=dict)
+    # The stack config the references were checked against (for `release_fields`).
+    config: StackConfig | None = None
 
 
 class BlueGreen(pulumi.ComponentResource):
@@ -56,13 +78,19 @@ class BlueGreen(pulumi.ComponentResource):
     live_version: str
     rollback_target: str | None
     kept_versions: list[str]
-    live_notebook_path: str
+    live_notebook_path: str | None  # the main job's notebook (None without databricks-cicd:job)
     live_library_paths: list[str]
     candidate_version: str | None
     candidate_notebook_path: str | None
     candidate_library_paths: list[str] | None
-    job_id: pulumi.Output[str]
-    job_url: pulumi.Output[str]
+    job_id: pulumi.Output[str] | None  # the main job's (else the first job's)
+    job_url: pulumi.Output[str] | None
+    job_ids: dict[str, pulumi.Output[str]]
+    job_urls: dict[str, pulumi.Output[str]]
+    pipeline_ids: dict[str, pulumi.Output[str]]
+    pipeline_urls: dict[str, pulumi.Output[str]]
+    live_fields: dict[str, dict[str, dict[str, str | list[str]]]] | None
+    candidate_fields: dict[str, dict[str, dict[str, str | list[str]]]] | None
 
     def __init__(
         self, name: str, args: BlueGreenArgs, opts: pulumi.ResourceOptions | None = None
@@ -93,35 +121,66 @@ class BlueGreen(pulumi.ComponentResource):
 
         live_version = args.releases.live
         live = releases[live_version]
-        self.live_notebook_path = live.notebook_paths[args.entry_notebooks[live_version]]
-        self.live_library_paths = live.library_paths
-        job = PipelineJob(
-            name,
-            PipelineJobArgs(
-                settings=args.job,
-                notebook_path=self.live_notebook_path,
-                library_paths=self.live_library_paths,
-                access=args.access,
-                extra_tags={"pipeline": args.pipeline_name, "release": live_version},
-            ),
-            # The job must not point at files before they are uploaded.
-            opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[live], aliases=_FORMERLY_UNDER_THE_STACK
-            ),
+        location = self._location(args, live_version)
+        main = args.jobs.get(MAIN)
+        self.live_notebook_path = (
+            live.notebook_paths[args.entry_notebooks[live_version]] if main is not None else None
         )
+        self.live_library_paths = live.library_paths
+        tags = {"pipeline": args.pipeline_name, "release": live_version}
+        # The jobs and pipelines must not point at files before they are uploaded.
+        on_live = pulumi.ResourceOptions(parent=self, depends_on=[live])
+        pipelines = {
+            key: LakeflowPipeline(
+                f"{name}-lakeflow-{key}",
+                LakeflowPipelineArgs(settings, location, args.access, tags),
+                opts=on_live,
+            )
+            for key, settings in sorted(args.pipelines.items())
+        }
+        jobs: dict[str, PipelineJob] = {}
+        # A job that runs another (a runJob task) needs that job's id: register it first.
+        for key in _run_order(args.jobs):
+            settings = args.jobs[key]
+            targets = JobTargets(
+                release=location,
+                entry_notebook=self._entry(args, key, live_version),
+                job_ids={k: j.job_id for k, j in jobs.items()},
+                pipeline_ids={k: p.pipeline_id for k, p in pipelines.items()},
+            )
+            jobs[key] = PipelineJob(
+                name if key == MAIN else f"{name}-job-{key}",
+                PipelineJobArgs(settings, targets, args.access, tags),
+                opts=(
+                    pulumi.ResourceOptions(
+                        parent=self, depends_on=[live], aliases=_FORMERLY_UNDER_THE_STACK
+                    )
+                    if key == MAIN
+                    else on_live
+                ),
+            )
         candidate = args.releases.candidate
         self.candidate_version = candidate
         self.candidate_notebook_path = (
             releases[candidate].notebook_paths[args.entry_notebooks[candidate]]
-            if candidate
+            if candidate and main is not None
             else None
         )
         self.candidate_library_paths = releases[candidate].library_paths if candidate else None
+        # What each job runs of the live release and, while a candidate is out, of the
+        # candidate: the gate swaps these fields to run the candidate as the live job would.
+        self.live_fields = self._fields(args, live_version)
+        self.candidate_fields = self._fields(args, candidate) if candidate else None
+        self.job_ids = {key: job.job_id for key, job in jobs.items()}
+        self.job_urls = {key: job.job_url for key, job in jobs.items()}
+        self.pipeline_ids = {key: p.pipeline_id for key, p in pipelines.items()}
+        self.pipeline_urls = {key: p.pipeline_url for key, p in pipelines.items()}
+        first = jobs.get(MAIN) or next(iter(jobs.values()), None)
+        self.job_id = first.job_id if first else None
+        self.job_url = first.job_url if first else None
         self.live_version = live_version
         self.rollback_target = args.releases.effective_rollback_target
         self.kept_versions = kept
-        self.job_id = job.job_id
-        self.job_url = job.job_url
         self.register_outputs(
             {
                 "liveVersion": self.live_version,
@@ -134,5 +193,55 @@ class BlueGreen(pulumi.ComponentResource):
                 "candidateLibraryPaths": self.candidate_library_paths,
                 "jobId": self.job_id,
                 "jobUrl": self.job_url,
+                "jobIds": self.job_ids,
+                "jobUrls": self.job_urls,
+                "pipelineIds": self.pipeline_ids,
+                "pipelineUrls": self.pipeline_urls,
+                "liveFields": self.live_fields,
+                "candidateFields": self.candidate_fields,
             }
         )
+
+    @staticmethod
+    def _location(args: BlueGreenArgs, version: str) -> ReleaseLocation:
+        return ReleaseLocation(
+            version, args.contents[version], args.workspace_root, args.artifact_store
+        )
+
+    @staticmethod
+    def _entry(args: BlueGreenArgs, key: str, version: str) -> str:
+        if key == MAIN:
+            return args.entry_notebooks[version]
+        override = args.jobs[key].entry_notebook
+        recorded = args.recorded_entries.get(version) or args.entry_notebooks[version]
+        return override or recorded
+
+    def _fields(
+        self, args: BlueGreenArgs, version: str
+    ) -> dict[str, dict[str, dict[str, str | list[str]]]] | None:
+        if args.config is None:
+            return None
+        recorded = args.recorded_entries.get(version) or args.entry_notebooks[version]
+        return release_fields(args.config, self._location(args, version), recorded)
+
+
+def _run_order(jobs: Mapping[str, JobSettings]) -> list[str]:
+    """Job keys so that a job comes after every job its runJob tasks run (the config refuses
+    cycles); otherwise in key order, `main` first."""
+    runs = {
+        key: sorted({t.runs().run_job.job for t in (job.tasks or []) if t.runs().run_job})  # type: ignore[union-attr]
+        for key, job in jobs.items()
+    }
+    assert not find_cycle(runs), "cycles are refused by the stack config"
+    order: list[str] = []
+
+    def place(key: str) -> None:
+        if key in order or key not in jobs:
+            return
+        for other in runs[key]:
+            place(other)
+        order.append(key)
+
+    for key in jobs:
+        place(key)
+    return order

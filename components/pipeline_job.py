@@ -1,66 +1,29 @@
-"""The `PipelineJob` component: the stack's job and who may manage or run it.
+"""The `PipelineJob` component: one job of the stack and who may manage or run it.
 
-One multi-task job (a single task, `main`) runs the live release's entry notebook on a job
-cluster with the live release's libraries. The component receives paths only, so repointing it
-at another release changes this job and nothing else.
+A job of the stack runs the live release: its tasks' notebooks, files and libraries are paths
+into that release's folders (`components.job_definition`). The component receives the release's
+location only, so repointing it at another release changes this job and nothing else.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_databricks as databricks
 
 from cicd.config import Access, JobSettings
-from components.cluster_settings import cluster_tags, spark_conf
+from components.job_definition import JobTargets, job_arguments
 from components.publishing import child_options
-
-TASK_KEY = "main"
-JOB_CLUSTER_KEY = "main"
 
 
 @dataclass(frozen=True)
 class PipelineJobArgs:
     settings: JobSettings
-    notebook_path: str
-    library_paths: Sequence[str]
+    targets: JobTargets
     access: Access | None = None
     # Tags every job run carries (merged under the configured ones), e.g. the live release.
     extra_tags: dict[str, str] | None = None
-
-
-def _library(path: str) -> databricks.JobTaskLibraryArgs:
-    if path.endswith(".jar"):
-        return databricks.JobTaskLibraryArgs(jar=path)
-    return databricks.JobTaskLibraryArgs(whl=path)
-
-
-def _new_cluster(
-    settings: JobSettings, tags: dict[str, str]
-) -> databricks.JobJobClusterNewClusterArgs:
-    cluster = settings.cluster
-    autoscale = (
-        databricks.JobJobClusterNewClusterAutoscaleArgs(
-            min_workers=cluster.autoscale.min_workers, max_workers=cluster.autoscale.max_workers
-        )
-        if cluster.autoscale
-        else None
-    )
-    return databricks.JobJobClusterNewClusterArgs(
-        spark_version=cluster.spark_version,
-        node_type_id=cluster.node_type,
-        num_workers=cluster.num_workers,
-        autoscale=autoscale,
-        data_security_mode=cluster.data_security_mode.value,
-        # A dedicated (single-user) job cluster belongs to the identity the job runs as.
-        single_user_name=settings.run_as
-        if cluster.data_security_mode.value == "SINGLE_USER"
-        else None,
-        spark_conf=spark_conf(cluster) or None,
-        custom_tags=cluster_tags(cluster, tags) or None,
-    )
 
 
 class PipelineJob(pulumi.ComponentResource):
@@ -75,57 +38,9 @@ class PipelineJob(pulumi.ComponentResource):
         super().__init__("databricks-cicd:pipeline_job:PipelineJob", name, None, opts)
         settings = args.settings
         tags = dict(sorted({**(args.extra_tags or {}), **settings.tags}.items()))
-        schedule = (
-            databricks.JobScheduleArgs(
-                quartz_cron_expression=settings.schedule.quartz_cron,
-                timezone_id=settings.schedule.timezone,
-                pause_status="PAUSED" if settings.schedule.paused else "UNPAUSED",
-            )
-            if settings.schedule
-            else None
-        )
         job = databricks.Job(
             f"{name}-job",
-            databricks.JobArgs(
-                name=settings.name,
-                job_clusters=[
-                    databricks.JobJobClusterArgs(
-                        job_cluster_key=JOB_CLUSTER_KEY, new_cluster=_new_cluster(settings, tags)
-                    )
-                ],
-                tasks=[
-                    databricks.JobTaskArgs(
-                        task_key=TASK_KEY,
-                        job_cluster_key=JOB_CLUSTER_KEY,
-                        notebook_task=databricks.JobTaskNotebookTaskArgs(
-                            notebook_path=args.notebook_path,
-                            source="WORKSPACE",
-                            base_parameters=dict(sorted(settings.parameters.items())) or None,
-                        ),
-                        libraries=[_library(p) for p in sorted(args.library_paths)],
-                        max_retries=settings.retries.max_retries,
-                        min_retry_interval_millis=settings.retries.min_interval_millis,
-                        retry_on_timeout=settings.retries.retry_on_timeout,
-                        timeout_seconds=settings.timeout_seconds,
-                    )
-                ],
-                schedule=schedule,
-                timeout_seconds=settings.timeout_seconds,
-                max_concurrent_runs=settings.max_concurrent_runs,
-                email_notifications=(
-                    databricks.JobEmailNotificationsArgs(
-                        on_failures=sorted(settings.failure_emails)
-                    )
-                    if settings.failure_emails
-                    else None
-                ),
-                tags=tags or None,
-                run_as=(
-                    databricks.JobRunAsArgs(service_principal_name=settings.run_as)
-                    if settings.run_as
-                    else None
-                ),
-            ),
+            job_arguments(settings, args.targets, tags),
             # The job must not point at files before they are uploaded.
             opts=child_options(self, opts),
         )

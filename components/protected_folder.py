@@ -22,8 +22,10 @@ class ProtectedFolderArgs:
     path: str
     admin_group: str
     deploy_identity: str
-    # Service principal the job runs as: it must read the notebooks it runs.
-    runner: str | None = None
+    # Service principals the jobs run as: they must run the notebooks (CAN_RUN).
+    runners: tuple[str, ...] = ()
+    # Service principals the pipelines run as: they read their source (CAN_READ).
+    pipeline_runners: tuple[str, ...] = ()
     # Read-only principal (previews, drift check): reads what is inside, changes nothing.
     reader: str | None = None
     # The principal production's gate reads staging with (access.runReader): it checks the
@@ -53,20 +55,23 @@ class ProtectedFolder(pulumi.ComponentResource):
                 service_principal_name=args.deploy_identity, permission_level="CAN_MANAGE"
             ),
         ]
-        if args.runner and args.runner != args.deploy_identity:
+        runners = sorted(set(args.runners) - {args.deploy_identity})
+        for runner in runners:
             grants.append(
                 databricks.PermissionsAccessControlArgs(
-                    service_principal_name=args.runner, permission_level="CAN_RUN"
+                    service_principal_name=runner, permission_level="CAN_RUN"
                 )
             )
-        readers = dict.fromkeys(r for r in (args.reader, args.run_reader) if r)
-        for reader in readers:
-            if reader not in (args.deploy_identity, args.runner):
-                grants.append(
-                    databricks.PermissionsAccessControlArgs(
-                        service_principal_name=reader, permission_level="CAN_READ"
-                    )
+        readers = {
+            *args.pipeline_runners,
+            *(r for r in (args.reader, args.run_reader) if r),
+        }
+        for reader in sorted(readers - {args.deploy_identity, *runners}):
+            grants.append(
+                databricks.PermissionsAccessControlArgs(
+                    service_principal_name=reader, permission_level="CAN_READ"
                 )
+            )
         databricks.Permissions(
             f"{name}-permissions",
             databricks.PermissionsArgs(directory_path=folder.path, access_controls=grants),

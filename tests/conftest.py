@@ -96,6 +96,12 @@ class SandboxProject:
                 "transforms/clean_orders.sql": SQL_NOTEBOOK.format(version),
                 "transforms/explore.py": PY_NOTEBOOK.format("explore " + version),
                 "config/defaults.json": json.dumps({"version": version}),
+                # What the repo's stack files run besides the entry notebook (their job's DAG,
+                # the serverless job, the pipeline): a sandbox release can stand in for theirs.
+                "tasks/check_source.py": PY_NOTEBOOK.format("check " + version),
+                "tasks/publish_report.py": PY_NOTEBOOK.format("report " + version),
+                "quality/orders_quality.py": PY_NOTEBOOK.format("quality " + version),
+                "pipelines/orders/orders_bronze.py": f"# pipeline source {version}\n",
             }
         if libraries is None:
             libraries = {f"etl_pipeline-{version}-py3-none-any.whl": f"wheel {version}".encode()}

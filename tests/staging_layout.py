@@ -1,8 +1,10 @@
 """Staging as a deploy leaves it, in the emulator, for the provenance checks of `cicd.promote`
-and `cicd.gate`: the project's `Pulumi.staging.yaml` pointed at the emulator under paths of the
-test's own (release folder, artifact store, job name), keeping one release; everything the
-program registers for it published (tests/drift_layout.py); and a client whose runs the emulator
-attributes to the staging deploy identity, as CI's `cicd.run_job` runs are."""
+and `cicd.gate`: the project's `Pulumi.staging.yaml` becomes the one-job staging file
+(tests/data/stacks-v1, which tests/drift_layout.py can publish whole), restricted like today's
+and pointed at the emulator under paths of the test's own (release folder, artifact store, job
+name), keeping one release; everything the program registers for it published; and a client
+whose runs the emulator attributes to the staging deploy identity, as CI's `cicd.run_job` runs
+are."""
 
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ from tests.drift_layout import publish
 from tests.emulator import Emulator
 from tests.emulator_runs import RunScripts
 
+ONE_JOB_FILES = Path(__file__).resolve().parent / "data" / "stacks-v1"
+
 
 @dataclass(frozen=True)
 class Staging:
@@ -34,12 +38,13 @@ def publish_staging(
 ) -> Staging:
     emulator_workspace.install(emulator)  # SQL notebooks, as the real service imports them
     path = project_dir / "Pulumi.staging.yaml"
-    document = yaml.safe_load(path.read_text())
+    document = yaml.safe_load((ONE_JOB_FILES / "Pulumi.staging.yaml").read_text())
     values = document["config"]
     values["databricks:host"] = emulator.url
     values["databricks-cicd:workspaceRoot"] = f"/Staging/{name}"
     values["databricks-cicd:artifactStore"]["root"] += f"/{name}"
     values["databricks-cicd:job"]["name"] = name
+    values["databricks-cicd:access"]["restrictWorkspaceRoot"] = True
     values["databricks-cicd:releases"] = {"kept": [{"version": version}], "live": version}
     path.write_text(yaml.safe_dump(document))
     _, job_id = publish(emulator.client(), pulumi_config_map(path), "staging", project_dir)

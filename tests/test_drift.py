@@ -69,11 +69,23 @@ class Layout:
         )
 
 
+# The one-job stack files (tests/data/stacks-v1), on the repo's current releases: a stack that
+# tests/drift_layout.py can publish whole (one job of notebook tasks).
+ONE_JOB = "@v1"
+
+
 def _stack_values(stack: str, host: str, store: str | None = None) -> dict[str, Any]:
     """The repo's stack file with its own paths and job name, so tests never share objects;
-    `store` swaps the artifact store for a workspace folder or DBFS."""
+    `store` swaps the artifact store for a workspace folder or DBFS; `<stack>@v1` is the
+    one-job stack file of tests/data/stacks-v1 keeping the repo's releases."""
+    stack, one_job, _ = stack.partition(ONE_JOB)
     document = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())
     values: dict[str, Any] = copy.deepcopy(document["config"])
+    if one_job:
+        releases = values["databricks-cicd:releases"]
+        v1 = REPO / "tests" / "data" / "stacks-v1" / f"Pulumi.{stack}.yaml"
+        values = copy.deepcopy(yaml.safe_load(v1.read_text())["config"])
+        values["databricks-cicd:releases"] = releases
     tag = uuid.uuid4().hex[:8]
     values["databricks:host"] = host
     root = values["databricks-cicd:workspaceRoot"]
@@ -97,8 +109,9 @@ def layout(
     request: pytest.FixtureRequest, emulator: Emulator, built_releases: None, tmp_path: Path
 ) -> Iterator[Layout]:
     emulator_workspace.install(emulator)
-    stack, _, store = str(request.param).partition(":")
-    values = _stack_values(stack, emulator.url, store or None)
+    stack_param, _, store = str(request.param).partition(":")
+    values = _stack_values(stack_param, emulator.url, store or None)
+    stack = stack_param.partition(ONE_JOB)[0]
     project = tmp_path / "project"
     project.mkdir()
     shutil.copy(REPO / "__main__.py", project / "__main__.py")
@@ -602,7 +615,7 @@ def _issue_body(tmp_path: Path, report: str, status: str = "drift") -> str:
     return recorded.read_text()
 
 
-@pytest.mark.parametrize("layout", ["staging"], indirect=True)
+@pytest.mark.parametrize("layout", ["staging" + ONE_JOB], indirect=True)
 def test_a_secret_added_by_hand_is_in_no_report_nor_the_issue(
     layout: Layout, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -19,12 +19,19 @@ from databricks.sdk.service.jobs import (
     JobPermissionLevel,
     JobRunAs,
     NotebookTask,
+    PipelineTask,
     Source,
     Task,
+    TaskDependency,
 )
 
 from cicd.config import read_stack_file
-from cicd.jobs.candidate import candidate_submission, run_candidate
+from cicd.jobs.candidate import (
+    CandidateError,
+    candidate_submission,
+    run_candidate,
+    submission_for,
+)
 from cicd.jobs.runs import EXIT_RUN_FAILED, EXIT_SUCCESS, EXIT_TIMED_OUT, RunWatcher
 from cicd.promotion.staged_file import GateError, restore, stage
 from cicd.promotion.switch import FIRST, NONE, PROMOTION, ROLLBACK, plan_switch
@@ -219,12 +226,12 @@ def test_a_candidate_that_does_not_succeed_is_not_switched_to(
 
 
 def test_the_plan_gates_only_a_release_new_to_production() -> None:
-    config = read_stack_file(REPO / "Pulumi.prod.yaml")  # live 1.1.0, target 1.0.0
+    config = read_stack_file(REPO / "Pulumi.prod.yaml")  # live 1.3.0, target 1.2.0
     assert plan_switch(config, None).kind == FIRST
-    assert plan_switch(config, {"liveRelease": "1.1.0", "rollbackTarget": "1.0.0"}).kind == NONE
-    rollback = plan_switch(config, {"liveRelease": "1.2.0", "rollbackTarget": "1.1.0"})
+    assert plan_switch(config, {"liveRelease": "1.3.0", "rollbackTarget": "1.2.0"}).kind == NONE
+    rollback = plan_switch(config, {"liveRelease": "1.4.0", "rollbackTarget": "1.3.0"})
     assert rollback.kind == ROLLBACK and not rollback.gated
-    promotion = plan_switch(config, {"liveRelease": "1.0.0", "rollbackTarget": "0.9.0"})
+    promotion = plan_switch(config, {"liveRelease": "1.2.0", "rollbackTarget": "1.1.0"})
     assert promotion.kind == PROMOTION and promotion.gated
     assert "switches only if that run succeeds" in promotion.describe()
 
@@ -233,10 +240,10 @@ def test_stage_and_restore_never_lose_the_committed_file(tmp_path: Path) -> None
     shutil.copy(REPO / "Pulumi.prod.yaml", tmp_path / "Pulumi.prod.yaml")
     committed = (tmp_path / "Pulumi.prod.yaml").read_text()
     config = read_stack_file(tmp_path / "Pulumi.prod.yaml")
-    switch = plan_switch(config, {"liveRelease": "1.0.0", "rollbackTarget": "1.0.0"})
+    switch = plan_switch(config, {"liveRelease": "1.2.0", "rollbackTarget": "1.2.0"})
     stage(tmp_path, "prod", switch)
     staged = read_stack_file(tmp_path / "Pulumi.prod.yaml").releases
-    assert (staged.live, staged.candidate) == ("1.0.0", "1.1.0")
+    assert (staged.live, staged.candidate) == ("1.2.0", "1.3.0")
     # A hand edit after staging is never overwritten.
     edited = (tmp_path / "Pulumi.prod.yaml").read_text() + "# mine\n"
     (tmp_path / "Pulumi.prod.yaml").write_text(edited)
@@ -281,9 +288,9 @@ def test_gate_stage_refuses_a_promotion_without_staging_provenance_and_changes_n
             staging.read_text().replace("etl-pipeline-staging", "gate-cli-staging"),
         )
     )
-    # Production runs 1.0.0; the committed file makes 1.1.0 live: a promotion.
+    # Production runs 1.2.0; the committed file makes 1.3.0 live: a promotion.
     _fake_pulumi_outputs(
-        tmp_path / "bin", '{"liveRelease": "1.0.0", "rollbackTarget": "1.0.0", "jobId": "7"}'
+        tmp_path / "bin", '{"liveRelease": "1.2.0", "rollbackTarget": "1.2.0", "jobId": "7"}'
     )
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
     for variable in (
@@ -299,26 +306,123 @@ def test_gate_stage_refuses_a_promotion_without_staging_provenance_and_changes_n
 
     assert gate_main(["stage", "--stack", "prod"], project_dir=tmp_path) == 1
     out, err = capsys.readouterr()
-    assert "promotion: 1.0.0 -> 1.1.0" in out, out
+    assert "promotion: 1.2.0 -> 1.3.0" in out, out
     assert "no job named 'gate-cli-staging'" in err, err
     assert (tmp_path / "Pulumi.prod.yaml").read_text() == committed
     assert not github_output.exists()
 
-    # Staging ran 1.1.0's content green, started by its deploy identity (as CI does), and its
-    # copy of 1.1.0 is the lock's: the candidate is staged, the job stays on 1.0.0.
+    # Staging ran 1.3.0's content green, started by its deploy identity (as CI does), and its
+    # copy of 1.3.0 is the lock's: the candidate is staged, the job stays on 1.2.0.
     shutil.copy(REPO / "__main__.py", tmp_path / "__main__.py")
-    shutil.copytree(REPO / "dist/releases/1.1.0", tmp_path / "dist/releases/1.1.0")
-    staging_run = publish_staging(tmp_path, emulator, run_scripts, "gate-cli-staging", "1.1.0")
-    run_scripts.script("/gate-cli-staging/releases/1.1.0/", ("TERMINATED", "SUCCESS", None))
+    shutil.copytree(REPO / "dist/releases/1.3.0", tmp_path / "dist/releases/1.3.0")
+    staging_run = publish_staging(tmp_path, emulator, run_scripts, "gate-cli-staging", "1.3.0")
+    run_scripts.script("/gate-cli-staging/releases/1.3.0/", ("TERMINATED", "SUCCESS", None))
     staging_run.deployer.jobs.run_now(staging_run.job_id, notebook_params=staging_run.record)
     assert gate_main(["stage", "--stack", "prod"], project_dir=tmp_path) == 0, capsys.readouterr()
     out = capsys.readouterr().out
-    assert "release 1.1.0 ran green in staging" in out, out
+    assert "release 1.3.0 ran green in staging" in out, out
     staged = read_stack_file(tmp_path / "Pulumi.prod.yaml").releases
-    assert (staged.live, staged.candidate) == ("1.0.0", "1.1.0")
+    assert (staged.live, staged.candidate) == ("1.2.0", "1.3.0")
     assert "promotion=true" in github_output.read_text()
     restore(tmp_path, "prod")
     assert (tmp_path / "Pulumi.prod.yaml").read_text() == committed
+
+
+def _dag_job(emulator: Emulator, root: str, version: str) -> tuple[int, dict[str, Any]]:
+    """A multi-task job as PipelineJob registers one, on `version`: a notebook, the entry
+    notebook with a wheel, a pipeline task, and a notebook after it. Returns its id and the
+    release fields the program exports for it (liveFields[job])."""
+    client = emulator.client()
+    wheel = f"/Volumes/p/e/a/releases/{version}/etl_pipeline-{version}-py3-none-any.whl"
+    cluster = ClusterSpec(spark_version="15.4.x-scala2.12", node_type_id="i3.xlarge", num_workers=2)
+    created = client.jobs.create(
+        name=f"{root.rsplit('/', 1)[-1]}-dag",
+        job_clusters=[JobCluster(job_cluster_key="main", new_cluster=cluster)],
+        tasks=[
+            Task(
+                task_key="check_source",
+                job_cluster_key="main",
+                notebook_task=NotebookTask(
+                    notebook_path=f"{root}/releases/{version}/tasks/check_source",
+                    source=Source.WORKSPACE,
+                ),
+                libraries=[Library(whl=wheel)],
+            ),
+            Task(
+                task_key="main",
+                job_cluster_key="main",
+                depends_on=[TaskDependency(task_key="check_source")],
+                notebook_task=NotebookTask(
+                    notebook_path=f"{root}/releases/{version}/main", source=Source.WORKSPACE
+                ),
+                libraries=[Library(whl=wheel)],
+                max_retries=2,
+            ),
+            Task(
+                task_key="refresh",
+                depends_on=[TaskDependency(task_key="main")],
+                pipeline_task=PipelineTask(pipeline_id="pipeline-1"),
+            ),
+            Task(
+                task_key="report",
+                job_cluster_key="main",
+                depends_on=[TaskDependency(task_key="refresh")],
+                notebook_task=NotebookTask(
+                    notebook_path=f"{root}/releases/{version}/tasks/report",
+                    source=Source.WORKSPACE,
+                ),
+                libraries=[Library(whl=wheel)],
+            ),
+        ],
+        run_as=JobRunAs(service_principal_name=RUNNER),
+        timeout_seconds=7200,
+    )
+    assert created.job_id is not None
+    return created.job_id, _dag_fields(root, version)
+
+
+def _dag_fields(root: str, version: str) -> dict[str, Any]:
+    wheel = f"/Volumes/p/e/a/releases/{version}/etl_pipeline-{version}-py3-none-any.whl"
+    folder = f"{root}/releases/{version}"
+    return {
+        "check_source": {"notebook_path": f"{folder}/tasks/check_source", "libraries": [wheel]},
+        "main": {"notebook_path": f"{folder}/main", "libraries": [wheel]},
+        "report": {"notebook_path": f"{folder}/tasks/report", "libraries": [wheel]},
+    }
+
+
+def test_a_multi_task_candidate_swaps_every_release_field_and_leaves_out_the_pipeline_task(
+    emulator: Emulator,
+) -> None:
+    root = "/Production/gate-dag"
+    job_id, live = _dag_job(emulator, root, "1.2.0")
+    candidate = _dag_fields(root, "1.3.0")
+    client = emulator.client()
+    submission, left_out = submission_for(client.jobs, job_id, "1.3.0", live, candidate)
+    assert left_out == ["refresh"], left_out
+    tasks = {t.task_key: t for t in submission["tasks"]}
+    assert sorted(tasks) == ["check_source", "main", "report"], sorted(tasks)
+    for key, fields in candidate.items():
+        task = tasks[key]
+        assert task.notebook_task is not None
+        assert task.notebook_task.notebook_path == fields["notebook_path"], (key, task)
+        assert [lib.whl for lib in task.libraries or []] == fields["libraries"], (key, task)
+        assert task.new_cluster is not None and task.new_cluster.num_workers == 2, (key, task)
+    # The report ran after the pipeline task, which ran after main: now it follows main.
+    assert [d.task_key for d in tasks["report"].depends_on or []] == ["main"], tasks["report"]
+    assert [d.task_key for d in tasks["main"].depends_on or []] == ["check_source"]
+    assert tasks["main"].max_retries == 2, tasks["main"]
+
+
+def test_a_candidate_of_a_job_that_is_not_what_the_program_registered_is_refused(
+    emulator: Emulator,
+) -> None:
+    root = "/Production/gate-dag-stale"
+    job_id, _ = _dag_job(emulator, root, "1.2.0")
+    stale = _dag_fields(root, "1.1.0")  # the program thinks 1.1.0 is live
+    with pytest.raises(CandidateError, match="not what the program registered") as refused:
+        submission_for(emulator.client().jobs, job_id, "1.3.0", stale, _dag_fields(root, "1.3.0"))
+    assert "check_source" in str(refused.value) and "releases/1.2.0" in str(refused.value)
 
 
 def test_gate_run_leaves_prod_on_its_release_when_the_candidate_fails(
@@ -329,7 +433,8 @@ def test_gate_run_leaves_prod_on_its_release_when_the_candidate_fails(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """`python -m cicd.gate run` as the workflow calls it: outputs from the Pulumi CLI, the live
-    job read back over HTTP, the candidate failing; the committed stack file comes back."""
+    jobs read back over HTTP, the candidate failing in the first gated job; the committed stack
+    file comes back."""
     import json
     import os
     import re
@@ -337,7 +442,8 @@ def test_gate_run_leaves_prod_on_its_release_when_the_candidate_fails(
     from cicd.gate import main as gate_main
 
     root = "/Production/gate-cli-run"
-    job_id = _live_job(emulator, root)
+    job_id, live = _dag_job(emulator, root, "1.2.0")
+    quality_id = _live_job(emulator, root + "-quality")
     prod = tmp_path / "Pulumi.prod.yaml"
     prod.write_text(
         re.sub(
@@ -350,13 +456,14 @@ def test_gate_run_leaves_prod_on_its_release_when_the_candidate_fails(
     stage(
         tmp_path,
         "prod",
-        plan_switch(read_stack_file(prod), {"liveRelease": "1.0.0", "rollbackTarget": "1.0.0"}),
+        plan_switch(read_stack_file(prod), {"liveRelease": "1.2.0", "rollbackTarget": "1.2.0"}),
     )
     outputs = {
         "jobId": str(job_id),
-        "candidateRelease": "1.1.0",
-        "candidateNotebookPath": f"{root}/releases/1.1.0/main",
-        "candidateLibraryPaths": ["/Volumes/p/e/a/releases/1.1.0/etl-1.1.0.whl"],
+        "jobIds": {"main": str(job_id), "orders_quality": str(quality_id)},
+        "candidateRelease": "1.3.0",
+        "liveFields": {"main": live, "orders_quality": {}},
+        "candidateFields": {"main": _dag_fields(root, "1.3.0"), "orders_quality": {}},
     }
     _fake_pulumi_outputs(tmp_path / "bin", json.dumps(outputs))
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
@@ -366,7 +473,7 @@ def test_gate_run_leaves_prod_on_its_release_when_the_candidate_fails(
     summary = tmp_path / "summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     run_scripts.script(
-        f"{root}/releases/1.1.0/",
+        f"{root}/releases/1.3.0/",
         ("TERMINATED", "FAILED", "Workload failed"),
         error="ValueError: bad currency",
     )
@@ -374,9 +481,11 @@ def test_gate_run_leaves_prod_on_its_release_when_the_candidate_fails(
     code = gate_main(["run", "--stack", "prod", "--poll-interval", "0.05"], project_dir=tmp_path)
     out, err = capsys.readouterr()
     assert code == EXIT_RUN_FAILED, out + err
+    assert "running 2 job(s) with their live settings: main, orders_quality" in out, out
+    assert "job main: left out of the candidate's run: refresh" in out, out
     assert "error: ValueError: bad currency" in out, out
-    assert "candidate 1.1.0 was NOT made live: production stays on 1.0.0" in err, err
-    assert f"Run: {emulator.url}/#job/" in err, err
+    assert "candidate 1.3.0 was NOT made live: production stays on 1.2.0. Job main failed" in err
+    assert f"{emulator.url}/#job/" in err, err
     assert "NOT made live" in summary.read_text()
     assert prod.read_text() == committed  # the switch step would deploy what was committed
 

@@ -49,7 +49,12 @@ def test_rollback_edit_shows_only_the_job(
     code, out, err = preview(project, capsys, "--config", str(head), "--base", str(base))
     assert code == 0, err
     changed = [line for line in out.splitlines() if line.startswith(("  +", "  -", "  ~"))]
-    assert changed == ["  ~ databricks:index/job:Job  pipeline-job"], out
+    # One change per job and pipeline, nothing else.
+    assert sorted(changed) == [
+        "  ~ databricks:index/job:Job  pipeline-job",
+        "  ~ databricks:index/job:Job  pipeline-job-orders_quality-job",
+        "  ~ databricks:index/pipeline:Pipeline  pipeline-lakeflow-orders_bronze-pipeline",
+    ], out
     assert (
         "tasks[0].notebookTask.notebookPath: /Production/etl-pipeline/releases/1.1.0/main"
         " -> /Production/etl-pipeline/releases/1.0.0/main"
@@ -116,9 +121,9 @@ def test_help_says_it_complements_pulumi_preview(capsys: pytest.CaptureFixture[s
 @pytest.mark.usefixtures("built_releases")
 def test_rollback_of_the_repo_prod_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text = (REPO / "Pulumi.prod.yaml").read_text()
-    assert '    live: "1.1.0"\n' in text, "the example prod stack is expected to run 1.1.0"
+    assert '    live: "1.3.0"\n' in text, "the example prod stack is expected to run 1.3.0"
     rolled_back = tmp_path / "Pulumi.prod.yaml"
-    rolled_back.write_text(text.replace('    live: "1.1.0"\n', '    live: "1.0.0"\n'))
+    rolled_back.write_text(text.replace('    live: "1.3.0"\n', '    live: "1.2.0"\n'))
     code = main(
         ["--stack", "prod", "--config", str(rolled_back), "--base", str(REPO / "Pulumi.prod.yaml")],
         project_dir=REPO,
@@ -126,7 +131,12 @@ def test_rollback_of_the_repo_prod_file(tmp_path: Path, capsys: pytest.CaptureFi
     out = capsys.readouterr().out
     assert code == 0
     changed = [line for line in out.splitlines() if line.startswith(("  +", "  -", "  ~"))]
-    assert changed == ["  ~ databricks:index/job:Job  pipeline-job"], out
+    # One change per job and pipeline, nothing else.
+    assert sorted(changed) == [
+        "  ~ databricks:index/job:Job  pipeline-job",
+        "  ~ databricks:index/job:Job  pipeline-job-orders_quality-job",
+        "  ~ databricks:index/pipeline:Pipeline  pipeline-lakeflow-orders_bronze-pipeline",
+    ], out
 
 
 @pytest.mark.parametrize(

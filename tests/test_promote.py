@@ -1,6 +1,6 @@
 """`python -m cicd.promote` on copies of the repo's stack files: comments, order and formatting
 kept, only the intended lines changed, every refusal explained and writing nothing; and the
-edited prod file evaluated by the real program (promotion adds 1.2.0 and switches the job;
+edited prod file evaluated by the real program (promotion adds 1.4.0 and switches the job;
 rollback changes only the job). Staging provenance is asked of the emulator (tests/emulator_runs).
 """
 
@@ -27,14 +27,21 @@ from tests.emulator_runs import DEFAULT_IDENTITY, RunScripts
 from tests.staging_layout import publish_staging
 
 JOB = ("databricks:index/job:Job", "pipeline-job")
+# What a switch of `live` changes in the repo's stacks: each job and the pipeline, once.
+RUNNERS = [
+    ("change", "databricks:index/job:Job", "pipeline-job"),
+    ("change", "databricks:index/job:Job", "pipeline-job-orders_quality-job"),
+    ("change", "databricks:index/pipeline:Pipeline", "pipeline-lakeflow-orders_bronze-pipeline"),
+]
+RUNNER_NAMES = [(kind, name) for kind, _, name in RUNNERS]
 
 
 @pytest.fixture
 def project(sandbox: SandboxProject) -> SandboxProject:
-    """The repo's stack files beside releases 1.0.0, 1.1.0 and 1.2.0, all in the lock."""
+    """The repo's stack files beside releases 1.2.0, 1.3.0 and 1.4.0, all in the lock."""
     for name in ("Pulumi.prod.yaml", "Pulumi.staging.yaml"):
         shutil.copy(REPO / name, sandbox.root / name)
-    for version in ("1.0.0", "1.1.0", "1.2.0"):
+    for version in ("1.2.0", "1.3.0", "1.4.0"):
         sandbox.add_release(version)
     return sandbox
 
@@ -54,18 +61,18 @@ def test_promote_unverified_keeps_every_comment_and_changes_only_the_release_lin
 ) -> None:
     before = _prod(project).read_text()
     code = main(
-        ["1.2.0", "--stack", "prod", "--allow-unverified", "test"], project_dir=project.root
+        ["1.4.0", "--stack", "prod", "--allow-unverified", "test"], project_dir=project.root
     )
     out, err = capsys.readouterr()
     assert code == 0, err
     after = _prod(project).read_text()
     assert _comments(after) == _comments(before)
-    assert '- version: "1.2.0"\n        allowUnverified: "test"' in after
+    assert '- version: "1.4.0"\n        allowUnverified: "test"' in after
     removed = [line for line in before.splitlines() if line not in after.splitlines()]
-    assert removed == ['    live: "1.1.0"', '    rollbackTarget: "1.0.0"'], removed
+    assert removed == ['    live: "1.3.0"', '    rollbackTarget: "1.2.0"'], removed
     # The printed lines are exactly the changed ones.
-    assert '-    live: "1.1.0"' in out and '+    live: "1.2.0"' in out, out
-    assert '+    rollbackTarget: "1.1.0"' in out and '+        allowUnverified: "test"' in out
+    assert '-    live: "1.3.0"' in out and '+    live: "1.4.0"' in out, out
+    assert '+    rollbackTarget: "1.3.0"' in out and '+        allowUnverified: "test"' in out
     # Everything else byte for byte, in order.
     kept_lines = [line for line in before.splitlines() if line not in removed]
     assert [line for line in after.splitlines() if line in kept_lines] == kept_lines
@@ -78,19 +85,19 @@ def test_promotion_then_rollback_change_what_the_guarantees_say(
         return evaluate(pulumi_config_map(_prod(project)), "prod", project.root)
 
     before = evaluation()
-    assert main(["1.2.0", "--allow-unverified", "test"], project_dir=project.root) == 0
+    assert main(["1.4.0", "--allow-unverified", "test"], project_dir=project.root) == 0
     promoted = evaluation()
     changes = compare(before, promoted)
     added = {c.name for c in changes if c.kind == "add"}
-    assert added and all(name.startswith("release-1.2.0") for name in added), added
-    assert [(c.kind, c.type, c.name) for c in changes if c.kind != "add"] == [("change", *JOB)]
+    assert added and all(name.startswith("release-1.4.0") for name in added), added
+    assert sorted((c.kind, c.type, c.name) for c in changes if c.kind != "add") == RUNNERS
     assert main(["--rollback"], project_dir=project.root) == 0
     out = capsys.readouterr().out
-    assert '+    live: "1.1.0"' in out and '-    live: "1.2.0"' in out, out
+    assert '+    live: "1.3.0"' in out and '-    live: "1.4.0"' in out, out
     rolled_back = evaluation()
-    assert [(c.kind, c.name) for c in compare(promoted, rolled_back)] == [("change", JOB[1])]
-    task = rolled_back.resources[JOB].inputs["tasks"][0]
-    assert task["notebookTask"]["notebookPath"].endswith("/releases/1.1.0/main"), task
+    assert sorted((c.kind, c.name) for c in compare(promoted, rolled_back)) == RUNNER_NAMES
+    task = next(t for t in rolled_back.resources[JOB].inputs["tasks"] if t["taskKey"] == "main")
+    assert task["notebookTask"]["notebookPath"].endswith("/releases/1.3.0/main"), task
 
 
 @pytest.mark.parametrize(
@@ -100,7 +107,7 @@ def test_promotion_then_rollback_change_what_the_guarantees_say(
             ["9.9.9", "--allow-unverified", "x"],
             "release 9.9.9 is not published in releases.lock.yaml",
         ),
-        (["1.1.0", "--allow-unverified", "x"], "release 1.1.0 is already live"),
+        (["1.3.0", "--allow-unverified", "x"], "release 1.3.0 is already live"),
         (["../x", "--allow-unverified", "x"], "is not a plain identifier"),
     ],
     ids=["not-in-lock", "already-live", "bad-version"],
@@ -127,7 +134,7 @@ def test_rollback_with_nothing_to_go_back_to_is_refused(
 ) -> None:
     assert main(["--rollback"], project_dir=project.root) == 0
     rolled_back = _prod(project).read_text()
-    assert 'live: "1.0.0"' in rolled_back
+    assert 'live: "1.2.0"' in rolled_back
     assert main(["--rollback"], project_dir=project.root) == 1
     assert "already the rollback target" in capsys.readouterr().err
     assert _prod(project).read_text() == rolled_back
@@ -136,13 +143,13 @@ def test_rollback_with_nothing_to_go_back_to_is_refused(
 def test_retire_drops_only_what_is_neither_live_nor_target(
     project: SandboxProject, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["1.2.0", "--allow-unverified", "hotfix"], project_dir=project.root) == 0
+    assert main(["1.4.0", "--allow-unverified", "hotfix"], project_dir=project.root) == 0
     capsys.readouterr()
     assert main(["--retire"], project_dir=project.root) == 0
     out = capsys.readouterr().out
-    assert out.count("\n  -") == 1 and '-      - version: "1.0.0"' in out, out
+    assert out.count("\n  -") == 1 and '-      - version: "1.2.0"' in out, out
     text = _prod(project).read_text()
-    assert 'version: "1.0.0"' not in text and 'version: "1.1.0"' in text
+    assert 'version: "1.2.0"' not in text and 'version: "1.3.0"' in text
     assert main(["--retire"], project_dir=project.root) == 0
     assert "nothing to change" in capsys.readouterr().out
 
@@ -152,7 +159,7 @@ def test_a_file_that_would_be_reformatted_is_refused(
 ) -> None:
     odd = _prod(project).read_text().replace("kept:\n      - version", "kept:\n      -   version")
     _prod(project).write_text(odd)
-    assert main(["1.2.0", "--allow-unverified", "x"], project_dir=project.root) == 1
+    assert main(["1.4.0", "--allow-unverified", "x"], project_dir=project.root) == 1
     assert "make the edit by hand" in capsys.readouterr().err
     assert _prod(project).read_text() == odd
 
@@ -162,10 +169,10 @@ def test_an_edit_the_reader_refuses_writes_nothing(
 ) -> None:
     # A file the one reader refuses (a candidate that is not kept) is never edited.
     staging = project.root / "Pulumi.staging.yaml"
-    bad = staging.read_text().replace('live: "1.1.0"', 'live: "1.1.0"\n    candidate: "7"')
+    bad = staging.read_text().replace('live: "1.3.0"', 'live: "1.3.0"\n    candidate: "7"')
     staging.write_text(bad)
     assert (
-        main(["1.2.0", "--stack", "staging", "--allow-unverified", "x"], project_dir=project.root)
+        main(["1.4.0", "--stack", "staging", "--allow-unverified", "x"], project_dir=project.root)
         == 1
     )
     err = capsys.readouterr().err
@@ -176,19 +183,19 @@ def test_an_edit_the_reader_refuses_writes_nothing(
 def test_staging_candidate_stage_keeps_the_job_on_the_deployed_release(
     project: SandboxProject,
 ) -> None:
-    assert main(["1.2.0", "--allow-unverified", "x"], project_dir=project.root) == 0
+    assert main(["1.4.0", "--allow-unverified", "x"], project_dir=project.root) == 0
     committed = _prod(project).read_text()
-    edit = stage_candidate(committed, "Pulumi.prod.yaml", "1.1.0", "1.0.0")
-    assert edit.config.releases.live == "1.1.0" and edit.config.releases.candidate == "1.2.0"
+    edit = stage_candidate(committed, "Pulumi.prod.yaml", "1.3.0", "1.2.0")
+    assert edit.config.releases.live == "1.3.0" and edit.config.releases.candidate == "1.4.0"
     assert _comments(edit.after) == _comments(committed)
     _prod(project).write_text(edit.after)
     before = evaluate(pulumi_config_map(REPO / "Pulumi.prod.yaml"), "prod", project.root)
     staged = evaluate(pulumi_config_map(_prod(project)), "prod", project.root)
     changes = compare(before, staged)
     # Publishing the candidate adds its resources and changes nothing else: not even the job.
-    assert changes and all(c.kind == "add" and c.name.startswith("release-1.2.0") for c in changes)
-    assert staged.outputs["candidateRelease"] == "1.2.0"
-    assert staged.outputs["candidateNotebookPath"].endswith("/releases/1.2.0/main")
+    assert changes and all(c.kind == "add" and c.name.startswith("release-1.4.0") for c in changes)
+    assert staged.outputs["candidateRelease"] == "1.4.0"
+    assert staged.outputs["candidateNotebookPath"].endswith("/releases/1.4.0/main")
     with pytest.raises(EditRefused, match="removes '0.9.0', which production runs now"):
         stage_candidate(committed, "Pulumi.prod.yaml", "0.9.0", None)
 
@@ -208,28 +215,28 @@ def test_promote_checks_staging_and_refuses_without_a_green_run(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     name = "promote-provenance-a"
-    staging = publish_staging(project.root, emulator, run_scripts, name, "1.2.0")
+    staging = publish_staging(project.root, emulator, run_scripts, name, "1.4.0")
     client = emulator.client()
     before = _prod(project).read_text()
-    # A failed run of 1.2.0 is no provenance.
-    run_scripts.script(f"/{name}/releases/1.2.0/", ("TERMINATED", "FAILED", "boom"))
+    # A failed run of 1.4.0 is no provenance.
+    run_scripts.script(f"/{name}/releases/1.4.0/", ("TERMINATED", "FAILED", "boom"))
     staging.deployer.jobs.run_now(staging.job_id, notebook_params=staging.record)
-    assert main(["1.2.0"], project_dir=project.root, staging_reader=_reader(client)) == 1
+    assert main(["1.4.0"], project_dir=project.root, staging_reader=_reader(client)) == 1
     err = capsys.readouterr().err
-    assert "release 1.2.0" in err and "has no successful run" in err and "FAILED" in err, err
+    assert "release 1.4.0" in err and "has no successful run" in err and "FAILED" in err, err
     assert "--allow-unverified" in err
     assert _prod(project).read_text() == before
 
     # A green run of the same content, started by the deploy identity (as CI does), is
     # (staging deployed again, under a folder of its own: a script follows a notebook path).
     name = "promote-provenance-a-green"
-    staging = publish_staging(project.root, emulator, run_scripts, name, "1.2.0")
+    staging = publish_staging(project.root, emulator, run_scripts, name, "1.4.0")
     staging.deployer.jobs.run_now(staging.job_id, notebook_params=staging.record)
-    run_scripts.script(f"/{name}/releases/1.2.0/", ("TERMINATED", "SUCCESS", None))
-    assert main(["1.2.0"], project_dir=project.root, staging_reader=_reader(client)) == 0
+    run_scripts.script(f"/{name}/releases/1.4.0/", ("TERMINATED", "SUCCESS", None))
+    assert main(["1.4.0"], project_dir=project.root, staging_reader=_reader(client)) == 0
     out = capsys.readouterr().out
     assert "ran green in staging" in out and emulator.url in out, out
-    assert 'live: "1.2.0"' in _prod(project).read_text()
+    assert 'live: "1.4.0"' in _prod(project).read_text()
     assert "allowUnverified" not in _prod(project).read_text()
 
 
@@ -240,14 +247,14 @@ def test_a_green_run_of_other_content_is_no_provenance(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     name = "promote-provenance-b"
-    staging = publish_staging(project.root, emulator, run_scripts, name, "1.2.0")
-    run_scripts.script(f"/{name}/releases/1.2.0/", ("TERMINATED", "SUCCESS", None))
+    staging = publish_staging(project.root, emulator, run_scripts, name, "1.4.0")
+    run_scripts.script(f"/{name}/releases/1.4.0/", ("TERMINATED", "SUCCESS", None))
     client = emulator.client()
-    other = run_record("1.2.0", "sha256:" + "0" * 64)
+    other = run_record("1.4.0", "sha256:" + "0" * 64)
     staging.deployer.jobs.run_now(staging.job_id, notebook_params=other)
-    assert main(["1.2.0"], project_dir=project.root, staging_reader=_reader(client)) == 1
+    assert main(["1.4.0"], project_dir=project.root, staging_reader=_reader(client)) == 1
     err = capsys.readouterr().err
-    assert "ran 1.2.0 with other content" in err, err
+    assert "ran 1.4.0 with other content" in err, err
 
 
 def test_a_run_started_by_hand_is_no_provenance(
@@ -259,15 +266,15 @@ def test_a_run_started_by_hand_is_no_provenance(
     """Someone with CAN_MANAGE_RUN starts the job with the record CI would pass, or the deploy
     identity's run overrides another parameter: neither counts (issue 20, item 8)."""
     name = "promote-provenance-hand"
-    staging = publish_staging(project.root, emulator, run_scripts, name, "1.2.0")
-    run_scripts.script(f"/{name}/releases/1.2.0/", ("TERMINATED", "SUCCESS", None))
+    staging = publish_staging(project.root, emulator, run_scripts, name, "1.4.0")
+    run_scripts.script(f"/{name}/releases/1.4.0/", ("TERMINATED", "SUCCESS", None))
     client = emulator.client()  # a person's token
     client.jobs.run_now(staging.job_id, notebook_params=staging.record)
     staging.deployer.jobs.run_now(
         staging.job_id, notebook_params={**staging.record, "source_table": "dev.scratch.orders"}
     )
     before = _prod(project).read_text()
-    assert main(["1.2.0"], project_dir=project.root, staging_reader=_reader(client)) == 1
+    assert main(["1.4.0"], project_dir=project.root, staging_reader=_reader(client)) == 1
     err = capsys.readouterr().err
     assert f"was started by {DEFAULT_IDENTITY}, not by the job's trigger" in err, err
     assert "overrides source_table" in err, err
@@ -281,17 +288,17 @@ def test_a_run_the_schedule_started_is_provenance(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     name = "promote-provenance-schedule"
-    staging = publish_staging(project.root, emulator, run_scripts, name, "1.2.0")
-    run_scripts.script(f"/{name}/releases/1.2.0/", ("TERMINATED", "SUCCESS", None))
+    staging = publish_staging(project.root, emulator, run_scripts, name, "1.4.0")
+    run_scripts.script(f"/{name}/releases/1.4.0/", ("TERMINATED", "SUCCESS", None))
     client = emulator.client()
     started = client.jobs.run_now(staging.job_id)
     run_scripts.fired_by_schedule(started.run_id)
-    assert main(["1.2.0"], project_dir=project.root, staging_reader=_reader(client)) == 0, (
+    assert main(["1.4.0"], project_dir=project.root, staging_reader=_reader(client)) == 0, (
         capsys.readouterr().err
     )
     out = capsys.readouterr().out
     assert "ran green in staging" in out and str(started.run_id) in out, out
-    assert 'live: "1.2.0"' in _prod(project).read_text()
+    assert 'live: "1.4.0"' in _prod(project).read_text()
 
 
 def test_a_staging_release_edited_by_hand_is_no_provenance(
@@ -303,11 +310,11 @@ def test_a_staging_release_edited_by_hand_is_no_provenance(
     """A green run of the release proves something only if staging's copy is the lock's: an
     edit of its notebook (by an admin: the folder is restricted) is found when promoting."""
     name = "promote-provenance-edited"
-    staging = publish_staging(project.root, emulator, run_scripts, name, "1.2.0")
-    run_scripts.script(f"/{name}/releases/1.2.0/", ("TERMINATED", "SUCCESS", None))
+    staging = publish_staging(project.root, emulator, run_scripts, name, "1.4.0")
+    run_scripts.script(f"/{name}/releases/1.4.0/", ("TERMINATED", "SUCCESS", None))
     staging.deployer.jobs.run_now(staging.job_id, notebook_params=staging.record)
     client = emulator.client()
-    main_notebook = f"{staging.root}/releases/1.2.0/main"
+    main_notebook = f"{staging.root}/releases/1.4.0/main"
     client.workspace.import_(
         main_notebook,
         content=base64.b64encode(b"# Databricks notebook source\nprint('not reviewed')\n").decode(),
@@ -316,9 +323,9 @@ def test_a_staging_release_edited_by_hand_is_no_provenance(
         overwrite=True,
     )
     before = _prod(project).read_text()
-    assert main(["1.2.0"], project_dir=project.root, staging_reader=_reader(client)) == 1
+    assert main(["1.4.0"], project_dir=project.root, staging_reader=_reader(client)) == 1
     err = capsys.readouterr().err
-    assert "release 1.2.0 in staging is not what" in err and main_notebook in err, err
+    assert "release 1.4.0 in staging is not what" in err and main_notebook in err, err
     assert "--restore" in err, err
     assert _prod(project).read_text() == before
 
@@ -328,7 +335,7 @@ def test_no_staging_job_is_no_provenance(
 ) -> None:
     _staging_file(project, "promote-provenance-none", emulator.url)
     client = emulator.client()
-    assert main(["1.2.0"], project_dir=project.root, staging_reader=_reader(client)) == 1
+    assert main(["1.4.0"], project_dir=project.root, staging_reader=_reader(client)) == 1
     err = capsys.readouterr().err
     assert "no job named 'promote-provenance-none'" in err and "CAN_VIEW" in err, err
 
@@ -349,10 +356,10 @@ def _digest(project: SandboxProject, version: str) -> str:
 def test_done_when_build_promote_preview_rollback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The issue's acceptance, on a copy of the repo: `cicd.release build 1.2.0`, then
-    `cicd.promote 1.2.0 --stack prod --allow-unverified "test"` keeps every comment; the prod
-    evaluation then adds only 1.2.0's resources and changes only the job; `--rollback` then
-    changes only the job, back to 1.1.0."""
+    """The issue's acceptance, on a copy of the repo: `cicd.release build 1.4.0`, then
+    `cicd.promote 1.4.0 --stack prod --allow-unverified "test"` keeps every comment; the prod
+    evaluation then adds only 1.4.0's resources and changes only the job; `--rollback` then
+    changes only the job, back to 1.3.0."""
     import subprocess
 
     from cicd.release import main as release_main
@@ -371,26 +378,26 @@ def test_done_when_build_promote_preview_rollback(
         LOCK_FILE,
     ):
         shutil.copy(REPO / name, root / name)
-    for version in ("1.0.0", "1.1.0"):
+    for version in ("1.2.0", "1.3.0"):
         shutil.copytree(REPO / "dist/releases" / version, root / "dist/releases" / version)
     subprocess.run(["git", "-C", str(root), "init", "-q"], check=True)
     prod = root / "Pulumi.prod.yaml"
     original = prod.read_text()
 
-    assert release_main(["build", "1.2.0"], project_dir=root) == 0, capsys.readouterr().err
+    assert release_main(["build", "1.4.0"], project_dir=root) == 0, capsys.readouterr().err
     before = evaluate(pulumi_config_map(prod), "prod", root)
-    assert main(["1.2.0", "--stack", "prod", "--allow-unverified", "test"], project_dir=root) == 0
+    assert main(["1.4.0", "--stack", "prod", "--allow-unverified", "test"], project_dir=root) == 0
     promoted_text = prod.read_text()
     assert _comments(promoted_text) == _comments(original)
     promoted = evaluate(pulumi_config_map(prod), "prod", root)
     changes = compare(before, promoted)
     assert {c.name for c in changes if c.kind == "add"} == {
-        r.name for r in promoted.resources.values() if r.name.startswith("release-1.2.0")
+        r.name for r in promoted.resources.values() if r.name.startswith("release-1.4.0")
     }
-    assert [(c.kind, c.name) for c in changes if c.kind != "add"] == [("change", JOB[1])]
+    assert sorted((c.kind, c.name) for c in changes if c.kind != "add") == RUNNER_NAMES
 
     assert main(["--rollback", "--stack", "prod"], project_dir=root) == 0
     rolled_back = evaluate(pulumi_config_map(prod), "prod", root)
-    assert [(c.kind, c.name) for c in compare(promoted, rolled_back)] == [("change", JOB[1])]
-    assert rolled_back.outputs["liveRelease"] == "1.1.0"
+    assert sorted((c.kind, c.name) for c in compare(promoted, rolled_back)) == RUNNER_NAMES
+    assert rolled_back.outputs["liveRelease"] == "1.3.0"
     assert _comments(prod.read_text()) == _comments(original)

@@ -62,6 +62,10 @@ def test_build_records_a_new_version_and_rebuilds_identically(
             "libraries/etl_pipeline-1.0.0-py3-none-any.whl",
             "notebooks/config/defaults.json",
             "notebooks/main.py",
+            "notebooks/pipelines/orders/orders_bronze.py",
+            "notebooks/quality/orders_quality.py",
+            "notebooks/tasks/check_source.py",
+            "notebooks/tasks/publish_report.py",
             "notebooks/transforms/clean_orders.sql",
             "notebooks/transforms/explore_orders.py",
         ]

@@ -264,13 +264,14 @@ def test_the_repo_lock_migration_kept_every_digest_and_passes_check_lock(tmp_pat
     current = REPO / "releases.lock.yaml"
     document = yaml.safe_load(current.read_text())
     assert document["metadata"] == {
-        v: {"entryNotebook": "main", "origin": "build"} for v in ("1.0.0", "1.1.0")
+        v: {"entryNotebook": "main", "origin": "build"}
+        for v in ("1.0.0", "1.1.0", "1.2.0", "1.3.0")
     }, document["metadata"]
     base = tmp_path / "base.lock.yaml"
     base.write_text(yaml.safe_dump({k: v for k, v in document.items() if k != "metadata"}))
     assert read_lock(base) == read_lock(current)
     assert check_lock_grows(base, current) == [
-        "releases.lock.yaml: 2 published release(s) unchanged"
+        "releases.lock.yaml: 4 published release(s) unchanged"
     ]
 
 

@@ -8,6 +8,7 @@ network is real too: a closed loopback port, or a second door to the emulator cl
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import stat
@@ -497,7 +498,42 @@ def test_stack_resolves_job_id_from_pulumi_output(
     assert Path(cwd).resolve() == PROJECT_DIR
     assert args[:4] == ["stack", "output", "jobId", "--json"]
     assert args[args.index("--stack") + 1] == "staging"
-    assert f"stack staging: job {job_id}" in out
+    assert f"stack staging: job main ({job_id})" in out
+
+
+def test_job_picks_one_of_the_stacks_jobs_by_key(
+    emulator: Emulator,
+    run_scripts: RunScripts,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`--job KEY` runs the job of that key from the stack's jobIds output."""
+    client = emulator.client()
+    main_id = _succeeding_job(client, run_scripts, "stack-main")
+    quality_id = _succeeding_job(client, run_scripts, "stack-quality")
+    outputs = json.dumps(
+        {"jobId": str(main_id), "jobIds": {"main": str(main_id), "orders_quality": str(quality_id)}}
+    )
+    _fake_pulumi(monkeypatch, tmp_path / "bin", f"cat <<'JSON'\n{outputs}\nJSON\n")
+    code = _main(["--stack", "staging", "--job", "orders_quality"], client)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert f"stack staging: job orders_quality ({quality_id})" in out, out
+    assert run_scripts.requests[_only_run(client, quality_id)]["job_id"] == quality_id
+    assert not list(client.jobs.list_runs(job_id=main_id)), "the main job must not have run"
+
+    code = _main(["--stack", "staging", "--job", "nightly"], client)
+    err = capsys.readouterr().err
+    assert code == 4, err
+    assert "stack 'staging' has no job 'nightly'; its jobs are: main, orders_quality" in err, err
+
+
+def test_job_with_job_id_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    from cicd.run_job import main as run_job_main
+
+    assert run_job_main(["--job-id", "7", "--job", "orders_quality"]) == 2
+    assert "--job picks a job of --stack" in capsys.readouterr().err
 
 
 def test_stack_runs_against_the_host_its_stack_file_names(

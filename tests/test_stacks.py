@@ -12,6 +12,7 @@ import yaml
 
 from cicd.config import pulumi_config_map
 from cicd.evaluation import Evaluation, evaluate
+from cicd.evaluation.program import _fake_id
 from cicd.releases.content import scan_release
 from tests.conftest import REPO
 
@@ -33,14 +34,14 @@ def prod() -> Evaluation:
 
 
 def test_staging_publishes_its_one_release_and_points_the_job_at_it(staging: Evaluation) -> None:
-    content = scan_release(Path("dist/releases/1.1.0"))
+    content = scan_release(Path("dist/releases/1.3.0"))
     notebooks = {
         r.inputs["path"]: r.inputs
         for r in staging.of_type("databricks:index/notebook:Notebook")
-        if r.parent == "release-1.1.0"
+        if r.parent == "release-1.3.0"
     }
     expected = {
-        f"/Staging/etl-pipeline/releases/1.1.0/{n.workspace_name}": n for n in content.notebooks
+        f"/Staging/etl-pipeline/releases/1.3.0/{n.workspace_name}": n for n in content.notebooks
     }
     assert set(notebooks) == set(expected), f"notebook paths: {sorted(notebooks)}"
     for path, notebook in expected.items():
@@ -52,20 +53,21 @@ def test_staging_publishes_its_one_release_and_points_the_job_at_it(staging: Eva
     assert {"PYTHON", "SQL"} <= languages, languages
 
     uploads = [
-        r for r in staging.of_type("databricks:index/file:File") if r.parent == "release-1.1.0"
+        r for r in staging.of_type("databricks:index/file:File") if r.parent == "release-1.3.0"
     ]
     assert [u.inputs["path"] for u in uploads] == [
-        f"/Volumes/staging/etl_pipeline/artifacts/releases/1.1.0/{lib.file_name}"
+        f"/Volumes/staging/etl_pipeline/artifacts/releases/1.3.0/{lib.file_name}"
         for lib in content.libraries
     ], [u.inputs for u in uploads]
 
-    task = staging.named("pipeline-job").inputs["tasks"][0]
-    assert task["notebookTask"]["notebookPath"] == "/Staging/etl-pipeline/releases/1.1.0/main", task
+    tasks = {t["taskKey"]: t for t in staging.named("pipeline-job").inputs["tasks"]}
+    task = tasks["main"]
+    assert task["notebookTask"]["notebookPath"] == "/Staging/etl-pipeline/releases/1.3.0/main", task
     assert sorted(lib["whl"] for lib in task["libraries"]) == sorted(
         u.inputs["path"] for u in uploads
     ), task
-    assert staging.outputs["liveRelease"] == "1.1.0" and staging.outputs["keptReleases"] == [
-        "1.1.0"
+    assert staging.outputs["liveRelease"] == "1.3.0" and staging.outputs["keptReleases"] == [
+        "1.3.0"
     ]
 
 
@@ -93,7 +95,7 @@ def test_staging_restricts_its_release_folder_like_prod(staging: Evaluation) -> 
             (access["runReader"], "CAN_READ"),
         ]
     ), grants
-    notebook = staging.named("release-1.1.0-notebook-main")
+    notebook = staging.named("release-1.3.0-notebook-main")
     assert "workspace-root-permissions" in notebook.dependencies, notebook.dependencies
 
 
@@ -154,13 +156,14 @@ def test_staging_registers_nothing_inside_personal_folders_or_dev_locations(
 
 def test_prod_keeps_two_releases_side_by_side_under_the_restricted_root(prod: Evaluation) -> None:
     releases = sorted(r.name for r in prod.of_type("databricks-cicd:release:Release"))
-    assert releases == ["release-1.0.0", "release-1.1.0"], releases
+    assert releases == ["release-1.2.0", "release-1.3.0"], releases
     assert prod.named("workspace-root-directory").inputs["path"] == "/Production/etl-pipeline"
-    task = prod.named("pipeline-job").inputs["tasks"][0]
-    assert task["notebookTask"]["notebookPath"] == "/Production/etl-pipeline/releases/1.1.0/main", (
-        task
-    )
-    assert prod.outputs["rollbackTarget"] == "1.0.0", prod.outputs
+    tasks = {t["taskKey"]: t for t in prod.named("pipeline-job").inputs["tasks"]}
+    assert (
+        tasks["main"]["notebookTask"]["notebookPath"]
+        == "/Production/etl-pipeline/releases/1.3.0/main"
+    ), tasks["main"]
+    assert prod.outputs["rollbackTarget"] == "1.2.0", prod.outputs
     assert (
         prod.named("pipeline-job").inputs["runAs"]["servicePrincipalName"]
         == "3c9b8a7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d"
@@ -220,7 +223,7 @@ def test_moving_stagings_release_folder_replaces_only_the_release_content(
     """The move out of /Shared (docs/staging-release-folder.md), as `pulumi up` will see it:
     the restricted folder is added; the release's notebooks and files change path (the provider
     replaces them: a new path is a new object, created before the old one is deleted); the job
-    is updated in place to point at them; nothing else changes, no URN is lost."""
+    and pipelines are updated in place to point at them; nothing else changes."""
     from cicd.evaluation.changes import compare
 
     config = pulumi_config_map(REPO / "Pulumi.staging.yaml")
@@ -237,10 +240,71 @@ def test_moving_stagings_release_folder_replaces_only_the_release_content(
     release_objects = {
         r.name
         for r in staging.resources.values()
-        if r.parent == "release-1.1.0"
+        if r.parent == "release-1.3.0"
         and r.type
         in ("databricks:index/notebook:Notebook", "databricks:index/workspaceFile:WorkspaceFile")
     }
     assert release_objects and all(changed.pop(n) == ("path",) for n in release_objects), changed
-    assert changed.pop("pipeline-job") == ("tasks",), changed
-    assert changed == {}, f"changed beyond the release content and the job: {changed}"
+    # Every job and pipeline points into the release: updated in place, as on every switch.
+    runners = staging.of_type("databricks:index/job:Job") + staging.of_type(
+        "databricks:index/pipeline:Pipeline"
+    )
+    assert len(runners) >= 1 and all(changed.pop(r.name, None) for r in runners), changed
+    assert changed == {}, f"changed beyond the release content, jobs and pipelines: {changed}"
+
+
+def _release_paths(inputs: object) -> list[str]:
+    """Every string value in a resource's inputs that names a path of some release."""
+    found: list[str] = []
+    if isinstance(inputs, dict):
+        for value in inputs.values():
+            found += _release_paths(value)
+    elif isinstance(inputs, list):
+        for value in inputs:
+            found += _release_paths(value)
+    elif isinstance(inputs, str) and "/releases/" in inputs:
+        found.append(inputs)
+    return found
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_every_job_and_pipeline_runs_the_live_release_only(stack: str) -> None:
+    evaluation = run_stack(stack)
+    live = evaluation.outputs["liveRelease"]
+    runners = evaluation.of_type("databricks:index/job:Job") + evaluation.of_type(
+        "databricks:index/pipeline:Pipeline"
+    )
+    assert len(runners) == 3, [r.name for r in runners]
+    for runner in runners:
+        paths = _release_paths(runner.inputs)
+        assert paths, f"{runner.name} names no release path: {runner.inputs}"
+        outside = [p for p in paths if f"/releases/{live}/" not in p]
+        assert not outside, f"{runner.name} points outside live release {live}: {outside}"
+    # The main job: a DAG of three notebooks and the library's wheel entry point.
+    tasks = {t["taskKey"]: t for t in evaluation.named("pipeline-job").inputs["tasks"]}
+    assert list(tasks) == sorted(tasks), "tasks are listed by key"
+    kinds = {key: next(k for k in task if k.endswith("Task")) for key, task in tasks.items()}
+    assert kinds == {
+        "check_source": "notebookTask",
+        "daily_summary": "pythonWheelTask",
+        "main": "notebookTask",
+        "publish_report": "notebookTask",
+    }, kinds
+    depends = {k: [d["taskKey"] for d in t.get("dependsOns", [])] for k, t in tasks.items()}
+    assert depends == {
+        "check_source": [],
+        "daily_summary": ["main"],
+        "main": ["check_source"],
+        "publish_report": ["daily_summary"],
+    }, depends
+    assert tasks["daily_summary"]["libraries"] == [
+        {"whl": evaluation.outputs["liveLibraryPaths"][0]}
+    ], tasks["daily_summary"]
+    # The serverless job: no cluster, a pipeline task on this stack's pipeline.
+    quality = evaluation.named("pipeline-job-orders_quality-job").inputs
+    assert "jobClusters" not in quality, quality
+    pipeline = evaluation.named("pipeline-lakeflow-orders_bronze-pipeline")
+    refresh = next(t for t in quality["tasks"] if t["taskKey"] == "refresh_bronze")
+    # The mocks give every resource the id _fake_id(name), as a provider gives one id per resource.
+    assert refresh["pipelineTask"]["pipelineId"] == _fake_id(pipeline.name), refresh
+    assert pipeline.inputs["catalog"] == stack and pipeline.inputs["serverless"] is True

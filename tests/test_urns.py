@@ -1,5 +1,6 @@
 """Existing stacks keep their resources: every URN the program registered before the `BlueGreen`
-component existed (recorded in `tests/data/urns-<stack>.txt`) is either registered again or named
+component existed (recorded in `tests/data/urns-<stack>.txt`, for the stack files of that time in
+`tests/data/stacks-v1/`) is either registered again or named
 by an alias, so `pulumi up` moves those resources under the component instead of replacing them.
 
 Aliases are resolved the way the engine resolves them: a resource's own alias specs (recorded by
@@ -44,7 +45,9 @@ def _all_alias_urns(evaluation: Evaluation) -> dict[str, set[str]]:
 @pytest.mark.parametrize("stack", ["prod", "staging"])
 def test_every_resource_deployed_before_keeps_its_urn_or_an_alias(stack: str) -> None:
     before = set((DATA / f"urns-{stack}.txt").read_text().split())
-    evaluation = evaluate(pulumi_config_map(REPO / f"Pulumi.{stack}.yaml"), stack, REPO)
+    evaluation = evaluate(
+        pulumi_config_map(DATA / "stacks-v1" / f"Pulumi.{stack}.yaml"), stack, REPO
+    )
     aliases = _all_alias_urns(evaluation)
     reachable = set(aliases) | set().union(*aliases.values())
     lost = sorted(before - reachable)
@@ -56,7 +59,7 @@ def test_every_resource_deployed_before_keeps_its_urn_or_an_alias(stack: str) ->
 
 
 def test_alias_resolution_would_catch_a_renamed_resource() -> None:
-    evaluation = evaluate(pulumi_config_map(REPO / "Pulumi.prod.yaml"), "prod", REPO)
+    evaluation = evaluate(pulumi_config_map(DATA / "stacks-v1" / "Pulumi.prod.yaml"), "prod", REPO)
     aliases = _all_alias_urns(evaluation)
     reachable = set(aliases) | set().union(*aliases.values())
     renamed = "urn:pulumi:prod::databricks-cicd::databricks-cicd:release:Release::release-0.9.0"

@@ -17,7 +17,8 @@ from cicd.config.dev_locations import (
     personal_folder,
 )
 from cicd.config.developers import DevCaps, DevCluster, Developers, DevEngineer, dev_slug
-from cicd.config.job import JobSettings, Retries, Schedule
+from cicd.config.job import MAIN, JobSettings, Schedule, Trigger
+from cicd.config.pipeline import PipelineLibrary, PipelineSettings
 from cicd.config.releases import ReleaseEntry, Releases, transition_problems
 from cicd.config.stack import (
     StackConfig,
@@ -29,6 +30,7 @@ from cicd.config.stack import (
     stack_file_values,
     stack_text_config_map,
 )
+from cicd.config.tasks import Retries, TaskBody, TaskSpec
 
 __all__ = [
     "NAMESPACE",
@@ -44,7 +46,13 @@ __all__ = [
     "DevEngineer",
     "DevLocation",
     "Developers",
+    "MAIN",
     "JobSettings",
+    "PipelineLibrary",
+    "PipelineSettings",
+    "TaskBody",
+    "TaskSpec",
+    "Trigger",
     "ReleaseEntry",
     "Releases",
     "Retries",

@@ -17,6 +17,7 @@ from typing import Any, Self
 
 import yaml
 from pydantic import Field, StrictStr, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails
 
 from cicd.config.access import Access
 from cicd.config.artifact_store import ArtifactStore, ArtifactStoreKind
@@ -26,11 +27,15 @@ from cicd.config.base import (
     ConfigError,
     Model,
     check_workspace_path,
+    problem,
 )
 from cicd.config.cluster import DataSecurityMode
 from cicd.config.developers import Developers
-from cicd.config.job import JobSettings
+from cicd.config.gate import GateSettings
+from cicd.config.job import MAIN, JobSettings, find_cycle
+from cicd.config.pipeline import PipelineSettings
 from cicd.config.releases import Releases
+from cicd.config.tasks import check_key
 
 
 class StackConfig(Model):
@@ -40,7 +45,14 @@ class StackConfig(Model):
     workspace_root: StrictStr
     artifact_store: ArtifactStore
     releases: Releases
-    job: JobSettings
+    # The main job (key `main`): the stack's one job before `jobs` existed; it may gain tasks.
+    job: JobSettings | None = None
+    # Further jobs by key (a stable id: renaming a key replaces the job).
+    jobs: dict[str, JobSettings] = Field(default_factory=dict)
+    # Lakeflow Declarative Pipelines by key.
+    pipelines: dict[str, PipelineSettings] = Field(default_factory=dict)
+    # Which jobs the production gate runs before the switch (default: all of them).
+    gate: GateSettings | None = None
     access: Access | None = None
     # Per-engineer dev environments; any stack may have them (staging does).
     developers: Developers | None = None
@@ -50,19 +62,91 @@ class StackConfig(Model):
     def _workspace_root(cls, value: str) -> str:
         return check_workspace_path(value, "workspaceRoot")
 
+    @field_validator("jobs", "pipelines")
+    @classmethod
+    def _keys(cls, value: dict[str, object]) -> dict[str, object]:
+        for key in value:
+            check_key(key, "key")
+        return value
+
+    def all_jobs(self) -> dict[str, JobSettings]:
+        """Every job by key: `main` (databricks-cicd:job) first, then the others sorted."""
+        found = {MAIN: self.job} if self.job is not None else {}
+        found.update(sorted(self.jobs.items()))
+        return found
+
+    def gated_jobs(self) -> list[str]:
+        """The keys of the jobs the production gate runs (default: every job)."""
+        if self.gate is not None and self.gate.jobs is not None:
+            return list(self.gate.jobs)
+        return list(self.all_jobs())
+
+    @staticmethod
+    def job_location(key: str) -> tuple[str, ...]:
+        """Where a job is written in the stack config: ("job",) or ("jobs", key)."""
+        return ("job",) if key == MAIN else ("jobs", key)
+
     @model_validator(mode="after")
     def _cross_checks(self) -> Self:
-        if (
-            self.artifact_store.kind is ArtifactStoreKind.DBFS
-            and self.job.cluster.runtime_major >= FIRST_RUNTIME_WITHOUT_DBFS_LIBRARIES
-        ):
-            raise ValueError(
-                f"artifactStore.kind 'dbfs' cannot serve job.cluster.sparkVersion"
-                f" {self.job.cluster.spark_version!r}: runtime 15 and later refuse libraries"
-                " installed from DBFS. Switch artifactStore to kind: volume"
-                " (root /Volumes/<catalog>/<schema>/<volume>) or kind: workspace,"
-                " or use a runtime below 15"
+        problems: list[InitErrorDetails] = []
+        if self.job is None and not self.jobs and not self.pipelines:
+            problems.append(
+                problem(
+                    ("job",),
+                    None,
+                    f"is missing: the stack runs nothing; add {NAMESPACE}:job (the main job),"
+                    f" {NAMESPACE}:jobs or {NAMESPACE}:pipelines",
+                )
             )
+        if self.job is not None and MAIN in self.jobs:
+            problems.append(
+                problem(
+                    ("jobs", MAIN),
+                    MAIN,
+                    f"the key {MAIN!r} is the main job ({NAMESPACE}:job): name this job otherwise",
+                )
+            )
+        jobs = self.all_jobs()
+        names: dict[str, str] = {}
+        for key, job in jobs.items():
+            where = self.job_location(key)
+            if job.name in names:
+                problems.append(
+                    problem(
+                        (*where, "name"),
+                        job.name,
+                        f"{job.name!r} is also the name of {names[job.name]}: jobs are found by"
+                        " name (drift check, provenance), so give each its own",
+                    )
+                )
+            names.setdefault(job.name, ".".join(map(str, where)))
+            problems.extend(self._job_problems(where, job, jobs))
+        for key in (self.gate.jobs or []) if self.gate else []:
+            if key not in jobs:
+                problems.append(
+                    problem(
+                        ("gate", "jobs"),
+                        key,
+                        f"{key!r} is not a job of this stack (jobs: {', '.join(jobs) or 'none'})",
+                    )
+                )
+        runs = {
+            key: sorted(
+                {t.run_job.job for t in (job.tasks or []) if t.run_job and t.run_job.job in jobs}
+            )
+            for key, job in jobs.items()
+        }
+        cycle = find_cycle(runs)
+        if cycle:
+            problems.append(
+                problem(
+                    ("jobs",),
+                    None,
+                    "jobs run each other in a cycle (runJob tasks): " + " -> ".join(cycle),
+                )
+            )
+        if problems:
+            raise ValidationError.from_exception_data(type(self).__name__, problems)
         if (
             self.access
             and self.access.restrict_workspace_root
@@ -73,18 +157,75 @@ class StackConfig(Model):
                 " inherits CAN_MANAGE, so access.restrictWorkspaceRoot cannot hold: use a"
                 " folder outside /Shared, e.g. '/Production/etl-pipeline'"
             )
-        if (
-            self.job.cluster.data_security_mode is DataSecurityMode.SINGLE_USER
-            and not self.job.run_as
-        ):
-            raise ValueError(
-                "job.cluster.dataSecurityMode SINGLE_USER needs job.runAs: the single user of a"
-                " job cluster is the identity the job runs as; set runAs to a service principal"
-            )
         if self.developers is not None:
             # Admin group and DBFS-vs-runtime checks for dev clusters, each naming the engineer.
             self.developers.check_in_stack(self.artifact_store, self.access)
         return self
+
+    def _job_problems(
+        self, where: tuple[str, ...], job: JobSettings, jobs: dict[str, JobSettings]
+    ) -> list[InitErrorDetails]:
+        problems: list[InitErrorDetails] = []
+        dbfs = self.artifact_store.kind is ArtifactStoreKind.DBFS
+        for cluster_key, cluster in job.clusters().items():
+            at = (
+                (*where, "cluster")
+                if cluster_key == MAIN and job.cluster is not None
+                else (*where, "jobClusters", cluster_key)
+            )
+            if dbfs and cluster.runtime_major >= FIRST_RUNTIME_WITHOUT_DBFS_LIBRARIES:
+                problems.append(
+                    problem(
+                        (*at, "sparkVersion"),
+                        cluster.spark_version,
+                        f"artifactStore.kind 'dbfs' cannot serve sparkVersion"
+                        f" {cluster.spark_version!r}: runtime 15 and later refuse libraries"
+                        " installed from DBFS. Switch artifactStore to kind: volume"
+                        " (root /Volumes/<catalog>/<schema>/<volume>) or kind: workspace,"
+                        " or use a runtime below 15",
+                    )
+                )
+            if cluster.data_security_mode is DataSecurityMode.SINGLE_USER and not job.run_as:
+                problems.append(
+                    problem(
+                        (*at, "dataSecurityMode"),
+                        "SINGLE_USER",
+                        f"SINGLE_USER needs {'.'.join(where)}.runAs: the single user of a job"
+                        " cluster is the identity the job runs as; set runAs to a service"
+                        " principal",
+                    )
+                )
+        if dbfs and job.environments:
+            problems.append(
+                problem(
+                    (*where, "environments"),
+                    sorted(job.environments),
+                    "serverless environments cannot install libraries from DBFS; switch"
+                    " artifactStore to kind: volume or kind: workspace",
+                )
+            )
+        for index, task in enumerate(job.tasks or []):
+            body = task.runs()
+            if body.run_job and body.run_job.job not in jobs:
+                problems.append(
+                    problem(
+                        (*where, "tasks", index, "runJob", "job"),
+                        body.run_job.job,
+                        f"task {body.task_key!r} runs job {body.run_job.job!r}, which is not a"
+                        f" job of this stack (jobs: {', '.join(jobs)})",
+                    )
+                )
+            if body.pipeline and body.pipeline.pipeline not in self.pipelines:
+                problems.append(
+                    problem(
+                        (*where, "tasks", index, "pipeline", "pipeline"),
+                        body.pipeline.pipeline,
+                        f"task {body.task_key!r} runs pipeline {body.pipeline.pipeline!r}, which"
+                        " is not a pipeline of this stack (pipelines:"
+                        f" {', '.join(sorted(self.pipelines)) or 'none'})",
+                    )
+                )
+        return problems
 
 
 # Keys of the namespace whose values are objects (Pulumi hands them over as JSON text).

@@ -160,14 +160,13 @@ def _object(
     return ExpectedObject(path, artifact_store, "library", local, lock_key, digest)
 
 
-def expected_state(config_map: Mapping[str, str], stack: str, project_dir: Path) -> ExpectedStack:
-    """Evaluate the program for `stack` (kept releases must be on disk, as `cicd.release ensure`
-    leaves them) and read what it registers into the expected state."""
+def _evaluate(
+    config_map: Mapping[str, str], stack: str, project_dir: Path
+) -> tuple[StackConfig, Any]:
     config_map = {k: v for k, v in config_map.items() if k not in UNCHECKED_KEYS}
     try:
         config = parse_stack_config(namespace_values(config_map))
-        lock = read_lock(project_dir / LOCK_FILE)
-    except (ConfigError, LockError) as exc:
+    except ConfigError as exc:
         raise DriftSetupError(str(exc)) from None
     try:
         evaluation = evaluate(config_map, stack, project_dir)
@@ -176,6 +175,16 @@ def expected_state(config_map: Mapping[str, str], stack: str, project_dir: Path)
             f"the program does not evaluate for stack {stack!r}: {exc}. Run `python -m"
             f" cicd.release ensure --stack {stack}` first so every kept release is on disk"
         ) from None
+    return config, evaluation
+
+
+def _releases(
+    config: StackConfig, evaluation: Any, project_dir: Path
+) -> tuple[ExpectedRelease, ...]:
+    try:
+        lock = read_lock(project_dir / LOCK_FILE)
+    except LockError as exc:
+        raise DriftSetupError(str(exc)) from None
     store = _store_of(config.artifact_store.kind)
     releases = []
     # Every Release the program registers (kept ones, and any other kind a later change adds)
@@ -210,11 +219,28 @@ def expected_state(config_map: Mapping[str, str], stack: str, project_dir: Path)
                 objects,
             )
         )
+    return tuple(releases)
+
+
+def expected_releases(
+    config_map: Mapping[str, str], stack: str, project_dir: Path
+) -> tuple[ExpectedRelease, ...]:
+    """What the program publishes for each release `stack` keeps (releases on disk, as `cicd.
+    release ensure` leaves them), whatever jobs and pipelines the stack has."""
+    config, evaluation = _evaluate(config_map, stack, project_dir)
+    return _releases(config, evaluation, project_dir)
+
+
+def expected_state(config_map: Mapping[str, str], stack: str, project_dir: Path) -> ExpectedStack:
+    """Evaluate the program for `stack` (kept releases must be on disk, as `cicd.release ensure`
+    leaves them) and read what it registers into the expected state."""
+    config, evaluation = _evaluate(config_map, stack, project_dir)
+    releases = _releases(config, evaluation, project_dir)
     jobs = evaluation.of_type(JOB)
     if len(jobs) != 1:
         raise DriftSetupError(f"the program registers {len(jobs)} jobs for {stack!r}, expected 1")
     permissions = tuple(_grants(r) for r in evaluation.of_type(PERMISSIONS))
-    return ExpectedStack(stack, config, tuple(releases), dict(jobs[0].inputs), permissions)
+    return ExpectedStack(stack, config, releases, dict(jobs[0].inputs), permissions)
 
 
 PRINCIPAL_KEYS = ("groupName", "servicePrincipalName", "userName")

@@ -93,6 +93,8 @@ class _ProgramMocks(pulumi.runtime.Mocks):
         path = args.inputs.get("path")
         if args.typ == "databricks:index/job:Job":
             state["url"] = f"{self.host}/#job/{resource_id}"
+        elif args.typ == "databricks:index/pipeline:Pipeline":
+            state["url"] = f"{self.host}/pipelines/{resource_id}"
         elif args.typ == "databricks:index/cluster:Cluster":
             state["clusterId"] = resource_id
             state["url"] = f"{self.host}/#setting/clusters/{resource_id}/configuration"

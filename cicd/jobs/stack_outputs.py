@@ -47,8 +47,33 @@ class JobIdError(Exception):
     """The job id could not be resolved from the stack; the message says why and what to do."""
 
 
-def job_id_from_stack(stack: str, *, cwd: Path = PROJECT_DIR) -> int:
-    """``pulumi stack output jobId --stack <stack>`` as an int, or JobIdError saying what to do."""
+def _job_id_by_key(stack: str, job: str, cwd: Path) -> int:
+    outputs = read_stack_outputs(stack, cwd=cwd)
+    if outputs is None:
+        raise JobIdError(f"stack {stack!r} has no outputs yet: deploy it (pulumi up) first")
+    ids = outputs.get("jobIds")
+    if not isinstance(ids, dict):
+        raise JobIdError(
+            f"stack {stack!r} has no jobIds output: deploy it with this program (pulumi up)"
+            " to run a job other than 'main'"
+        )
+    if job not in ids:
+        raise JobIdError(
+            f"stack {stack!r} has no job {job!r}; its jobs are: {', '.join(sorted(ids))}"
+            " (keys of databricks-cicd:jobs, and 'main' for databricks-cicd:job)"
+        )
+    value = str(ids[job]).strip()
+    if not value.isdigit() or int(value) <= 0:
+        raise JobIdError(f"output jobIds.{job} of stack {stack!r} is {value!r}, not a job id")
+    return int(value)
+
+
+def job_id_from_stack(stack: str, *, job: str = "main", cwd: Path = PROJECT_DIR) -> int:
+    """The id of job `job` (a key of the stack's jobs; `main` is databricks-cicd:job) from the
+    stack's outputs (`jobId` for the main job, `jobIds` for the others), or JobIdError saying
+    what to do."""
+    if job != "main":
+        return _job_id_by_key(stack, job, cwd)
     pulumi = shutil.which("pulumi")
     if pulumi is None:
         raise JobIdError(

@@ -26,7 +26,7 @@ from pathlib import Path
 from databricks.sdk import WorkspaceClient
 
 from cicd.config import ConfigError, pulumi_config_map, read_stack_file
-from cicd.driftcheck.expected import DriftSetupError, expected_state
+from cicd.driftcheck.expected import DriftSetupError, expected_releases
 from cicd.driftcheck.objects import FolderMissing
 from cicd.driftcheck.releases import check_release
 from cicd.jobs.provenance import (
@@ -82,10 +82,10 @@ def check_staging_release(
         # Staging as if it kept only this release: the same paths and objects it registers then.
         only = {"kept": [entry], "live": version}
         config_map["databricks-cicd:releases"] = json.dumps(only)
-        expected = expected_state(config_map, source.stack, project_dir)
+        releases = expected_releases(config_map, source.stack, project_dir)
     except (ConfigError, DriftSetupError, ValueError) as exc:
         raise ProvenanceError(f"cannot check release {version} in staging: {exc}") from None
-    release = next(r for r in expected.releases if r.version == version)
+    release = next(r for r in releases if r.version == version)
     try:
         drift = check_release(client, release)
     except FolderMissing as exc:
@@ -120,9 +120,17 @@ def check_staging_provenance(
         staging = read_stack_file(stack_file(project_dir, source.stack))
     except (LockError, ConfigError) as exc:
         raise ProvenanceError(str(exc)) from None
-    where = f"staging job {staging.job.name!r}"
+    staging_jobs = staging.all_jobs()
+    if not staging_jobs:
+        raise ProvenanceError(
+            f"stack {source.stack} has no job to have run {version}: add databricks-cicd:job"
+        )
+    # The main job (databricks-cicd:job), or the first job by key: its green run vouches for
+    # the release's content.
+    job_name = next(iter(staging_jobs.values())).name
+    where = f"staging job {job_name!r}"
     host = stack_host(source.stack, project_dir) or "the staging workspace"
-    job_id = source.job_id or find_job_id(jobs, staging.job.name, host)
+    job_id = source.job_id or find_job_id(jobs, job_name, host)
     started_by = [staging.access.deploy_identity] if staging.access else []
     green = find_green_run(
         jobs, job_id, version, digest, f"{where} (job {job_id} on {host})", started_by

@@ -10,7 +10,9 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 HEADERS = {".py": "# Databricks notebook source", ".sql": "-- Databricks notebook source"}
 SEPARATORS = {".py": "# COMMAND ----------", ".sql": "-- COMMAND ----------"}
 NOTEBOOK_FILES = sorted(
-    str(p.relative_to(NOTEBOOKS)) for p in NOTEBOOKS.rglob("*") if p.suffix in HEADERS
+    str(p.relative_to(NOTEBOOKS))
+    for p in NOTEBOOKS.rglob("*")
+    if p.suffix in HEADERS and p.read_text(encoding="utf-8").startswith(HEADERS[p.suffix])
 )
 
 
@@ -33,16 +35,30 @@ def test_notebook_source_format(relative):
 
 
 def test_the_notebooks_tree_holds_notebooks_and_json_files_only():
-    assert {"main.py", "transforms/clean_orders.sql", "transforms/explore_orders.py"} <= set(
-        NOTEBOOK_FILES
-    )
+    assert {
+        "main.py",
+        "transforms/clean_orders.sql",
+        "transforms/explore_orders.py",
+        "tasks/check_source.py",
+        "tasks/publish_report.py",
+        "quality/orders_quality.py",
+    } <= set(NOTEBOOK_FILES)
     others = sorted(
         str(p.relative_to(NOTEBOOKS))
         for p in NOTEBOOKS.rglob("*")
-        if p.is_file() and p.suffix not in HEADERS
+        if p.is_file() and str(p.relative_to(NOTEBOOKS)) not in NOTEBOOK_FILES
     )
-    # No caches or stray files: this whole tree is published as release content.
-    assert others == ["config/defaults.json"]
+    # No caches or stray files: this whole tree is published as release content. Besides the
+    # notebooks: the defaults file and the Lakeflow pipeline's plain Python sources.
+    assert others == ["config/defaults.json", "pipelines/orders/orders_bronze.py"]
+
+
+def test_the_pipeline_sources_are_python_files_not_notebooks():
+    source = NOTEBOOKS / "pipelines" / "orders" / "orders_bronze.py"
+    text = source.read_text(encoding="utf-8")
+    # A notebook header would make the release publish it as a notebook, not a workspace file.
+    assert not text.startswith("# Databricks notebook source")
+    compile(text, str(source), "exec")
 
 
 def test_defaults_cover_exactly_the_main_widgets():

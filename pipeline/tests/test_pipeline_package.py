@@ -100,11 +100,15 @@ def test_wheel_is_reproducible_versioned_and_holds_only_the_package(build_tools,
         times = {info.date_time for info in wheel.infolist()}
     assert sorted(n for n in names if not n.startswith("etl_pipeline-1.2.3.dist-info/")) == [
         "etl_pipeline/__init__.py",
+        "etl_pipeline/daily.py",
         "etl_pipeline/orders.py",
         "etl_pipeline/py.typed",
         "etl_pipeline/spark_job.py",
     ]
     assert "Version: 1.2.3\n" in metadata
+    # The job's python_wheel task runs this entry point.
+    entry_points = wheel_entry_points(wheels[0])
+    assert "daily_summary = etl_pipeline.daily:main" in entry_points, entry_points
     assert "Requires-Dist" not in metadata
     assert "Requires-Python: >=3.10" in metadata
     assert times == {(1980, 1, 1, 0, 0, 0)}  # SOURCE_DATE_EPOCH=315532800
@@ -118,3 +122,8 @@ def test_wheel_build_without_a_version_fails(build_tools, tmp_path):
     assert done.returncode != 0
     assert "ETL_PIPELINE_VERSION" in done.stdout + done.stderr
     assert not list((tmp_path / "out").glob("*.whl"))
+
+
+def wheel_entry_points(path: Path) -> str:
+    with zipfile.ZipFile(path) as wheel:
+        return wheel.read("etl_pipeline-1.2.3.dist-info/entry_points.txt").decode()
