@@ -2,11 +2,13 @@
 
 Run by hand from the repo root (it is not a test):
 
-    python benchmarks/prod_scale.py [--sizes 2x20,3x200,5x1000] [--repeat N]
+    python benchmarks/prod_scale.py [--sizes 2x20,3x200,5x1000,3x200:10x10] [--repeat N]
 
 For every size KxN it writes a temporary project (as the tests' `SandboxProject` does) with K
-releases of N notebooks each (`main.py` plus .py and .sql notebooks in a few subfolders) and one
-wheel, all locked, and then measures:
+releases of N notebooks each (`main.py` plus .py and .sql notebooks in a few subfolders, and what
+the prod stack's other jobs and pipeline run) and one wheel, all locked. A size KxN:JxT also gives
+the stack J more jobs of T notebook tasks each (a chain, every task on a notebook of the release).
+Then it measures:
 
 - program: wall time of `cicd.evaluation.program.evaluate()` running `__main__.py` with the prod stack's
   config (`Pulumi.prod.yaml`) keeping all K releases, the newest live (best of the repeats, runs
@@ -30,8 +32,8 @@ The program's overhead over the loop is everything it adds on top of registering
 validation, scanning and hashing the releases, checking the lock, building the arguments.
 It must stay within 25% at every size, and ms/resource at the largest size within 1.5x the
 smallest (linear growth). Every size also checks the blue/green guarantees: a rollback (live =
-newest -> previous) changes exactly one resource, the job; a promotion (kept K-1 -> K, new one
-live) changes only the job and adds exactly the new release's resources.
+newest -> previous) changes exactly the jobs and pipelines, each once; a promotion (kept K-1 -> K, new one
+live) changes only the jobs and pipelines and adds exactly the new release's resources.
 Exit code 0 only if every check passes.
 """
 
@@ -65,7 +67,13 @@ from tests.test_provider_schema import _args_classes, _fields, resource_args_cla
 
 MAX_OVERHEAD = 0.25
 MAX_GROWTH = 1.5
-JOB = "pipeline-job"
+# What a switch of `live` changes in the prod stack: its jobs and its pipeline (the J extra jobs
+# of a KxN:JxT size are added by name).
+RUNNERS = [
+    "pipeline-job",
+    "pipeline-job-orders_quality-job",
+    "pipeline-lakeflow-orders_bronze-pipeline",
+]
 FOLDERS = ("ingest", "transforms/orders", "transforms/customers", "reports")
 
 
@@ -76,7 +84,14 @@ def versions_for(kept: int) -> list[str]:
 def build_project(root: Path, kept: int, notebooks: int) -> SandboxProject:
     project = SandboxProject(root)
     for version in versions_for(kept):
-        files = {"main.py": PY_NOTEBOOK.format(version)}
+        files = {
+            "main.py": PY_NOTEBOOK.format(version),
+            # What the prod stack's job DAG, serverless job and pipeline run besides main.
+            "tasks/check_source.py": PY_NOTEBOOK.format(f"check {version}"),
+            "tasks/publish_report.py": PY_NOTEBOOK.format(f"report {version}"),
+            "quality/orders_quality.py": PY_NOTEBOOK.format(f"quality {version}"),
+            "pipelines/orders/orders_bronze.py": f"# bronze {version}\n",
+        }
         for i in range(1, notebooks):
             stem = f"{FOLDERS[i % len(FOLDERS)]}/step_{i:04d}"
             if i % 3 == 0:
@@ -88,9 +103,42 @@ def build_project(root: Path, kept: int, notebooks: int) -> SandboxProject:
     return project
 
 
-def prod_config(kept: list[str], live: str, rollback_target: str) -> dict[str, str]:
-    """The prod stack's own config with only the releases replaced."""
+def extra_jobs(jobs: int, tasks: int, notebooks: int) -> dict[str, Any]:
+    """`jobs` jobs of `tasks` chained notebook tasks each, on notebooks the release holds."""
+    steps = [i for i in range(1, notebooks) if i % 3 != 0] or [0]
+    found: dict[str, Any] = {}
+    for j in range(jobs):
+        chain = []
+        for t in range(tasks):
+            i = steps[(j * tasks + t) % len(steps)]
+            path = "main" if i == 0 else f"{FOLDERS[i % len(FOLDERS)]}/step_{i:04d}"
+            task: dict[str, Any] = {"taskKey": f"t{t:02d}", "notebook": {"path": path}}
+            if t:
+                task["dependsOn"] = [f"t{t - 1:02d}"]
+            chain.append(task)
+        found[f"job{j:02d}"] = {
+            "name": f"etl-extra-{j:02d}",
+            "cluster": {
+                "sparkVersion": "15.4.x-scala2.12",
+                "nodeType": "i3.xlarge",
+                "numWorkers": 2,
+            },
+            "timeoutSeconds": 3600,
+            "failureEmails": ["data-eng-oncall@example.com"],
+            "runAs": "3c9b8a7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d",
+            "tasks": chain,
+        }
+    return found
+
+
+def prod_config(
+    kept: list[str], live: str, rollback_target: str, jobs: dict[str, Any] | None = None
+) -> dict[str, str]:
+    """The prod stack's own config with only the releases replaced (and `jobs` added)."""
     config = pulumi_config_map(REPO / "Pulumi.prod.yaml")
+    if jobs:
+        merged = {**json.loads(config["databricks-cicd:jobs"]), **jobs}
+        config["databricks-cicd:jobs"] = json.dumps(merged)
     releases = json.loads(config["databricks-cicd:releases"])
     releases.update(
         kept=[{"version": v} for v in kept],
@@ -216,18 +264,27 @@ def same_registrations(program: Evaluation, bare: Evaluation) -> bool:
     )
 
 
-def check_rollback(project: Path, versions: list[str], before: Evaluation) -> tuple[bool, str]:
+def runners(jobs: dict[str, Any]) -> list[tuple[str, str]]:
+    names = RUNNERS + [f"pipeline-job-{key}-job" for key in jobs]
+    return sorted(("change", name) for name in names)
+
+
+def check_rollback(
+    project: Path, versions: list[str], before: Evaluation, jobs: dict[str, Any]
+) -> tuple[bool, str]:
     previous = versions[-2]
-    after = evaluate(prod_config(versions, previous, previous), "prod", project)
+    after = evaluate(prod_config(versions, previous, previous, jobs), "prod", project)
     changes = compare(before, after)
-    ok = [(c.kind, c.name) for c in changes] == [("change", JOB)]
-    return ok, f"{len(changes)} changed: " + ", ".join(f"{c.kind} {c.name}" for c in changes[:3])
+    ok = sorted((c.kind, c.name) for c in changes) == runners(jobs)
+    return ok, f"{len(changes)} changed (jobs and pipelines: {len(runners(jobs))})"
 
 
-def check_promotion(project: Path, versions: list[str], after: Evaluation) -> tuple[bool, str]:
+def check_promotion(
+    project: Path, versions: list[str], after: Evaluation, jobs: dict[str, Any]
+) -> tuple[bool, str]:
     old, new = versions[:-1], versions[-1]
     before = evaluate(
-        prod_config(old, old[-1], old[-2] if len(old) > 1 else old[-1]), "prod", project
+        prod_config(old, old[-1], old[-2] if len(old) > 1 else old[-1], jobs), "prod", project
     )
     changes = compare(before, after)
     prefix = f"release-{new}"
@@ -238,14 +295,16 @@ def check_promotion(project: Path, versions: list[str], after: Evaluation) -> tu
         for r in after.resources.values()
         if r.name == prefix or r.name.startswith(prefix + "-")
     }
-    ok = others == [("change", JOB)] and adds == new_names
-    return ok, f"{len(adds)} added ({prefix}*), changed: " + ", ".join(n for _, n in others)
+    ok = sorted(others) == runners(jobs) and adds == new_names
+    return ok, f"{len(adds)} added ({prefix}*), {len(others)} changed (jobs and pipelines)"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--sizes", default="2x20,3x200,5x1000", help="kept x notebooks, comma-separated"
+        "--sizes",
+        default="2x20,3x200,5x1000,3x200:10x10",
+        help="kept x notebooks[:jobs x tasks], comma-separated",
     )
     parser.add_argument(
         "--repeat",
@@ -254,14 +313,22 @@ def main(argv: list[str] | None = None) -> int:
         help="runs per measurement, best kept (default 15 up to 100 notebooks, 3 up to 2,000, then 2)",
     )
     args = parser.parse_args(argv)
-    sizes = [tuple(int(n) for n in size.split("x")) for size in args.sizes.split(",")]
-    if any(k < 2 or n < 1 for k, n in sizes):
+    sizes: list[tuple[int, int, int, int]] = []
+    for size in args.sizes.split(","):
+        releases, _, jobs_spec = size.partition(":")
+        kept_n, notebooks_n = (int(n) for n in releases.split("x"))
+        jobs_n, tasks_n = (int(n) for n in jobs_spec.split("x")) if jobs_spec else (0, 0)
+        sizes.append((kept_n, notebooks_n, jobs_n, tasks_n))
+    if any(k < 2 or n < 1 for k, n, _, _ in sizes):
         parser.error("every size needs at least 2 kept releases and 1 notebook")
 
     began = time.perf_counter()
     rows: list[dict[str, Any]] = []
     all_ok = True
-    for kept, notebooks in sizes:
+    for kept, notebooks, job_count, task_count in sizes:
+        jobs = extra_jobs(job_count, task_count, notebooks) if job_count else {}
+        label = f"{kept}x{notebooks}" + (f":{job_count}x{task_count}" if job_count else "")
+        print(f"{label}: building and timing ...", file=sys.stderr, flush=True)
         # Small sizes are a few tens of milliseconds: more runs, so the best is not noise.
         repeat = args.repeat or (
             15 if kept * notebooks <= 100 else 3 if kept * notebooks <= 2000 else 2
@@ -269,18 +336,18 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix=f"prod-scale-{kept}x{notebooks}-") as tmp:
             project = build_project(Path(tmp), kept, notebooks).root
             versions = versions_for(kept)
-            config = prod_config(versions, versions[-1], versions[-2])
+            config = prod_config(versions, versions[-1], versions[-2], jobs)
             # Warm-up of both sides (imports, first-run costs), and the plan the bare loop replays.
             plan = plan_of(evaluate(config, "prod", project))
             bare_loop(plan, config)
             (program_s, program_gc, evaluation), (bare_s, bare_gc, bare_eval) = timed_pair(
                 partial(evaluate, config, "prod", project), partial(bare_loop, plan, config), repeat
             )
-            rollback = check_rollback(project, versions, evaluation)
-            promotion = check_promotion(project, versions, evaluation)
+            rollback = check_rollback(project, versions, evaluation, jobs)
+            promotion = check_promotion(project, versions, evaluation, jobs)
         count = len(evaluation.resources)
         row: dict[str, Any] = {
-            "size": f"{kept}x{notebooks}",
+            "size": label,
             "resources": count,
             "program_s": program_s,
             "program_ms": 1000 * program_s / count,
@@ -297,25 +364,30 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
 
     print(
-        f"{'size':>8} {'resources':>9} {'program s':>10} {'ms/res':>7} {'(gc s)':>7}"
+        f"{'size':>12} {'resources':>9} {'program s':>10} {'ms/res':>7} {'(gc s)':>7}"
         f" {'bare s':>8} {'ms/res':>7} {'(gc s)':>7} {'overhead':>9} {'same regs':>9}"
     )
     for r in rows:
         print(
-            f"{r['size']:>8} {r['resources']:>9} {r['program_s']:>10.3f} {r['program_ms']:>7.3f}"
+            f"{r['size']:>12} {r['resources']:>9} {r['program_s']:>10.3f} {r['program_ms']:>7.3f}"
             f" {r['program_gc']:>7.3f} {r['bare_s']:>8.3f} {r['bare_ms']:>7.3f} {r['bare_gc']:>7.3f}"
             f" {r['overhead']:>+9.1%} {str(r['same']):>9}"
         )
     print()
     for r in rows:
         print(
-            f"{r['size']:>8}  rollback  {'ok  ' if r['rollback'][0] else 'FAIL'}  {r['rollback'][1]}"
+            f"{r['size']:>12}  rollback  {'ok  ' if r['rollback'][0] else 'FAIL'}  {r['rollback'][1]}"
         )
         print(f"{'':>8}  promotion {'ok  ' if r['promotion'][0] else 'FAIL'}  {r['promotion'][1]}")
     print()
     worst = max(rows, key=lambda r: r["overhead"])
     overhead_ok = worst["overhead"] <= MAX_OVERHEAD
-    small, large = min(rows, key=lambda r: r["resources"]), max(rows, key=lambda r: r["resources"])
+    # Linearity is measured on the release sizes (the jobs row adds another kind of resource).
+    plain = [r for r in rows if ":" not in r["size"]] or rows
+    small, large = (
+        min(plain, key=lambda r: r["resources"]),
+        max(plain, key=lambda r: r["resources"]),
+    )
 
     def ratio(key: str, gc_key: str | None = None) -> float:
         def per_resource(r: dict[str, Any]) -> float:

@@ -124,7 +124,12 @@ def main(
             restore(client, result.releases, saved_to)
             after = check_releases(client, expected)
             result = DriftResult(
-                result.job_id, after, result.job_findings, result.permission_findings
+                result.job_id,
+                after,
+                result.job_findings,
+                result.permission_findings,
+                result.job_ids,
+                result.pipeline_ids,
             )
     except (ReleaseFolderMissing, JobNotFound, BackupError) as exc:
         print(f"error: {exc}", file=err)
@@ -184,7 +189,9 @@ def _report(
             " (manifest.json lists each file)"
         )
     if not findings:
-        lines.append(f"stack {args.stack} ({host}): no drift in kept releases, job or permissions")
+        lines.append(
+            f"stack {args.stack} ({host}): no drift in kept releases, jobs, pipelines or permissions"
+        )
     else:
         lines.append(f"stack {args.stack} ({host}): {len(findings)} finding(s)")
         lines += text_report(findings)
@@ -195,7 +202,7 @@ def _report(
             )
         if result.job_findings or result.permission_findings:
             lines.append(
-                f"Job and permissions: `pulumi up --refresh --stack {args.stack}` puts back what"
+                f"Jobs, pipelines and permissions: `pulumi up --refresh --stack {args.stack}` puts back what"
                 " the program declares (--restore leaves them alone)."
             )
     print("\n".join(lines), file=out)

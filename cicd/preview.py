@@ -36,6 +36,7 @@ import pulumi
 from cicd.config import (
     ConfigError,
     StackConfig,
+    TaskBody,
     namespace_values,
     parse_stack_config,
     pulumi_config_map,
@@ -109,6 +110,55 @@ def describe_changes(before: Evaluation, after: Evaluation, changes: Sequence[Ch
         f"{counts['add']} to add, {counts['change']} to change, {counts['remove']} to remove,"
         f" {unchanged} unchanged"
     )
+    return lines
+
+
+def _what_a_task_runs(task: TaskBody) -> str:
+    if task.notebook is not None:
+        return f"notebook {task.notebook.path}"
+    if task.python_wheel is not None:
+        return f"wheel {task.python_wheel.package_name}:{task.python_wheel.entry_point}"
+    if task.spark_python_file is not None:
+        return f"file {task.spark_python_file.path}"
+    if task.sql_file is not None:
+        return f"SQL {task.sql_file.path}"
+    if task.pipeline is not None:
+        return f"pipeline {task.pipeline.pipeline}"
+    if task.run_job is not None:
+        return f"job {task.run_job.job}"
+    return "condition"
+
+
+def summary(config: StackConfig, entries: Mapping[str, str] | None = None) -> list[str]:
+    """What the stack runs: the releases, then each job's tasks and each pipeline's sources
+    (paths relative to the live release's folder)."""
+    releases = config.releases
+    live = releases.live
+    lines = [
+        f"Summary: live {live}, rollback target {releases.effective_rollback_target or 'none'},"
+        f" kept {', '.join(releases.versions)}"
+        + (f", candidate {releases.candidate}" if releases.candidate else "")
+    ]
+    for key, job in config.all_jobs().items():
+        entry = job.entry_notebook or (entries or {}).get(live, "main")
+        tasks = job.tasks if job.tasks is not None else [job.implied_task(entry)]
+        lines.append(f"  job {key} ({job.name}) runs release {live}: {len(tasks)} task(s)")
+        for task in sorted(tasks, key=lambda t: t.task_key):
+            body = task.runs()
+            after = ", ".join(d.task_key for d in task.dependencies())
+            loop = "for each input: " if task.for_each is not None else ""
+            lines.append(
+                f"    {task.task_key}: {loop}{_what_a_task_runs(body)}"
+                + (f" (after {after})" if after else "")
+            )
+    for key, pipeline in sorted(config.pipelines.items()):
+        sources = ", ".join(
+            lib.glob or lib.file or lib.notebook or "" for lib in pipeline.libraries
+        )
+        lines.append(
+            f"  pipeline {key} ({pipeline.name}) runs release {live}: {sources}"
+            f" -> {pipeline.catalog}.{pipeline.schema_}"
+        )
     return lines
 
 
@@ -189,6 +239,11 @@ def _preview(args: argparse.Namespace, stack_path: Path, project_dir: Path) -> i
     if violations:
         print(describe_violations(violations), file=sys.stderr)
         return 1
+    folder = f"{config.workspace_root}/releases/{config.releases.live}/"
+    main_notebook = str(after.outputs.get("liveNotebookPath") or "")
+    entries = {config.releases.live: main_notebook.removeprefix(folder)} if main_notebook else {}
+    print("\n".join(summary(config, entries)))
+    print("Guardrails: the policy pack found no violation.")
     return 0
 
 

@@ -105,6 +105,8 @@ def _what_it_runs(
     kinds: _TaskKinds, settings: JobSettings, task: TaskBody, targets: JobTargets
 ) -> dict[str, Any]:
     release = targets.release
+    if getattr(task, "for_each", None) is not None:
+        return {}  # what a for-each runs is its inner task's (`_top_task`)
     if task.notebook is not None:
         parameters = {**settings.parameters, **task.notebook.parameters}
         return {

@@ -3,8 +3,10 @@
 `publish()` runs the offline evaluator for a stack config and creates what it registers with the
 SDK: folders, notebooks (workspace import, format and language as registered), workspace files
 (workspace-files import), library uploads (Files API for a volume, DBFS, or workspace files), the
-job (jobs.create with the registered settings, mapped by hand here to the SDK's classes so that
-the checker's own name mapping is not reused) and the permissions (set, authoritative).
+pipelines (Pipelines API, tests/emulator_pipelines.py) and the jobs (jobs/create with the
+registered settings, renamed to the REST API's names here, by a mapping of this module's own so
+that the checker's is not reused; a pipeline task or run-job task gets the id the pipeline or job
+got), and the permissions (set, authoritative).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from databricks.sdk.service import compute, iam, jobs
 from databricks.sdk.service.workspace import ImportFormat, Language
 
 from cicd.evaluation import Evaluation, evaluate
+from cicd.evaluation.program import fake_id
 from tests.conftest import REPO
 
 
@@ -101,6 +104,57 @@ def job_settings(inputs: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+# The provider's plural names of list fields whose REST name is singular (Jobs API 2.2).
+_REST_NAMES = {
+    "dependsOns": "depends_on",
+    "onFailures": "on_failure",
+    "onStarts": "on_start",
+    "onSuccesses": "on_success",
+    "onDurationWarningThresholdExceededs": "on_duration_warning_threshold_exceeded",
+}
+# Maps whose keys are the user's data, never renamed.
+_DATA_MAPS = {
+    "tags",
+    "customTags",
+    "sparkConf",
+    "baseParameters",
+    "configuration",
+    "namedParameters",
+    "jobParameters",
+    "parameters",
+}
+
+
+def _rest(value: Any, parent: str = "") -> Any:
+    """Registered inputs (provider camelCase) in the REST API's snake_case."""
+    if isinstance(value, Mapping):
+        if parent in _DATA_MAPS:
+            return dict(value)
+        out = {}
+        for key, item in value.items():
+            name = _REST_NAMES.get(key) or "".join(
+                "_" + c.lower() if c.isupper() else c for c in key
+            )
+            out[name] = _rest(item, key)
+        return out
+    if isinstance(value, list):
+        return [_rest(item, parent) for item in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _with_ids(value: Any, ids: Mapping[str, str]) -> Any:
+    if isinstance(value, Mapping):
+        return {
+            k: ids.get(str(v), v) if k in ("pipeline_id", "job_id") else _with_ids(v, ids)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_with_ids(item, ids) for item in value]
+    return value
+
+
 def _acl(inputs: Mapping[str, Any]) -> list[iam.AccessControlRequest]:
     return [
         iam.AccessControlRequest(
@@ -155,10 +209,27 @@ def publish(
             client.files.upload(path, io.BytesIO(data), overwrite=True)
         elif kind == "DbfsFile":
             client.dbfs.upload(path, io.BytesIO(data), overwrite=True)
-    for job in evaluation.of_type("databricks:index/job:Job"):
-        created = client.jobs.create(**job_settings(job.inputs))
-        assert created.job_id is not None
-        job_id = created.job_id
+    # The ids the program's mocks gave (fake_id) -> the ids the workspace gives.
+    ids: dict[str, str] = {}
+    created_ids: dict[str, tuple[str, str]] = {}  # registration name -> (object type, id)
+    for registration in evaluation.resources.values():
+        if registration.type == "databricks:index/pipeline:Pipeline":
+            answer = client.api_client.do(
+                "POST", "/api/2.0/pipelines", body=_rest(registration.inputs)
+            )
+            pipeline_id = str(answer["pipeline_id"])  # type: ignore[index]
+            ids[fake_id(registration.name)] = pipeline_id
+            created_ids[registration.name] = ("pipelines", pipeline_id)
+        elif registration.type == "databricks:index/job:Job":
+            settings = _with_ids(_rest(registration.inputs), ids)
+            if "run_job_task" in str(settings):
+                settings = _with_ids(settings, {k: int(v) for k, v in ids.items() if v.isdigit()})
+            answer = client.api_client.do("POST", "/api/2.2/jobs/create", body=settings)
+            created = int(answer["job_id"])  # type: ignore[index]
+            ids[fake_id(registration.name)] = str(created)
+            created_ids[registration.name] = ("jobs", str(created))
+            if registration.name == "pipeline-job" or not job_id:
+                job_id = created
     for permissions in evaluation.of_type("databricks:index/permissions:Permissions"):
         inputs = permissions.inputs
         if inputs.get("directoryPath"):
@@ -166,6 +237,10 @@ def publish(
             client.permissions.set(
                 "directories", str(folder.object_id), access_control_list=_acl(inputs)
             )
-        else:
-            client.permissions.set("jobs", str(job_id), access_control_list=_acl(inputs))
+            continue
+        component = permissions.name.removesuffix("-permissions")
+        object_type, object_id = (
+            created_ids.get(f"{component}-job") or created_ids[f"{component}-pipeline"]
+        )
+        client.permissions.set(object_type, object_id, access_control_list=_acl(inputs))
     return evaluation, job_id

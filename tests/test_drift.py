@@ -34,6 +34,7 @@ from tests import emulator_workspace
 from tests.conftest import REPO
 from tests.drift_layout import publish, write_workspace_file
 from tests.emulator import Emulator
+from tests.emulator_pipelines import Pipelines
 
 STACKS = ("staging", "prod")
 
@@ -69,29 +70,20 @@ class Layout:
         )
 
 
-# The one-job stack files (tests/data/stacks-v1), on the repo's current releases: a stack that
-# tests/drift_layout.py can publish whole (one job of notebook tasks).
-ONE_JOB = "@v1"
-
-
 def _stack_values(stack: str, host: str, store: str | None = None) -> dict[str, Any]:
     """The repo's stack file with its own paths and job name, so tests never share objects;
-    `store` swaps the artifact store for a workspace folder or DBFS; `<stack>@v1` is the
-    one-job stack file of tests/data/stacks-v1 keeping the repo's releases."""
-    stack, one_job, _ = stack.partition(ONE_JOB)
+    `store` swaps the artifact store for a workspace folder or DBFS."""
     document = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())
     values: dict[str, Any] = copy.deepcopy(document["config"])
-    if one_job:
-        releases = values["databricks-cicd:releases"]
-        v1 = REPO / "tests" / "data" / "stacks-v1" / f"Pulumi.{stack}.yaml"
-        values = copy.deepcopy(yaml.safe_load(v1.read_text())["config"])
-        values["databricks-cicd:releases"] = releases
     tag = uuid.uuid4().hex[:8]
     values["databricks:host"] = host
     root = values["databricks-cicd:workspaceRoot"]
     values["databricks-cicd:workspaceRoot"] = f"{root}-drift-{tag}"
     values["databricks-cicd:artifactStore"]["root"] += f"/drift-{tag}"
     values["databricks-cicd:job"]["name"] += f"-drift-{tag}"
+    for section in ("databricks-cicd:jobs", "databricks-cicd:pipelines"):
+        for settings in values.get(section, {}).values():
+            settings["name"] += f"-drift-{tag}"
     if store == "workspace":
         values["databricks-cicd:artifactStore"] = {
             "kind": "workspace",
@@ -109,9 +101,9 @@ def layout(
     request: pytest.FixtureRequest, emulator: Emulator, built_releases: None, tmp_path: Path
 ) -> Iterator[Layout]:
     emulator_workspace.install(emulator)
-    stack_param, _, store = str(request.param).partition(":")
-    values = _stack_values(stack_param, emulator.url, store or None)
-    stack = stack_param.partition(ONE_JOB)[0]
+    _install_pipelines(emulator)
+    stack, _, store = str(request.param).partition(":")
+    values = _stack_values(stack, emulator.url, store or None)
     project = tmp_path / "project"
     project.mkdir()
     shutil.copy(REPO / "__main__.py", project / "__main__.py")
@@ -122,6 +114,16 @@ def layout(
     client = emulator.client()
     evaluation, job_id = publish(client, config, stack)
     yield Layout(stack, project, client, evaluation, job_id, values)
+
+
+_PIPELINES: dict[int, Pipelines] = {}
+
+
+def _install_pipelines(emulator: Emulator) -> Pipelines:
+    """The Pipelines API handler, once per emulator (handlers are per session)."""
+    if id(emulator) not in _PIPELINES:
+        _PIPELINES[id(emulator)] = Pipelines().install(emulator)
+    return _PIPELINES[id(emulator)]
 
 
 def _export(client: WorkspaceClient, path: str) -> bytes:
@@ -174,8 +176,9 @@ def _plant_six_drifts(layout: Layout) -> dict[str, str]:
     assert job.settings is not None and job.settings.tasks
     settings = job.settings
     settings.timeout_seconds = 60
-    assert settings.tasks is not None and settings.tasks[0].notebook_task is not None
-    settings.tasks[0].notebook_task.notebook_path = scratch
+    main_task = next(t for t in settings.tasks or [] if t.task_key == "main")
+    assert main_task.notebook_task is not None
+    main_task.notebook_task.notebook_path = scratch
     _edit_in_the_ui(client, layout.job_id, job)
     return {"main": main_notebook, "defaults": defaults, "scratch": scratch, "wheel": wheel}
 
@@ -334,7 +337,7 @@ def test_a_release_not_on_disk_is_an_error_naming_the_fix(
     shutil.copy(REPO / "Pulumi.prod.yaml", tmp_path / "Pulumi.prod.yaml")
     assert main(["--stack", "prod"], project_dir=tmp_path) == 2
     err = capsys.readouterr().err
-    assert "dist/releases/1.0.0: release folder not found" in err
+    assert "dist/releases/1.2.0: release folder not found" in err
     assert "cicd.release ensure --stack prod" in err
 
 
@@ -342,12 +345,12 @@ def test_a_release_not_on_disk_is_an_error_naming_the_fix(
 def test_a_missing_release_folder_is_an_error_naming_it(
     layout: Layout, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    folder = f"{layout.root}/releases/1.0.0"
+    folder = f"{layout.root}/releases/1.2.0"
     layout.client.workspace.delete(folder, recursive=True)
     code = layout.run()
     err = capsys.readouterr().err
     assert code == 2
-    assert f"release 1.0.0: {folder} does not exist" in err
+    assert f"release 1.2.0: {folder} does not exist" in err
     assert "pulumi up" in err
 
 
@@ -377,7 +380,7 @@ def test_a_job_setting_or_grant_changed_by_hand_is_reported(
     assert ("differs", "tags.owner", "someone") in seen
     assert (
         "granted-by-hand",
-        f"job {layout.job_id}: userName intern@example.com",
+        f"job main ({layout.job_id}): userName intern@example.com",
         "CAN_MANAGE",
     ) in seen
     assert len(seen) == 2, seen
@@ -539,6 +542,61 @@ def test_write_helper_creates_a_workspace_file(emulator: Emulator) -> None:
     assert info.object_type is not None and info.object_type.value == "FILE"
 
 
+@pytest.mark.parametrize("layout", ["prod"], indirect=True)
+def test_every_job_and_pipeline_is_read_back_and_its_hand_edits_reported(
+    layout: Layout, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The serverless job and the pipeline are checked like the main job: a hand edit of the
+    pipeline's source, of the second job's notebook, and a grant on the pipeline are each found,
+    named by key."""
+    from databricks.sdk.service import iam
+
+    client = layout.client
+    pipeline_name = layout.values["databricks-cicd:pipelines"]["orders_bronze"]["name"]
+    (status,) = list(client.pipelines.list_pipelines(filter=f"name LIKE '{pipeline_name}'"))
+    pipeline_id = str(status.pipeline_id)
+    pipeline = client.pipelines.get(pipeline_id)
+    assert pipeline.spec is not None and pipeline.spec.libraries
+    body = pipeline.spec.as_dict()
+    body["libraries"] = [{"glob": {"include": "/Workspace/Users/someone/scratch/**"}}]
+    # An edit in the UI keeps who the pipeline runs as (run_as is write-only, as for jobs).
+    body["run_as"] = {"service_principal_name": pipeline.run_as_user_name}
+    client.api_client.do("PUT", f"/api/2.0/pipelines/{pipeline_id}", body=body)
+    client.permissions.update(
+        "pipelines",
+        pipeline_id,
+        access_control_list=[
+            iam.AccessControlRequest(
+                user_name="intern@example.com", permission_level=iam.PermissionLevel.CAN_MANAGE
+            )
+        ],
+    )
+    quality_name = layout.values["databricks-cicd:jobs"]["orders_quality"]["name"]
+    (quality,) = [
+        j
+        for j in client.jobs.list(name=quality_name)
+        if j.settings and j.settings.name == quality_name
+    ]
+    assert quality.job_id is not None
+    job = client.jobs.get(quality.job_id)
+    assert job.settings is not None and job.settings.tasks
+    task = next(t for t in job.settings.tasks if t.task_key == "quality")
+    assert task.notebook_task is not None
+    task.notebook_task.notebook_path = "/Users/someone/scratch"
+    _edit_in_the_ui(client, quality.job_id, job)
+
+    code, report = _run_json(layout, capsys)
+    assert code == 1, report
+    seen = sorted((f["group"].split(" (")[0], f["path"]) for f in report["findings"])
+    assert seen == sorted(
+        [
+            (f"pipeline orders_bronze {pipeline_name}", "libraries"),
+            (f"job orders_quality {quality_name}", "tasks[quality].notebook_task.notebook_path"),
+            ("permissions", f"pipeline orders_bronze ({pipeline_id}): userName intern@example.com"),
+        ]
+    ), json.dumps(report["findings"], indent=1)
+
+
 # ------------------------------------------------------------------------------------------
 # Secrets added by hand never reach the report (issue 20, item 7)
 
@@ -615,7 +673,7 @@ def _issue_body(tmp_path: Path, report: str, status: str = "drift") -> str:
     return recorded.read_text()
 
 
-@pytest.mark.parametrize("layout", ["staging" + ONE_JOB], indirect=True)
+@pytest.mark.parametrize("layout", ["staging"], indirect=True)
 def test_a_secret_added_by_hand_is_in_no_report_nor_the_issue(
     layout: Layout, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -234,3 +234,21 @@ def test_a_literal_secret_in_the_head_file_is_not_printed(
     assert "baseParameters.db_password" in out and "tags.note" in out, out + err
     assert secret not in out + err and token[4:] not in out + err, out + err
     assert "[redacted: " in out, out
+
+
+def test_the_summary_says_what_each_job_and_pipeline_runs() -> None:
+    from cicd.config import read_stack_file
+    from cicd.preview import summary
+
+    lines = summary(read_stack_file(REPO / "Pulumi.prod.yaml"))
+    assert lines[0] == "Summary: live 1.3.0, rollback target 1.2.0, kept 1.2.0, 1.3.0", lines
+    text = "\n".join(lines)
+    assert "  job main (etl-pipeline-prod) runs release 1.3.0: 4 task(s)" in text, text
+    assert "    daily_summary: wheel etl_pipeline:daily_summary (after main)" in text, text
+    assert "    main: notebook main (after check_source)" in text, text
+    assert "  job orders_quality (etl-orders-quality-prod) runs release 1.3.0: 2 task(s)" in text
+    assert "    refresh_bronze: pipeline orders_bronze" in text, text
+    assert (
+        "  pipeline orders_bronze (etl-orders-bronze-prod) runs release 1.3.0:"
+        " pipelines/orders/** -> prod.sales"
+    ) in text, text

@@ -12,7 +12,7 @@ import yaml
 
 from cicd.config import pulumi_config_map
 from cicd.evaluation import Evaluation, evaluate
-from cicd.evaluation.program import _fake_id
+from cicd.evaluation.program import fake_id
 from cicd.releases.content import scan_release
 from tests.conftest import REPO
 
@@ -305,6 +305,5 @@ def test_every_job_and_pipeline_runs_the_live_release_only(stack: str) -> None:
     assert "jobClusters" not in quality, quality
     pipeline = evaluation.named("pipeline-lakeflow-orders_bronze-pipeline")
     refresh = next(t for t in quality["tasks"] if t["taskKey"] == "refresh_bronze")
-    # The mocks give every resource the id _fake_id(name), as a provider gives one id per resource.
-    assert refresh["pipelineTask"]["pipelineId"] == _fake_id(pipeline.name), refresh
+    assert refresh["pipelineTask"]["pipelineId"] == fake_id(pipeline.name), refresh
     assert pipeline.inputs["catalog"] == stack and pipeline.inputs["serverless"] is True

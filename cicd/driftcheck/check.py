@@ -1,4 +1,5 @@
-"""One drift check of a stack: every kept release, the job and the permissions, in that order."""
+"""One drift check of a stack: every kept release, every job and pipeline, and the permissions,
+in that order."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ from dataclasses import dataclass, field
 
 from databricks.sdk import WorkspaceClient
 
-from cicd.driftcheck.expected import ExpectedStack
+from cicd.driftcheck.expected import ExpectedStack, id_placeholder
 from cicd.driftcheck.findings import Finding
 from cicd.driftcheck.job import check_job, find_job
 from cicd.driftcheck.objects import FolderMissing
 from cicd.driftcheck.permissions import check_permissions
+from cicd.driftcheck.pipeline import check_pipeline, find_pipeline
 from cicd.driftcheck.releases import ReleaseDrift, check_release
 
 
@@ -20,10 +22,13 @@ class ReleaseFolderMissing(Exception):
 
 @dataclass
 class DriftResult:
-    job_id: int
+    job_id: int | None  # the main job's
     releases: list[ReleaseDrift] = field(default_factory=list)
-    job_findings: list[Finding] = field(default_factory=list)
+    job_findings: list[Finding] = field(default_factory=list)  # jobs' and pipelines'
     permission_findings: list[Finding] = field(default_factory=list)
+    # Every job and pipeline of the stack as found in the workspace, by key.
+    job_ids: dict[str, int] = field(default_factory=dict)
+    pipeline_ids: dict[str, str] = field(default_factory=dict)
 
     @property
     def findings(self) -> list[Finding]:
@@ -55,9 +60,34 @@ def check_releases(client: WorkspaceClient, expected: ExpectedStack) -> list[Rel
 def check_stack(
     client: WorkspaceClient, expected: ExpectedStack, job_id: int | None = None
 ) -> DriftResult:
-    resolved_job = job_id if job_id is not None else find_job(client, expected.job_name)
-    result = DriftResult(resolved_job, check_releases(client, expected))
-    result.job_findings = check_job(client, expected.job_inputs, resolved_job)
+    """`job_id`: the main job's id, when it is not to be found by its name."""
+    job_ids = {
+        key: job_id
+        if job_id is not None and key == expected.main_job
+        else find_job(client, str(inputs["name"]))
+        for key, inputs in expected.jobs.items()
+    }
+    pipeline_ids = {
+        key: find_pipeline(client, str(inputs["name"]))
+        for key, inputs in expected.pipelines.items()
+    }
+    ids = {id_placeholder("job", k): str(v) for k, v in job_ids.items()}
+    ids.update({id_placeholder("pipeline", k): v for k, v in pipeline_ids.items()})
+    result = DriftResult(
+        job_ids.get(expected.main_job) if expected.jobs else None,
+        check_releases(client, expected),
+        job_ids=job_ids,
+        pipeline_ids=pipeline_ids,
+    )
+    for key, inputs in expected.jobs.items():
+        result.job_findings += check_job(client, inputs, job_ids[key], ids, key)
+    for key, inputs in expected.pipelines.items():
+        result.job_findings += check_pipeline(client, key, inputs, pipeline_ids[key])
     for grants in expected.permissions:
-        result.permission_findings += check_permissions(client, grants, resolved_job)
+        object_id = (
+            job_ids.get(grants.object_key or "")
+            if grants.object_kind == "job"
+            else pipeline_ids.get(grants.object_key or "")
+        )
+        result.permission_findings += check_permissions(client, grants, object_id)
     return result

@@ -27,6 +27,7 @@ from cicd.config import (
     version_sort_key,
 )
 from cicd.evaluation import Registration, evaluate
+from cicd.evaluation.program import fake_id
 from cicd.releases.lock import LOCK_FILE, LockError, read_lock
 
 NOTEBOOK = "databricks:index/notebook:Notebook"
@@ -34,6 +35,7 @@ WORKSPACE_FILE = "databricks:index/workspaceFile:WorkspaceFile"
 VOLUME_FILE = "databricks:index/file:File"
 DBFS_FILE = "databricks:index/dbfsFile:DbfsFile"
 JOB = "databricks:index/job:Job"
+PIPELINE = "databricks:index/pipeline:Pipeline"
 PERMISSIONS = "databricks:index/permissions:Permissions"
 RELEASE = "databricks-cicd:release:Release"
 # Dev environments are not part of the check; leaving them out also spares building dev wheels.
@@ -82,9 +84,18 @@ class ExpectedRelease:
 class ExpectedGrants:
     """One authoritative Permissions resource: the object and exactly what it grants."""
 
-    object_kind: str  # "directory" or "job"
+    object_kind: str  # "directory", "job" or "pipeline"
     directory_path: str | None
     grants: dict[tuple[str, str], str]  # (principal kind, principal) -> permission level
+    # The job's or pipeline's key in the stack config (`main` is databricks-cicd:job).
+    object_key: str | None = None
+
+
+# In an expected job's inputs, the id of a pipeline or job of the stack (a pipeline task's
+# pipelineId, a run-job task's jobId) is only known in the workspace: it stands there as
+# "{pipeline:<key>}" or "{job:<key>}", filled in once the check has found them by name.
+def id_placeholder(kind: str, key: str) -> str:
+    return f"{{{kind}:{key}}}"
 
 
 @dataclass(frozen=True)
@@ -92,8 +103,19 @@ class ExpectedStack:
     stack: str
     config: StackConfig
     releases: tuple[ExpectedRelease, ...]
-    job_inputs: dict[str, Any]  # the Job's inputs, wire (camelCase) names
+    # Every job's and pipeline's inputs by key (wire, camelCase names); the main job first.
+    jobs: dict[str, dict[str, Any]]
     permissions: tuple[ExpectedGrants, ...] = field(default=())
+    pipelines: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def main_job(self) -> str:
+        return next(iter(self.jobs))
+
+    @property
+    def job_inputs(self) -> dict[str, Any]:
+        """The main job's inputs (databricks-cicd:job, else the first job)."""
+        return self.jobs[self.main_job]
 
     @property
     def job_name(self) -> str:
@@ -160,13 +182,14 @@ def _object(
     return ExpectedObject(path, artifact_store, "library", local, lock_key, digest)
 
 
-def _evaluate(
-    config_map: Mapping[str, str], stack: str, project_dir: Path
-) -> tuple[StackConfig, Any]:
+def expected_state(config_map: Mapping[str, str], stack: str, project_dir: Path) -> ExpectedStack:
+    """Evaluate the program for `stack` (kept releases must be on disk, as `cicd.release ensure`
+    leaves them) and read what it registers into the expected state."""
     config_map = {k: v for k, v in config_map.items() if k not in UNCHECKED_KEYS}
     try:
         config = parse_stack_config(namespace_values(config_map))
-    except ConfigError as exc:
+        lock = read_lock(project_dir / LOCK_FILE)
+    except (ConfigError, LockError) as exc:
         raise DriftSetupError(str(exc)) from None
     try:
         evaluation = evaluate(config_map, stack, project_dir)
@@ -175,16 +198,6 @@ def _evaluate(
             f"the program does not evaluate for stack {stack!r}: {exc}. Run `python -m"
             f" cicd.release ensure --stack {stack}` first so every kept release is on disk"
         ) from None
-    return config, evaluation
-
-
-def _releases(
-    config: StackConfig, evaluation: Any, project_dir: Path
-) -> tuple[ExpectedRelease, ...]:
-    try:
-        lock = read_lock(project_dir / LOCK_FILE)
-    except LockError as exc:
-        raise DriftSetupError(str(exc)) from None
     store = _store_of(config.artifact_store.kind)
     releases = []
     # Every Release the program registers (kept ones, and any other kind a later change adds)
@@ -219,34 +232,52 @@ def _releases(
                 objects,
             )
         )
-    return tuple(releases)
+    job_keys = {job.name: key for key, job in config.all_jobs().items()}
+    pipeline_keys = {p.name: key for key, p in config.pipelines.items()}
+    # Registration name -> (kind, key) of every job and pipeline, and their mock ids.
+    owners: dict[str, tuple[str, str]] = {}
+    ids: dict[str, str] = {}
+    jobs: dict[str, dict[str, Any]] = {}
+    pipelines: dict[str, dict[str, Any]] = {}
+    for registration in evaluation.of_type(JOB):
+        key = job_keys[str(registration.inputs["name"])]
+        owners[registration.name] = ("job", key)
+        ids[fake_id(registration.name)] = id_placeholder("job", key)
+    for registration in evaluation.of_type(PIPELINE):
+        key = pipeline_keys[str(registration.inputs["name"])]
+        owners[registration.name] = ("pipeline", key)
+        ids[fake_id(registration.name)] = id_placeholder("pipeline", key)
+    for registration in evaluation.of_type(JOB):
+        jobs[owners[registration.name][1]] = _with_placeholders(registration.inputs, ids)
+    for registration in evaluation.of_type(PIPELINE):
+        pipelines[owners[registration.name][1]] = dict(registration.inputs)
+    if not jobs and not pipelines:
+        raise DriftSetupError(f"the program registers no job and no pipeline for {stack!r}")
+    ordered = dict(sorted(jobs.items(), key=lambda item: (item[0] != "main", item[0])))
+    permissions = tuple(_grants(r, owners) for r in evaluation.of_type(PERMISSIONS))
+    return ExpectedStack(
+        stack, config, tuple(releases), ordered, permissions, dict(sorted(pipelines.items()))
+    )
 
 
-def expected_releases(
-    config_map: Mapping[str, str], stack: str, project_dir: Path
-) -> tuple[ExpectedRelease, ...]:
-    """What the program publishes for each release `stack` keeps (releases on disk, as `cicd.
-    release ensure` leaves them), whatever jobs and pipelines the stack has."""
-    config, evaluation = _evaluate(config_map, stack, project_dir)
-    return _releases(config, evaluation, project_dir)
-
-
-def expected_state(config_map: Mapping[str, str], stack: str, project_dir: Path) -> ExpectedStack:
-    """Evaluate the program for `stack` (kept releases must be on disk, as `cicd.release ensure`
-    leaves them) and read what it registers into the expected state."""
-    config, evaluation = _evaluate(config_map, stack, project_dir)
-    releases = _releases(config, evaluation, project_dir)
-    jobs = evaluation.of_type(JOB)
-    if len(jobs) != 1:
-        raise DriftSetupError(f"the program registers {len(jobs)} jobs for {stack!r}, expected 1")
-    permissions = tuple(_grants(r) for r in evaluation.of_type(PERMISSIONS))
-    return ExpectedStack(stack, config, releases, dict(jobs[0].inputs), permissions)
+def _with_placeholders(value: Any, ids: Mapping[str, str]) -> Any:
+    """`value` with every pipeline and job id of the stack replaced by its placeholder."""
+    if isinstance(value, Mapping):
+        return {
+            k: ids.get(str(v), v)
+            if k in ("pipelineId", "jobId") and str(v) in ids
+            else _with_placeholders(v, ids)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_with_placeholders(v, ids) for v in value]
+    return value
 
 
 PRINCIPAL_KEYS = ("groupName", "servicePrincipalName", "userName")
 
 
-def _grants(registration: Registration) -> ExpectedGrants:
+def _grants(registration: Registration, owners: Mapping[str, tuple[str, str]]) -> ExpectedGrants:
     inputs = registration.inputs
     grants = {}
     for control in inputs.get("accessControls") or []:
@@ -255,9 +286,14 @@ def _grants(registration: Registration) -> ExpectedGrants:
                 grants[(key, str(control[key]))] = str(control["permissionLevel"])
     if inputs.get("directoryPath"):
         return ExpectedGrants("directory", str(inputs["directoryPath"]), grants)
-    if "jobId" in inputs:
-        return ExpectedGrants("job", None, grants)
+    # A component's Permissions is "<component>-permissions", its object "<component>-job" or
+    # "<component>-pipeline" (components/pipeline_job.py, lakeflow_pipeline.py).
+    component = registration.name.removesuffix("-permissions")
+    for kind, field_name in (("job", "jobId"), ("pipeline", "pipelineId")):
+        owner = owners.get(f"{component}-{kind}")
+        if field_name in inputs and owner is not None:
+            return ExpectedGrants(kind, None, grants, owner[1])
     raise DriftSetupError(
-        f"permissions {registration.name}: neither a directory nor the job; the drift check"
-        " knows only those two (cicd/driftcheck/expected.py)"
+        f"permissions {registration.name}: not on a folder, job or pipeline of the stack; the"
+        " drift check knows only those (cicd/driftcheck/expected.py)"
     )

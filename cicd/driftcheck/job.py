@@ -19,14 +19,33 @@ from databricks.sdk import WorkspaceClient
 from cicd.driftcheck.findings import Finding
 
 # Provider property names whose Jobs API name is not their snake_case form.
-RENAMED = {"onFailures": "on_failure", "onSuccesses": "on_success", "onStarts": "on_start"}
+RENAMED = {
+    "onFailures": "on_failure",
+    "onSuccesses": "on_success",
+    "onStarts": "on_start",
+    "onDurationWarningThresholdExceededs": "on_duration_warning_threshold_exceeded",
+    "dependsOns": "depends_on",
+}
 # Maps whose keys are data the program sets whole: a key added by hand is drift.
-WHOLE_MAPS = {"tags", "custom_tags", "spark_conf", "base_parameters", "spark_env_vars"}
+WHOLE_MAPS = {
+    "tags",
+    "custom_tags",
+    "spark_conf",
+    "base_parameters",
+    "spark_env_vars",
+    "named_parameters",
+    "job_parameters",
+    "configuration",
+}
 # Settings that change what a run does or sees (its environment, Spark conf, parameters): one
 # added by hand where the program sets none is drift too, and reported (redacted, `findings`).
 ADDED_BY_HAND = {"spark_env_vars", "spark_conf", "base_parameters", "parameters"}
 # Lists of keyed entries: matched by their key.
-KEYED_LISTS = {"tasks": "task_key", "job_clusters": "job_cluster_key"}
+KEYED_LISTS = {
+    "tasks": "task_key",
+    "job_clusters": "job_cluster_key",
+    "environments": "environment_key",
+}
 # What the service means when it leaves a field out on read (Jobs API reference): a notebook task
 # without git_source reads its notebook from the workspace.
 SERVICE_DEFAULTS = {"notebook_task.source": "WORKSPACE"}
@@ -78,6 +97,8 @@ def _same(expected: Any, actual: Any) -> bool:
         return expected is actual
     if isinstance(expected, (int, float)) and isinstance(actual, (int, float)):
         return float(expected) == float(actual)
+    if isinstance(expected, str) and isinstance(actual, int) and expected.isdigit():
+        return int(expected) == actual  # a job id: a string in the program, a number in the API
     return bool(expected == actual)
 
 
@@ -132,16 +153,34 @@ def compare(expected: Any, actual: Any, path: str, group: str, out: list[Finding
         out.append(Finding(group, "differs", path, expected, actual))
 
 
-def check_job(client: WorkspaceClient, job_inputs: Mapping[str, Any], job_id: int) -> list[Finding]:
-    """Compare the job's settings with what the program registers."""
-    expected = api_settings(dict(job_inputs))
+def fill_ids(value: Any, ids: Mapping[str, str]) -> Any:
+    """`value` with the stack's id placeholders ("{pipeline:<key>}") replaced by the ids found."""
+    if isinstance(value, Mapping):
+        return {k: fill_ids(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [fill_ids(v, ids) for v in value]
+    if isinstance(value, str) and value in ids:
+        return ids[value]
+    return value
+
+
+def check_job(
+    client: WorkspaceClient,
+    job_inputs: Mapping[str, Any],
+    job_id: int,
+    ids: Mapping[str, str] | None = None,
+    key: str | None = None,
+) -> list[Finding]:
+    """Compare the job's settings with what the program registers; `ids` fills in the ids of
+    the stack's pipelines and jobs that its tasks name."""
+    expected = api_settings(fill_ids(dict(job_inputs), ids or {}))
     job = client.jobs.get(job_id)
     actual = job.settings.as_dict() if job.settings else {}
     if "run_as" not in actual and job.run_as_user_name and isinstance(expected.get("run_as"), dict):
         # The service reports who a job runs as at the top level when settings omit it.
         principal_key = next(iter(expected["run_as"]), "user_name")
         actual["run_as"] = {principal_key: job.run_as_user_name}
-    group = f"job {expected.get('name')} (id {job_id})"
+    group = f"job {key + ' ' if key and key != 'main' else ''}{expected.get('name')} (id {job_id})"
     findings: list[Finding] = []
     compare(expected, actual, "", group, findings)
     return findings

@@ -41,16 +41,18 @@ def _direct_grants(
 
 
 def check_permissions(
-    client: WorkspaceClient, expected: ExpectedGrants, job_id: int
+    client: WorkspaceClient, expected: ExpectedGrants, object_id: str | int | None
 ) -> list[Finding]:
+    """`object_id`: the job's or pipeline's id in the workspace (unused for a folder)."""
     if expected.object_kind == "directory":
         assert expected.directory_path is not None
         status = client.workspace.get_status(expected.directory_path)
         where = f"folder {expected.directory_path}"
         actual = _direct_grants(client, "directories", str(status.object_id))
     else:
-        where = f"job {job_id}"
-        actual = _direct_grants(client, "jobs", str(job_id))
+        kind = expected.object_kind
+        where = f"{kind} {expected.object_key} ({object_id})"
+        actual = _direct_grants(client, f"{kind}s", str(object_id))
     findings = []
     for key in sorted(set(expected.grants) | set(actual)):
         kind, principal = key

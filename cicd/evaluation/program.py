@@ -75,7 +75,8 @@ def _name_of(urn: str) -> str:
     return urn.rsplit("::", 1)[-1]
 
 
-def _fake_id(name: str) -> str:
+def fake_id(name: str) -> str:
+    """The id the mocks give resource `name` (a provider gives one id per resource)."""
     return str(int(hashlib.sha256(name.encode()).hexdigest()[:12], 16))
 
 
@@ -88,7 +89,7 @@ class _ProgramMocks(pulumi.runtime.Mocks):
     def new_resource(
         self, args: pulumi.runtime.MockResourceArgs
     ) -> tuple[str | None, dict[str, Any]]:
-        resource_id = _fake_id(args.name)
+        resource_id = fake_id(args.name)
         state = dict(args.inputs)
         path = args.inputs.get("path")
         if args.typ == "databricks:index/job:Job":

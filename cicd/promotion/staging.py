@@ -26,7 +26,7 @@ from pathlib import Path
 from databricks.sdk import WorkspaceClient
 
 from cicd.config import ConfigError, pulumi_config_map, read_stack_file
-from cicd.driftcheck.expected import DriftSetupError, expected_releases
+from cicd.driftcheck.expected import DriftSetupError, expected_state
 from cicd.driftcheck.objects import FolderMissing
 from cicd.driftcheck.releases import check_release
 from cicd.jobs.provenance import (
@@ -82,7 +82,7 @@ def check_staging_release(
         # Staging as if it kept only this release: the same paths and objects it registers then.
         only = {"kept": [entry], "live": version}
         config_map["databricks-cicd:releases"] = json.dumps(only)
-        releases = expected_releases(config_map, source.stack, project_dir)
+        releases = expected_state(config_map, source.stack, project_dir).releases
     except (ConfigError, DriftSetupError, ValueError) as exc:
         raise ProvenanceError(f"cannot check release {version} in staging: {exc}") from None
     release = next(r for r in releases if r.version == version)
