@@ -39,7 +39,7 @@ from cicd.jobs.provenance import (
 )
 from cicd.jobs.stack_outputs import stack_host, workspace_client
 from cicd.project import stack_file
-from cicd.releases.lock import LockError
+from cicd.releases.lock import LOCK_FILE, LockError
 
 READER_ID_VARIABLE = "STAGING_READER_CLIENT_ID"
 READER_SECRET_VARIABLE = "STAGING_READER_CLIENT_SECRET"
@@ -96,8 +96,8 @@ def check_staging_release(
         lines = [f.line() for f in drift.findings[:10]]
         more = len(drift.findings) - len(lines)
         raise ProvenanceError(
-            f"release {version} in staging is not what {path.name}'s lock records, so its runs"
-            " there prove nothing:\n"
+            f"release {version} in staging is not what {LOCK_FILE} records, so its runs there"
+            " prove nothing:\n"
             + "\n".join(lines)
             + (f"\n  and {more} more" if more > 0 else "")
             + f"\nPut it back (`python -m cicd.drift --stack {source.stack} --restore`), run"
