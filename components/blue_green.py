@@ -124,7 +124,9 @@ class BlueGreen(pulumi.ComponentResource):
         location = self._location(args, live_version)
         main = args.jobs.get(MAIN)
         self.live_notebook_path = (
-            live.notebook_paths[args.entry_notebooks[live_version]] if main is not None else None
+            live.notebook_paths.get(args.entry_notebooks[live_version])
+            if main is not None
+            else None
         )
         self.live_library_paths = live.library_paths
         tags = {"pipeline": args.pipeline_name, "release": live_version}
@@ -162,7 +164,7 @@ class BlueGreen(pulumi.ComponentResource):
         candidate = args.releases.candidate
         self.candidate_version = candidate
         self.candidate_notebook_path = (
-            releases[candidate].notebook_paths[args.entry_notebooks[candidate]]
+            releases[candidate].notebook_paths.get(args.entry_notebooks[candidate])
             if candidate and main is not None
             else None
         )

@@ -93,6 +93,15 @@ class LakeflowPipeline(pulumi.ComponentResource):
                 root_path=release.root(settings.root_path),
                 serverless=settings.serverless or None,
                 clusters=_clusters(settings),
+                environment=(
+                    databricks.PipelineEnvironmentArgs(
+                        dependencies=release.library_paths(
+                            settings.environment.libraries, wheels_only=True
+                        )
+                    )
+                    if settings.environment
+                    else None
+                ),
                 photon=settings.photon,
                 edition=settings.edition,
                 continuous=settings.continuous,

@@ -23,7 +23,7 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.service import compute, iam, jobs
 from databricks.sdk.service.workspace import ImportFormat, Language
 
-from cicd.evaluation import Evaluation, evaluate
+from cicd.evaluation import evaluate
 from cicd.evaluation.program import fake_id
 from tests.conftest import REPO
 
@@ -179,10 +179,16 @@ def write_workspace_file(client: WorkspaceClient, path: str, data: bytes) -> Non
 
 
 def publish(
-    client: WorkspaceClient, config: Mapping[str, str], stack: str, project_dir: Path = REPO
-) -> tuple[Evaluation, int]:
+    client: WorkspaceClient,
+    config: Mapping[str, str],
+    stack: str,
+    *,
+    with_ids: bool = False,
+    project_dir: Path = REPO,
+) -> Any:
     """Create everything the program registers for `config` (releases from `project_dir`);
-    returns it and the job id."""
+    returns it and the main job's id (and, `with_ids`, the ids the workspace gave each job and
+    pipeline by the program's ids)."""
     config = {k: v for k, v in config.items() if k != "databricks-cicd:developers"}
     evaluation = evaluate(config, stack, project_dir)
     job_id = 0
@@ -243,4 +249,4 @@ def publish(
             created_ids.get(f"{component}-job") or created_ids[f"{component}-pipeline"]
         )
         client.permissions.set(object_type, object_id, access_control_list=_acl(inputs))
-    return evaluation, job_id
+    return (evaluation, job_id, ids) if with_ids else (evaluation, job_id)

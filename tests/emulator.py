@@ -32,7 +32,7 @@ os.environ["MINILAKE_DUCKDB_EXTENSION_DIR"] = str(SESSION_DATA_DIR / "duckdb-ext
 class Emulator:
     """One minilake server for the test session; `client()` is an SDK client for it."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
         # Settings are read from the environment when minilake is imported. An empty extension
         # folder makes it load (never download) DuckDB's delta extension: this machine has no
         # network but the package registries, and no test here reads Delta tables.
@@ -51,9 +51,11 @@ class Emulator:
 
         self.data_dir = data_dir
         self.app = create_app()
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        if port is None:
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = int(probe.getsockname()[1])
+        self.port = port
         self.url = f"http://127.0.0.1:{self.port}"
         self._server = uvicorn.Server(
             uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")

@@ -47,7 +47,9 @@ def publish_staging(
     values["databricks-cicd:access"]["restrictWorkspaceRoot"] = True
     values["databricks-cicd:releases"] = {"kept": [{"version": version}], "live": version}
     path.write_text(yaml.safe_dump(document))
-    _, job_id = publish(emulator.client(), pulumi_config_map(path), "staging", project_dir)
+    _, job_id = publish(
+        emulator.client(), pulumi_config_map(path), "staging", project_dir=project_dir
+    )
     token = f"staging-deploy-{name}"
     run_scripts.identities[token] = values["databricks-cicd:access"]["deployIdentity"]
     deployer = WorkspaceClient(host=emulator.url, token=token)

@@ -404,3 +404,27 @@ def test_the_candidate_is_never_the_default_rollback_target() -> None:
     )
     assert config.releases.effective_rollback_target == "1.0.0"
     assert config.releases.candidate == "1.1.0"
+
+
+PIPELINE = {
+    "name": "orders",
+    "catalog": "main",
+    "schema": "sales",
+    "libraries": [{"glob": "transformations/**"}],
+}
+
+
+def test_a_pipeline_installs_release_wheels_by_pattern() -> None:
+    pipeline = dict(PIPELINE, environment={"libraries": ["etl_pipeline-*.whl"]})
+    config = parse_stack_config({**base_values(), "pipelines": {"orders": pipeline}})
+    environment = config.pipelines["orders"].environment
+    assert environment is not None and environment.libraries == ["etl_pipeline-*.whl"], environment
+    # Left out, the pipeline installs nothing (as before environment existed).
+    config = parse_stack_config({**base_values(), "pipelines": {"orders": PIPELINE}})
+    assert config.pipelines["orders"].environment is None
+
+
+def test_a_pipeline_environment_without_libraries_is_refused() -> None:
+    empty = dict(PIPELINE, environment={"libraries": []})
+    problem = only_problem({**base_values(), "pipelines": {"orders": empty}})
+    assert "pipelines.orders.environment.libraries" in problem, problem

@@ -19,7 +19,7 @@ from cicd.evaluation import Evaluation, compare, evaluate
 from cicd.preview import describe_changes
 from cicd.release import main
 from cicd.releases.lock import ReleaseMetadata, read_lock, read_release_metadata
-from tests.conftest import REPO, SandboxProject, to_pulumi_config, with_releases
+from tests.conftest import REPO, SandboxProject, base_values, to_pulumi_config, with_releases
 from tests.outside_content import OutsideTree, make_outside_tree, make_wheel
 
 JOB = ("databricks:index/job:Job", "pipeline-job")
@@ -319,3 +319,50 @@ def test_ruff_and_pytest_leave_published_content_alone(tmp_path: Path) -> None:
     ).stdout
     assert "tests/test_ok.py::test_ok" in collected and "releases" not in collected, collected
     assert notebook.read_bytes() == source
+
+
+def test_a_release_without_entry_notebook_is_refused_by_a_job_without_tasks(
+    tmp_path: Path,
+) -> None:
+    """A converted bundle's release records no entry notebook: jobs that name their tasks run
+    it; the main job without tasks is refused with the fix, before anything registers."""
+    from cicd.releases.publish import publish
+
+    (tmp_path / "project").mkdir()
+    project = SandboxProject(tmp_path / "project")
+    tree = tmp_path / "bundle"
+    (tree / "src").mkdir(parents=True)
+    (tree / "src" / "orders.sql").write_text("SELECT 1\n")
+    lines = publish(project.root, "2.0.0", tree, [], None, no_entry=True)
+    assert "no entry notebook" in lines[0], lines
+    assert read_release_metadata(project.root / "releases.lock.yaml")["2.0.0"].entry_notebook == ""
+    values = with_releases(base_values(), ["2.0.0"], "2.0.0")
+    partial = Evaluation()
+    with pytest.raises(Exception) as caught:
+        project.evaluate(values, into=partial)
+    message = str(caught.value)
+    assert "release 2.0.0 (live) was published without an entry notebook" in message, message
+    assert "give databricks-cicd:job tasks" in message, message
+    assert not partial.resources, sorted(partial.resources)
+    # The same release runs under a job that names its task.
+    values["job"] = {
+        **values["job"],
+        "tasks": [
+            {"taskKey": "orders", "sqlFile": {"path": "src/orders.sql", "warehouseId": "abc"}}
+        ],
+    }
+    evaluation = project.evaluate(values)
+    job = evaluation.resources[JOB].inputs
+    assert job["tasks"][0]["sqlTask"]["file"]["path"].endswith("/releases/2.0.0/src/orders.sql")
+
+
+def test_the_lock_refuses_an_empty_entry_for_a_built_release(tmp_path: Path) -> None:
+    from cicd.releases.lock import LockError, read_lock_document
+
+    lock = tmp_path / "releases.lock.yaml"
+    lock.write_text(
+        "releases:\n  1.0.0:\n    notebooks/main.py: sha256:00\n"
+        "metadata:\n  1.0.0:\n    entryNotebook: ''\n    origin: build\n"
+    )
+    with pytest.raises(LockError, match="needs entryNotebook"):
+        read_lock_document(lock)

@@ -19,7 +19,9 @@ class ArtifactStoreKind(str, Enum):
 class ArtifactStore(Model):
     """Where built libraries go: DBFS (the design card), a UC volume, or workspace files."""
 
+    # volume (Unity Catalog, runtimes 15+), workspace (workspace files) or dbfs (runtimes < 15).
     kind: ArtifactStoreKind
+    # /Volumes/<catalog>/<schema>/<volume>[/...], a workspace folder, or a DBFS folder.
     root: StrictStr
 
     @model_validator(mode="after")

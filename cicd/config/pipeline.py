@@ -80,6 +80,15 @@ class PipelineNotifications(Model):
         return check_emails(value, "notifications.emails")
 
 
+class PipelineEnvironment(Model):
+    """What a pipeline installs besides its source (its `environment.dependencies`): wheels of
+    the release. Pipelines take an environment on serverless and classic compute alike."""
+
+    # File-name patterns matched against the release's wheels ('etl_pipeline-*.whl'), installed
+    # from the live release's folder in the artifact store (never a package index).
+    libraries: list[StrictStr] = Field(min_length=1)
+
+
 class PipelineSettings(Model):
     """One Lakeflow Declarative Pipeline of the stack."""
 
@@ -92,6 +101,8 @@ class PipelineSettings(Model):
     root_path: StrictStr | None = None
     # Serverless unless a cluster is given.
     cluster: PipelineCluster | None = None
+    # Wheels of the release the pipeline installs.
+    environment: PipelineEnvironment | None = None
     continuous: StrictBool = False
     development: StrictBool = False
     channel: Literal["CURRENT", "PREVIEW"] = "CURRENT"

@@ -41,9 +41,13 @@ from cicd.config.tasks import check_key
 class StackConfig(Model):
     """Everything one stack deploys, validated as a whole."""
 
+    # Names the stack's objects (tags, dev folders and clusters): lowercase, digits and '-'.
     pipeline_name: StrictStr = Field(default="etl-pipeline", pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
+    # The workspace folder holding releases/<version>/, e.g. /Production/etl-pipeline.
     workspace_root: StrictStr
+    # Where the releases' libraries go (releases/<version>/ below its root).
     artifact_store: ArtifactStore
+    # The kept releases, the live one, the rollback target (and the gate's candidate).
     releases: Releases
     # The main job (key `main`): the stack's one job before `jobs` existed; it may gain tasks.
     job: JobSettings | None = None
@@ -53,6 +57,7 @@ class StackConfig(Model):
     pipelines: dict[str, PipelineSettings] = Field(default_factory=dict)
     # Which jobs the production gate runs before the switch (default: all of them).
     gate: GateSettings | None = None
+    # Who manages, runs and reads the stack's objects (admin group, deploy identity, ...).
     access: Access | None = None
     # Per-engineer dev environments; any stack may have them (staging does).
     developers: Developers | None = None

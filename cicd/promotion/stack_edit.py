@@ -37,31 +37,42 @@ def changed_lines(before: str, after: str) -> list[str]:
     ]
 
 
+def round_trip_load(text: str, where: str) -> tuple[YAML, Any]:
+    """A stack file loaded for editing, with the YAML settings that give it back byte for byte
+    (refused when no known style does: an edit must change only the lines it means to)."""
+    try:
+        _, indent, dash_offset = load_yaml_guess_indent(text)
+    except YAMLError as exc:
+        raise StackEditError(f"{where}: is not valid YAML ({exc})") from None
+    # The indentation styles a stack file is written in; the first that gives the file back
+    # byte for byte is the file's own.
+    styles = [(2, indent or 2, dash_offset or 0), (2, 4, 2), (2, 2, 0), (4, 4, 2), (4, 6, 4)]
+    for mapping, sequence, offset in styles:
+        yaml = YAML()
+        yaml.preserve_quotes = True
+        yaml.width = 4096  # never re-wrap a long line
+        yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
+        document = yaml.load(text)
+        if dump_text(yaml, document) == text:
+            return yaml, document
+    raise StackEditError(
+        f"{where}: cannot be edited without reformatting lines it does not change"
+        " (unusual indentation or flow style); make the edit by hand instead"
+    )
+
+
+def dump_text(yaml: YAML, document: Any) -> str:
+    out = io.StringIO()
+    yaml.dump(document, out)
+    return out.getvalue()
+
+
 class StackDocument:
     """One stack file loaded for round-trip editing of its releases section."""
 
     def __init__(self, text: str, where: str) -> None:
         self.where = where
-        try:
-            _, indent, dash_offset = load_yaml_guess_indent(text)
-        except YAMLError as exc:
-            raise StackEditError(f"{where}: is not valid YAML ({exc})") from None
-        # The indentation styles a stack file is written in; the first that gives the file back
-        # byte for byte is the file's own.
-        styles = [(2, indent or 2, dash_offset or 0), (2, 4, 2), (2, 2, 0), (4, 4, 2), (4, 6, 4)]
-        for mapping, sequence, offset in styles:
-            self._yaml = YAML()
-            self._yaml.preserve_quotes = True
-            self._yaml.width = 4096  # never re-wrap a long line
-            self._yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
-            self.document: Any = self._yaml.load(text)
-            if self.text() == text:
-                break
-        else:
-            raise StackEditError(
-                f"{where}: cannot be edited without reformatting lines it does not change"
-                " (unusual indentation or flow style); make the edit by hand instead"
-            )
+        self._yaml, self.document = round_trip_load(text, where)
         config = self.document.get("config") if isinstance(self.document, dict) else None
         releases = config.get(RELEASES_KEY) if isinstance(config, dict) else None
         if not isinstance(releases, CommentedMap) or not isinstance(
@@ -74,9 +85,7 @@ class StackDocument:
         self.releases: CommentedMap = releases
 
     def text(self) -> str:
-        out = io.StringIO()
-        self._yaml.dump(self.document, out)
-        return out.getvalue()
+        return dump_text(self._yaml, self.document)
 
     @property
     def kept(self) -> CommentedSeq:

@@ -12,7 +12,14 @@ from pathlib import Path
 
 from cicd.config import MAIN, ConfigError, StackConfig, read_stack_config
 from cicd.releases.content import ReleaseContent, ReleaseContentError, entry_problem, scan_release
-from cicd.releases.lock import LOCK_FILE, LockError, ReleaseMetadata, read_lock_document, verify
+from cicd.releases.lock import (
+    LOCK_FILE,
+    NO_ENTRY,
+    LockError,
+    ReleaseMetadata,
+    read_lock_document,
+    verify,
+)
 from cicd.releases.problems import MAX_SHOWN
 from cicd.releases.publish import release_folder
 from cicd.releases.references import reference_problems
@@ -123,6 +130,12 @@ def _entry_notebook(
             f" {LOCK_FILE}), or name a notebook every kept release has"
         )
     entry = (meta or ReleaseMetadata()).entry_notebook
+    if entry == NO_ENTRY:
+        return entry, (
+            f"{where}: release {version}{live} was published without an entry notebook (its"
+            f" jobs name their tasks), and {where} has no tasks: give {where} tasks, or set"
+            f" {where}.entryNotebook to a notebook every kept release has"
+        )
     problem = entry_problem(content, entry)
     return entry, problem and (
         f"release {version}{live} {problem}, the entry notebook {LOCK_FILE} records for it;"

@@ -35,6 +35,10 @@ HEADER = (
     "# `publish`: content built elsewhere, kept in the folder named by `content`).\n"
 )
 BUILD, PUBLISH = "build", "publish"
+# The entry notebook of a published release that has none (a bundle whose jobs all name their
+# tasks, e.g. SQL files or Python files only): only a job without tasks needs an entry notebook,
+# and such a job refuses a release that records none (cicd.releases.inputs).
+NO_ENTRY = ""
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,7 @@ def _metadata(path: Path, version: str, raw: object) -> ReleaseMetadata:
     published_from = raw.get("publishedFrom") or {}
     if (
         not isinstance(entry, str)
-        or not entry
+        or (entry == NO_ENTRY and origin != PUBLISH)
         or origin not in (BUILD, PUBLISH)
         or (origin == PUBLISH) != isinstance(content, str)
         or not isinstance(published_from, Mapping)

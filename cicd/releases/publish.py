@@ -30,6 +30,7 @@ from cicd.releases.content import (
 )
 from cicd.releases.lock import (
     LOCK_FILE,
+    NO_ENTRY,
     PUBLISH,
     ReleaseMetadata,
     differences,
@@ -89,8 +90,15 @@ def publish(
     notebooks_dir: Path,
     library_files: Sequence[Path],
     entry: str | None,
+    *,
+    no_entry: bool = False,
+    published_from: dict[str, str] | None = None,
 ) -> list[str]:
-    """`publish VERSION --notebooks DIR [--library FILE]... [--entry NOTEBOOK]`."""
+    """`publish VERSION --notebooks DIR [--library FILE]... [--entry NOTEBOOK]`.
+
+    `no_entry`: the release has no entry notebook (every job that runs it names its tasks, as a
+    converted bundle's do); a job without tasks then refuses it at preview. `published_from`
+    says where the content came from when the folders given are scratch copies."""
     try:
         check_version(version)  # a plain identifier: releases/<version> never escapes releases/
     except ValueError as exc:
@@ -102,7 +110,7 @@ def publish(
     problems = Problems(notebooks_dir)
     notebooks, workspace_files, tree = inspect_notebooks(notebooks_dir, problems)
     libraries = inspect_libraries(library_files, problems)
-    entry_name = _resolve_entry(notebooks, entry, problems)
+    entry_name = NO_ENTRY if no_entry else _resolve_entry(notebooks, entry, problems)
     problems.raise_if_any(f"nothing was published as {version}")
     assert entry_name is not None  # an entry problem would have been raised
     digests = {f"notebooks/{relative}": digest for relative, digest in tree.items()}
@@ -120,7 +128,8 @@ def publish(
         entry_name,
         PUBLISH,
         folder,
-        {
+        published_from
+        or {
             "notebooks/": _shown(notebooks_dir, project_dir),
             **{f"libraries/{lib.file_name}": _shown(lib.source, project_dir) for lib in libraries},
         },
@@ -167,8 +176,8 @@ def publish(
     metadata[version] = meta
     write_lock(lock_path, lock, sources, metadata)
     return [
-        f"{version}: published {counts} into {folder} and recorded in {LOCK_FILE} (entry notebook"
-        f" {entry_name!r}).",
+        f"{version}: published {counts} into {folder} and recorded in {LOCK_FILE} ("
+        + (f"entry notebook {entry_name!r})." if entry_name else "no entry notebook)."),
         f"Commit both: `git add {folder} {LOCK_FILE}`; a fresh clone then previews and deploys"
         f" {version} with nothing from this machine. Keep it in a stack with `- version:"
         f' "{version}"` under releases.kept, and make it live with `live: "{version}"`.',

@@ -109,7 +109,16 @@ def job_problems(
     where = f"databricks-cicd:{'.'.join(config.job_location(key))}"
     found: list[str] = []
     implied = job.tasks is None
-    tasks = job.tasks if job.tasks is not None else [job.implied_task(entry)]
+    # A release without an entry notebook (NO_ENTRY) is refused for a job without tasks by
+    # cicd.releases.inputs, with its own message; there is no implied task to check here.
+    implied_entry = job.entry_notebook or entry
+    tasks = (
+        job.tasks
+        if job.tasks is not None
+        else [job.implied_task(implied_entry)]
+        if implied_entry
+        else []
+    )
     for task in tasks:
         found.extend(f"{where}: {p}" for p in _task_problems(content, task.runs(), implied=implied))
     for name, environment in sorted(job.environments.items()):
@@ -139,6 +148,15 @@ def pipeline_problems(key: str, pipeline: PipelineSettings, content: ReleaseCont
             found.append(f"{where}.libraries: file {library.file!r}: no such file")
         elif library.glob is not None and not any(p.startswith(library.path + "/") for p in every):
             found.append(f"{where}.libraries: glob {library.glob!r}: no file below that folder")
+    for pattern in pipeline.environment.libraries if pipeline.environment else []:
+        if not any(
+            fnmatch.fnmatchcase(lib.file_name, pattern) and lib.file_name.endswith(".whl")
+            for lib in content.libraries
+        ):
+            found.append(
+                f"{where}.environment.libraries: pattern {pattern!r} matches none of the"
+                " release's wheels"
+            )
     if pipeline.root_path and not any(p.startswith(pipeline.root_path + "/") for p in every):
         found.append(f"{where}.rootPath: {pipeline.root_path!r}: no such folder in the release")
     return found

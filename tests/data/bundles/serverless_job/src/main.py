@@ -1,0 +1,3 @@
+from cowsay import cow
+
+cow("Hello, world!")
