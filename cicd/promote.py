@@ -4,6 +4,7 @@ Usage::
 
     python -m cicd.promote VERSION [--stack prod] [--allow-unverified "<reason>"]
     python -m cicd.promote --rollback [--stack prod]
+    python -m cicd.promote --abandon [--stack prod]
     python -m cicd.promote --retire [--stack prod]
 
 `VERSION` adds the release to `kept`, makes it `live`, and makes the release live until now the
@@ -11,12 +12,19 @@ Usage::
 already live, or has no successful staging run of the same content (same lock digests), looked
 up in the staging workspace with read-only credentials (`cicd.promotion.staging`).
 `--allow-unverified REASON` skips that look-up and records REASON next to the release in the
-stack file, for the reviewer. `--rollback` sets live back to the rollback target; `--retire`
-drops kept releases that are neither live, the rollback target nor the candidate.
+stack file, for the reviewer. `--rollback` sets live back to the rollback target and the
+rollback target to the release before it (again: one release further back); `--abandon`, after
+the prod gate refused the live release, makes the file say what production runs again (the
+same edit, refused when there is no candidate to abandon; the abandoned release stays kept
+until `--retire`); `--retire` drops kept releases that are neither live, the rollback target
+nor the candidate. The on-call runbook is docs/on-call.md.
 
 The file keeps its comments, order and formatting (ruamel.yaml round trip); the result is
 checked by the one config reader and the retention guard before it is written, and a refused
-edit writes nothing. Each command prints the lines it changed.
+edit writes nothing. Line endings (CRLF) and a UTF-8 byte-order mark are kept byte for byte. The
+file is written only if it still holds the bytes read at the start (`cicd.sharedfile`): a
+concurrent run's change is never overwritten; the later run refuses, showing that change. Each
+command prints the lines it changed.
 
 Exit codes: 0 done (or nothing to change); 1 refused (the message says why and the fix);
 2 bad arguments; 4 the staging workspace could not be asked.
@@ -38,6 +46,7 @@ from cicd.project import PROJECT_DIR, stack_file
 from cicd.promotion.edits import (
     Edit,
     EditRefused,
+    abandon,
     check_promotable,
     promote,
     retire,
@@ -45,6 +54,7 @@ from cicd.promotion.edits import (
 )
 from cicd.promotion.staging import StagingSource, check_staging_provenance, staging_client
 from cicd.releases.lock import LOCK_FILE, LockError, read_lock
+from cicd.sharedfile import SharedFileError, check_writable, read_shared, replace_file
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
@@ -54,13 +64,18 @@ EXIT_UNREACHABLE = 4
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m cicd.promote",
-        description="Promote a release (VERSION), --rollback, or --retire, by editing"
+        description="Promote a release (VERSION), --rollback, --abandon, or --retire, by editing"
         " Pulumi.<stack>.yaml in place. Exit codes: 0 done, 1 refused, 2 usage error,"
         " 4 staging workspace unreachable.",
     )
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("version", nargs="?", help="the release to make live")
     action.add_argument("--rollback", action="store_true", help="set live to the rollback target")
+    action.add_argument(
+        "--abandon",
+        action="store_true",
+        help="the gate refused the live release: set the file back to what production runs",
+    )
     action.add_argument(
         "--retire", action="store_true", help="drop releases neither live nor rollback target"
     )
@@ -79,10 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _print_edit(edit: Edit, path: Path) -> None:
     if not edit.lines:
         print(f"{path.name}: nothing to change")
-        return
-    print(f"{path.name}:")
-    for line in edit.lines:
-        print(f"  {line}")
+    else:
+        print(f"{path.name}:")
+        for line in edit.lines:
+            print(f"  {line}")
+    for note in edit.notes:
+        print(note)
 
 
 def main(
@@ -103,14 +120,22 @@ def main(
         print("error: --allow-unverified needs VERSION and a non-empty reason", file=sys.stderr)
         return EXIT_USAGE
     path = stack_file(project_dir, args.stack)
+    command = "python -m cicd.promote " + " ".join(list(argv) if argv is not None else sys.argv[1:])
     try:
-        text = path.read_text(encoding="utf-8")
+        shared = read_shared(path)
+        check_writable(path)  # before anything is asked of staging
     except FileNotFoundError:
         print(f"error: {path}: no such stack file (check --stack)", file=sys.stderr)
         return EXIT_USAGE
+    except SharedFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    text = shared.text
     try:
         if args.rollback:
             edit = rollback(text, path.name)
+        elif args.abandon:
+            edit = abandon(text, path.name)
         elif args.retire:
             edit = retire(text, path.name)
         else:
@@ -142,8 +167,11 @@ def main(
             file=sys.stderr,
         )
         return EXIT_UNREACHABLE
-    if edit.after != text:
-        path.write_text(edit.after, encoding="utf-8")
+    try:
+        replace_file(path, shared.raw, shared.encode(edit.after), command)
+    except SharedFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
     _print_edit(edit, path)
     return 0
 

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import sys
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,9 +92,22 @@ class Project:
         return self.root / f"Pulumi.{STACK}.yaml"
 
     def wheel(self, name: str, data: bytes | None = None) -> Path:
+        """A wheel pip would install (publish checks that), `data` in its module to tell builds
+        apart."""
         path = self.wheels_dir / name
         if not path.exists() or data is not None:
-            path.write_bytes(data or f"built {name}".encode())
+            distribution, version = name.split("-")[:2]
+            dist_info = f"{distribution}-{version}.dist-info"
+            with zipfile.ZipFile(path, "w") as archive:
+                archive.writestr(f"{distribution}/__init__.py", data or f"# built {name}".encode())
+                archive.writestr(
+                    f"{dist_info}/METADATA",
+                    f"Metadata-Version: 2.1\nName: {distribution}\nVersion: {version}\n",
+                )
+                archive.writestr(
+                    f"{dist_info}/WHEEL",
+                    "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+                )
         return path
 
     def convert(
@@ -537,6 +551,10 @@ import os, pathlib, zipfile
 pathlib.Path("dist").mkdir()
 with zipfile.ZipFile("dist/default_python-0.0.1-py3-none-any.whl", "w") as wheel:
     wheel.writestr("default_python/__init__.py", "")
+    wheel.writestr("default_python-0.0.1.dist-info/METADATA",
+                   "Metadata-Version: 2.1\\nName: default_python\\nVersion: 0.0.1\\n")
+    wheel.writestr("default_python-0.0.1.dist-info/WHEEL",
+                   "Wheel-Version: 1.0\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n")
 pathlib.Path(os.environ["SEEN_ENV"]).write_text("\\n".join(sorted(os.environ)))
 """
 

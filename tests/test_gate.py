@@ -258,6 +258,19 @@ def test_stage_and_restore_never_lose_the_committed_file(tmp_path: Path) -> None
     )
 
 
+def test_stage_and_restore_keep_crlf_and_bom_byte_for_byte(tmp_path: Path) -> None:
+    path = tmp_path / "Pulumi.prod.yaml"
+    committed = b"\xef\xbb\xbf" + (REPO / "Pulumi.prod.yaml").read_bytes().replace(b"\n", b"\r\n")
+    path.write_bytes(committed)
+    switch = plan_switch(read_stack_file(path), {"liveRelease": "1.2.0", "rollbackTarget": "1.2.0"})
+    stage(tmp_path, "prod", switch)
+    staged = path.read_bytes()
+    assert staged.startswith(b"\xef\xbb\xbf") and staged.count(b"\n") == staged.count(b"\r\n")
+    assert read_stack_file(path).releases.candidate == "1.3.0"
+    restore(tmp_path, "prod")
+    assert path.read_bytes() == committed
+
+
 def _fake_pulumi_outputs(bin_dir: Path, outputs: str) -> None:
     bin_dir.mkdir(parents=True, exist_ok=True)
     exe = bin_dir / "pulumi"

@@ -530,3 +530,96 @@ def test_a_policy_run_without_its_config_says_how_to_pass_it() -> None:
         evaluation.resources[registration.key] = registration
     with pytest.raises(MissingSetting, match="--policy-pack-config"):
         check_evaluation(evaluation, {})
+
+
+# The secret-word list of `no-literal-secrets`, word by word. Written out here (not read from
+# the module), so that a word dropped from the guardrail fails its own case.
+SECRET_KEYS = [
+    "db_password",
+    "dbPassword",
+    "SMTP_PASSWD",
+    "mail.pwd",
+    "client_secret",
+    "spark.hadoop.fs.azure.account.oauth2.client.secret",
+    "apiToken",
+    "GITHUB_TOKEN",
+    "warehouse_credential",
+    "gcpCredentials",
+    "API_KEY",
+    "stripeApiKey",
+    "private-key",
+    "sftp.privateKey",
+]
+NOT_SECRET_KEYS = [
+    "tokenizer",
+    "passwords_table",  # a word that only starts like one
+    "secretary_email",
+    "credentialing_db",
+    "api_version",
+    "key_column",
+    "private_dataset",
+    "pwdx_history",
+]
+
+
+@pytest.mark.parametrize("key", SECRET_KEYS)
+def test_each_secret_word_is_caught_in_every_place_a_job_holds_values(key: str) -> None:
+    stack = prod_stack()
+    task(stack)["notebookTask"]["baseParameters"] = {key: "s3cr3t-value"}
+    task(stack)["newCluster"] = {"sparkEnvVars": {key: "s3cr3t-value"}}
+    messages = [v.message for v in stack.violations() if v.policy == "no-literal-secrets"]
+    assert len(messages) == 2, f"{key!r}: {messages}"
+    text = "\n".join(messages)
+    assert f"notebookTask.baseParameters.{key} is a literal" in text, text
+    assert f"newCluster.sparkEnvVars.{key} is a literal" in text, text
+    assert f"the key {key!r} names a secret" in text, text
+    assert all("s3cr3t-value" not in m for m in messages), messages
+    # The same key holding a secret reference is what the guardrail asks for: allowed.
+    task(stack)["notebookTask"]["baseParameters"] = {key: "{{secrets/etl/value}}"}
+    task(stack)["newCluster"] = {"sparkEnvVars": {key: "{{secrets/etl/value}}"}}
+    assert stack.violations() == [], key
+
+
+@pytest.mark.parametrize("key", NOT_SECRET_KEYS)
+def test_a_key_that_only_contains_a_secret_word_is_not_a_secret(key: str) -> None:
+    stack = prod_stack()
+    task(stack)["notebookTask"]["baseParameters"] = {key: "plain value"}
+    assert stack.violations() == [], key
+
+
+def test_the_secret_word_list_is_the_one_tested_word_by_word() -> None:
+    from policy.databricks_guardrails.secrets import SECRET_WORD_PAIRS, SECRET_WORDS
+
+    assert {
+        "password",
+        "passwd",
+        "pwd",
+        "secret",
+        "token",
+        "credential",
+        "credentials",
+    } == SECRET_WORDS, (
+        "a word was added or removed: give it a case in SECRET_KEYS (and NOT_SECRET_KEYS)"
+    )
+    assert {("api", "key"), ("private", "key")} == SECRET_WORD_PAIRS
+
+
+@pytest.mark.parametrize("principal", ["userName"])
+@pytest.mark.parametrize("level", ["IS_OWNER", "CAN_MANAGE"])
+@pytest.mark.parametrize("resource", ["pipeline-permissions", "workspace-root-permissions"])
+def test_a_person_owning_or_managing_a_production_object_is_refused(
+    principal: str, level: str, resource: str
+) -> None:
+    stack = prod_stack()
+    grants = inputs(stack, resource)["accessControls"]
+    # Ownership moved from the deploy identity to a person (as the UI's "Transfer ownership").
+    grants[:] = [g for g in grants if g["permissionLevel"] != "IS_OWNER"]
+    grants.append({principal: "alice@example.com", "permissionLevel": level})
+    messages = [v.message for v in stack.violations() if v.policy == "no-person-manages-production"]
+    assert len(messages) == 1, messages
+    assert "userName 'alice@example.com'" in messages[0] and f"is '{level}'" in messages[0], (
+        messages
+    )
+    # The same grant outside production is not this guardrail's business.
+    stack.settings["production"] = False
+    assert [v for v in stack.violations() if v.policy == "no-person-manages-production"] == []

@@ -401,3 +401,150 @@ def test_done_when_build_promote_preview_rollback(
     assert sorted((c.kind, c.name) for c in compare(promoted, rolled_back)) == RUNNER_NAMES
     assert rolled_back.outputs["liveRelease"] == "1.3.0"
     assert _comments(prod.read_text()) == _comments(original)
+
+
+# ---------------------------------------------------------------------------------------------
+# The stack file is shared: concurrent runs, its bytes, its permissions, its comments
+
+
+def test_two_promotions_at_once_one_wins_the_other_names_its_change(
+    project: SandboxProject, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Both read the file, both ask staging (held at a barrier until both have read), then both
+    write: the second writer finds the first one's change and refuses, showing it."""
+    import threading
+    from types import SimpleNamespace
+
+    import cicd.promote
+
+    project.add_release("1.5.0")
+    barrier = threading.Barrier(2, timeout=30)
+
+    def green(jobs: object, project_dir: Path, version: str, source: object) -> object:
+        barrier.wait()
+        return SimpleNamespace(run_page_url=f"https://staging/run/{version}")
+
+    monkeypatch.setattr(cicd.promote, "check_staging_provenance", green)
+    codes: dict[str, int] = {}
+
+    def run(version: str) -> None:
+        codes[version] = main([version], project_dir=project.root, staging_jobs=lambda _: None)
+
+    threads = [threading.Thread(target=run, args=(v,)) for v in ("1.4.0", "1.5.0")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    err = capsys.readouterr().err
+    assert sorted(codes.values()) == [0, 1], (codes, err)
+    winner = next(v for v, code in codes.items() if code == 0)
+    loser = next(v for v, code in codes.items() if code == 1)
+    text = _prod(project).read_text()
+    assert f'live: "{winner}"' in text and f'version: "{loser}"' not in text, text
+    assert "changed while `python -m cicd.promote" in err, err
+    assert f'+    live: "{winner}"' in err, f"the refusal should show the other change: {err}"
+    assert "run the command again" in err, err
+    # Nothing lost: the loser, run again, promotes on top of the winner's change.
+    monkeypatch.undo()
+    assert main([loser, "--allow-unverified", "again"], project_dir=project.root) == 0
+    text = _prod(project).read_text()
+    assert f'version: "{winner}"' in text and f'live: "{loser}"' in text, text
+    assert not list(project.root.glob(".*.lock")), "the edit lock was left behind"
+
+
+def test_promotions_in_separate_processes_lose_nothing(project: SandboxProject) -> None:
+    """Four real processes at once: each either promoted (its version is kept in the end) or
+    refused naming the other change; none exits 0 having lost its edit."""
+    import subprocess
+    import sys
+
+    versions = ["1.5.0", "1.6.0", "1.7.0", "1.8.0"]
+    for version in versions:
+        project.add_release(version)
+    script = (
+        "import sys; from pathlib import Path; from cicd.promote import main;"
+        " sys.exit(main([sys.argv[1], '--allow-unverified', 'race'], project_dir=Path(sys.argv[2])))"
+    )
+    processes = {
+        v: subprocess.Popen(
+            [sys.executable, "-c", script, v, str(project.root)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for v in versions
+    }
+    results = {v: (p.wait(120), p.communicate()[1]) for v, p in processes.items()}
+    text = _prod(project).read_text()
+    for version, (code, err) in results.items():
+        if code == 0:
+            assert f'version: "{version}"' in text, f"{version} exited 0 but is lost:\n{text}"
+        else:
+            assert code == 1 and ("changed while" in err or "is writing it now" in err), (
+                f"{version}: exit {code}: {err}"
+            )
+    assert any(code == 0 for code, _ in results.values()), results
+
+
+def test_crlf_and_bom_are_kept_byte_for_byte(project: SandboxProject) -> None:
+    lf = _prod(project).read_bytes()
+    original = b"\xef\xbb\xbf" + lf.replace(b"\n", b"\r\n")
+    _prod(project).write_bytes(original)
+    assert main(["1.4.0", "--allow-unverified", "x"], project_dir=project.root) == 0
+    assert main(["--retire"], project_dir=project.root) == 0
+    assert main(["--rollback"], project_dir=project.root) == 0
+    after = _prod(project).read_bytes()
+    assert after.startswith(b"\xef\xbb\xbf"), after[:10]
+    body = after[3:]
+    assert body.count(b"\n") == body.count(b"\r\n"), "an LF line ending crept in"
+    # The same three edits on the LF file give the same lines: only the bytes' form differs.
+    _prod(project).write_bytes(lf)
+    for argv in (["1.4.0", "--allow-unverified", "x"], ["--retire"], ["--rollback"]):
+        assert main(argv, project_dir=project.root) == 0
+    assert body == _prod(project).read_bytes().replace(b"\n", b"\r\n")
+
+
+def test_mixed_line_endings_are_refused_naming_the_cause(
+    project: SandboxProject, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mixed = _prod(project).read_bytes().replace(b"\n", b"\r\n", 3)
+    _prod(project).write_bytes(mixed)
+    assert main(["--rollback"], project_dir=project.root) == 1
+    err = capsys.readouterr().err
+    assert "mixes line endings" in err and "line 4 ends in LF" in err, err
+    assert _prod(project).read_bytes() == mixed
+
+
+def test_a_read_only_stack_file_is_a_message_not_a_traceback(
+    project: SandboxProject, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = _prod(project).read_bytes()
+    _prod(project).chmod(0o444)
+    try:
+        assert main(["1.4.0", "--allow-unverified", "x"], project_dir=project.root) == 1
+        err = capsys.readouterr().err
+        assert "Pulumi.prod.yaml: is read-only (mode -r--r--r--)" in err, err
+        assert "chmod u+w" in err and "Traceback" not in err, err
+        assert _prod(project).read_bytes() == before
+    finally:
+        _prod(project).chmod(0o644)
+
+
+def test_retire_keeps_a_comment_above_a_kept_entry(
+    project: SandboxProject, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = _prod(project).read_text()
+    text = text.replace(
+        '      - version: "1.3.0"\n',
+        '      # 1.3.0: the fix for INC-42, keep until 1.5\n      - version: "1.3.0"\n',
+    )
+    _prod(project).write_text(text)
+    assert main(["1.4.0", "--allow-unverified", "x"], project_dir=project.root) == 0
+    capsys.readouterr()
+    assert main(["--retire"], project_dir=project.root) == 0
+    out = capsys.readouterr().out
+    after = _prod(project).read_text()
+    assert '      # 1.3.0: the fix for INC-42, keep until 1.5\n      - version: "1.3.0"\n' in after
+    assert 'version: "1.2.0"' not in after, after
+    assert out.count("\n  -") == 1 and "\n  +" not in out, out

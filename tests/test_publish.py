@@ -366,3 +366,145 @@ def test_the_lock_refuses_an_empty_entry_for_a_built_release(tmp_path: Path) -> 
     )
     with pytest.raises(LockError, match="needs entryNotebook"):
         read_lock_document(lock)
+
+
+def _zip(path: Path, members: dict[str, str]) -> Path:
+    import zipfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, text in members.items():
+            archive.writestr(zipfile.ZipInfo(member, (1980, 1, 1, 0, 0, 0)), text)
+    return path
+
+
+def _wheel(folder: Path, file_name: str, dist_info: str, name: str, version: str) -> Path:
+    return _zip(
+        folder / file_name,
+        {
+            "lib/__init__.py": "",
+            f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+            f"{dist_info}/WHEEL": "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        },
+    )
+
+
+def test_publish_refuses_libraries_that_would_not_install_naming_each_file(
+    repo: SandboxProject, outside: tuple[OutsideTree, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree, good = outside
+    bad = good.parent / "bad"
+    bad.mkdir()
+    empty = bad / "empty_lib-1.0.0-py3-none-any.whl"
+    empty.write_bytes(b"")
+    text = bad / "text_lib-1.0.0-py3-none-any.whl"
+    text.write_text("404 Not Found\n")
+    renamed = shutil.copy(good, bad / "other_team_lib-3.5.0-py3-none-any.whl")
+    other_name = _wheel(
+        bad, "their_lib-1.0-py3-none-any.whl", "their_lib-1.0.dist-info", "mine", "1.0"
+    )
+    no_info = _zip(bad / "bare_lib-1.0-py3-none-any.whl", {"bare_lib/__init__.py": ""})
+    jar = bad / "udfs-1.2.jar"
+    jar.write_bytes(b"\xca\xfe\xba\xbe not a zip")
+    empty_jar = bad / "empty-1.0.jar"
+    empty_jar.write_bytes(b"")
+    lock = (repo.root / "releases.lock.yaml").read_bytes()
+    libraries = [empty, text, Path(renamed), other_name, no_info, jar, empty_jar]
+    argv = ["publish", "2.0.0", "--notebooks", str(tree.root), "--entry", tree.entry]
+    for library in libraries:
+        argv += ["--library", str(library)]
+    assert main(argv, project_dir=repo.root) == 1
+    err = capsys.readouterr().err
+    assert "libraries that would not install" in err and "7 problem(s)" in err, err
+    for expected in (
+        f"{empty}: is empty (0 bytes)",
+        f"{text}: is not a zip archive",
+        f"{renamed}: the file name says other-team-lib 3.5.0, its METADATA says other_team_lib 3.4.0",
+        f"{other_name}: the file name says their-lib 1.0, its METADATA says mine 1.0",
+        f"{no_info}: needs exactly one top-level <name>-<version>.dist-info folder",
+        f"{jar}: is not a zip archive",
+        f"{empty_jar}: is empty (0 bytes)",
+    ):
+        assert expected in err, f"missing {expected!r} in:\n{err}"
+    assert "publish the file exactly as its build named and wrote it" in err, err
+    assert (repo.root / "releases.lock.yaml").read_bytes() == lock
+    assert not (repo.root / "releases" / "2.0.0").exists()
+
+
+def test_publish_accepts_a_wheel_whose_names_differ_only_as_pip_normalises_them(
+    repo: SandboxProject, outside: tuple[OutsideTree, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree, _ = outside
+    folder = tree.root.parent / "normalised"
+    wheel = _wheel(
+        folder, "Other.Lib-2.0-py3-none-any.whl", "other_lib-2.0.0.dist-info", "other-lib", "2.0.0"
+    )
+    jar = _zip(folder / "udfs-1.2.jar", {"META-INF/MANIFEST.MF": "Manifest-Version: 1.0\n"})
+    argv = ["publish", "2.0.0", "--notebooks", str(tree.root), "--entry", tree.entry]
+    assert (
+        main([*argv, "--library", str(wheel), "--library", str(jar)], project_dir=repo.root) == 0
+    ), capsys.readouterr().err
+    assert set(read_lock(repo.root / "releases.lock.yaml")["2.0.0"]) >= {
+        "libraries/Other.Lib-2.0-py3-none-any.whl",
+        "libraries/udfs-1.2.jar",
+    }
+
+
+def test_publish_called_with_a_version_that_escapes_its_folder_writes_nothing(
+    repo: SandboxProject, outside: tuple[OutsideTree, Path]
+) -> None:
+    """The library function itself refuses (not only the command line's argument check)."""
+    from cicd.releases.publish import PublishError, publish
+
+    tree, wheel = outside
+    before = snapshot(repo.root.parent)
+    for version in ("../escaped", "a/b", "", " 2.0"):
+        with pytest.raises(PublishError, match="plain identifier"):
+            publish(repo.root, version, tree.root, [wheel], tree.entry)
+    assert snapshot(repo.root.parent) == before
+
+
+def test_two_publishes_at_once_lose_no_lock_entry(
+    repo: SandboxProject,
+    outside: tuple[OutsideTree, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """2.1.0 is published while 2.0.0's publish copies its files: 2.0.0's then refuses to write
+    a lock without 2.1.0, names that change, and succeeds when run again."""
+    import cicd.releases.publish as publishing
+
+    tree, wheel = outside
+    real_place = publishing.place
+    inner: list[int] = []
+
+    def place_while_another_publishes(*args: Any, **kwargs: Any) -> Any:
+        if not inner:
+            inner.append(-1)  # the inner publish places its files with the real function
+            inner[0] = publish_outside(repo.root, "2.1.0", tree, wheel, "--entry", tree.entry)
+        return real_place(*args, **kwargs)
+
+    monkeypatch.setattr(publishing, "place", place_while_another_publishes)
+    assert publish_outside(repo.root, "2.0.0", tree, wheel, "--entry", tree.entry) == 1
+    assert inner == [0]
+    err = capsys.readouterr().err
+    assert "releases.lock.yaml: changed while `python -m cicd.release publish 2.0.0` ran" in err
+    assert "+  2.1.0:" in err, err
+    monkeypatch.undo()
+    assert publish_outside(repo.root, "2.0.0", tree, wheel, "--entry", tree.entry) == 0
+    assert {"1.1.0", "2.0.0", "2.1.0"} == set(read_lock(repo.root / "releases.lock.yaml"))
+
+
+def test_a_read_only_lock_is_a_message_and_nothing_is_copied(
+    repo: SandboxProject, outside: tuple[OutsideTree, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree, wheel = outside
+    lock = repo.root / "releases.lock.yaml"
+    lock.chmod(0o444)
+    try:
+        assert publish_outside(repo.root, "2.0.0", tree, wheel, "--entry", tree.entry) == 1
+    finally:
+        lock.chmod(0o644)
+    err = capsys.readouterr().err
+    assert "releases.lock.yaml: is read-only (mode -r--r--r--)" in err, err
+    assert "Traceback" not in err and not (repo.root / "releases" / "2.0.0").exists()

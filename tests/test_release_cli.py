@@ -352,3 +352,68 @@ def test_restore_completes_a_partial_folder_without_touching_identical_files(
     assert main(["restore", "1.0.0"], project_dir=project) == 0, capsys.readouterr().err
     assert "(copied 1 file(s))" in capsys.readouterr().out
     assert (folder / "notebooks/main.py").is_file() and wheel.stat().st_mtime_ns == before
+
+
+def test_check_lock_reads_the_base_from_a_pipe_once(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`check-lock --base <(git show main:releases.lock.yaml)`: the base is a pipe, readable once."""
+    import sys
+
+    assert main(["build", "1.0.0"], project_dir=project) == 0
+    git(project, "add", "-A")
+    git(project, "-c", "user.email=ci@example.com", "-c", "user.name=ci", "commit", "-qm", "1.0")
+    change_library(project)
+    assert main(["build", "1.1.0"], project_dir=project) == 0
+    script = (
+        "import sys; from pathlib import Path; from cicd.release import main;"
+        " sys.exit(main(['check-lock', '--base', sys.argv[1]], project_dir=Path(sys.argv[2])))"
+    )
+    done = subprocess.run(
+        [
+            "bash",
+            "-c",
+            f'"{sys.executable}" -c "$0" <(git -C "$1" show HEAD:releases.lock.yaml) "$1"',
+            script,
+            str(project),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "1 published release(s) unchanged; new: 1.1.0" in done.stdout, done.stdout
+
+
+def test_check_lock_refuses_a_base_that_does_not_exist(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["build", "1.0.0"], project_dir=project) == 0
+    capsys.readouterr()
+    missing = project.parent / "no-such.lock.yaml"
+    assert main(["check-lock", "--base", str(missing)], project_dir=project) == 1
+    err = capsys.readouterr().err
+    assert f"--base {missing}: no such file" in err and "git show" in err, err
+
+
+def test_restore_refuses_a_rebuild_whose_bytes_differ_from_the_lock(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The tag v1.0.0 was put on a later commit: the rebuild differs from what was published.
+    Nothing is placed; the message names the file and how to get the published bytes."""
+    assert main(["build", "1.0.0"], project_dir=project) == 0
+    published = read_lock(project / "releases.lock.yaml")["1.0.0"]
+    change_library(project)
+    identity = ["-c", "user.email=ci@example.com", "-c", "user.name=ci"]
+    git(project, *identity, "commit", "-qam", "later work")
+    git(project, *identity, "tag", "v1.0.0")
+    shutil.rmtree(project / "dist")
+    lock = (project / "releases.lock.yaml").read_bytes()
+    capsys.readouterr()
+    assert main(["restore", "1.0.0"], project_dir=project) == 1
+    err = capsys.readouterr().err
+    wheel = next(name for name in published if name.endswith(".whl"))
+    assert f"release 1.0.0: {wheel} changed since it was published" in err, err
+    assert "Releases are immutable" in err, err
+    assert not (project / "dist" / "releases" / "1.0.0").exists(), "a differing rebuild was placed"
+    assert (project / "releases.lock.yaml").read_bytes() == lock

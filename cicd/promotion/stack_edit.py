@@ -72,6 +72,7 @@ class StackDocument:
 
     def __init__(self, text: str, where: str) -> None:
         self.where = where
+        self.source = text
         self._yaml, self.document = round_trip_load(text, where)
         config = self.document.get("config") if isinstance(self.document, dict) else None
         releases = config.get(RELEASES_KEY) if isinstance(config, dict) else None
@@ -126,6 +127,33 @@ class StackDocument:
             entry = self.kept[index]
             if isinstance(entry, dict) and str(entry.get("version")) in versions:
                 del self.kept[index]
+
+    def without_kept_lines(self, versions: set[str]) -> str | None:
+        """The source text without the lines of the kept entries of `versions`, every other line
+        (a comment above a kept entry included) as it was; None for a layout this cannot do
+        (flow style), where the caller removes them through the document instead.
+
+        ruamel.yaml attaches a comment line to the entry before it, so deleting that entry
+        from the document would take the comment that stood above the next one with it.
+        An entry's lines are its `-` line and the lines after it indented deeper than the dash.
+        """
+        lines = self.source.splitlines(keepends=True)
+        drop: set[int] = set()
+        for index, entry in enumerate(self.kept):
+            if not (isinstance(entry, dict) and str(entry.get("version")) in versions):
+                continue
+            number = self.kept.lc.item(index)[0]
+            line = lines[number]
+            dash = len(line) - len(line.lstrip(" "))
+            if not line[dash:].startswith("-") or number in drop:
+                return None
+            drop.add(number)
+            for following in range(number + 1, len(lines)):
+                text = lines[following]
+                if not text.strip() or len(text) - len(text.lstrip(" ")) <= dash:
+                    break
+                drop.add(following)
+        return "".join(line for number, line in enumerate(lines) if number not in drop)
 
     def set_allow_unverified(self, version: str, reason: str) -> None:
         for entry in self.kept:

@@ -32,9 +32,10 @@ from cicd.releases.lock import (
     LOCK_FILE,
     PUBLISH,
     ReleaseMetadata,
+    check_lock_writable,
     differences,
-    read_lock_document,
-    write_lock,
+    read_lock_snapshot,
+    replace_lock,
 )
 from cicd.releases.placement import place
 from policy.databricks_guardrails.redact import redact_text
@@ -155,7 +156,9 @@ def build(project_dir: Path, version: str, record: bool = True) -> list[str]:
     """`build VERSION`: build from the working tree; record a new version in the lock."""
     check_wheel_version(version)
     lock_path = project_dir / LOCK_FILE
-    lock, sources, metadata = read_lock_document(lock_path)
+    check_lock_writable(lock_path)
+    (lock, sources, metadata), lock_bytes = read_lock_snapshot(lock_path)
+    command = f"python -m cicd.release build {version}"
     if version in metadata and metadata[version].origin == PUBLISH:
         raise ReleaseBuildError(
             f"{version} was published from content built elsewhere (in"
@@ -185,7 +188,7 @@ def build(project_dir: Path, version: str, record: bool = True) -> list[str]:
         place(built, target, version, f"python -m cicd.release build {version}", version)
     if version in lock:
         if tree and version not in sources:
-            write_lock(lock_path, lock, {**sources, version: tree}, metadata)
+            replace_lock(lock_path, lock_bytes, command, lock, {**sources, version: tree}, metadata)
             return [
                 f"{version}: rebuilt in {target}, identical to {LOCK_FILE}; recorded its"
                 f" source tree {tree[:12]}"
@@ -193,7 +196,14 @@ def build(project_dir: Path, version: str, record: bool = True) -> list[str]:
         return [f"{version}: rebuilt in {target}, identical to {LOCK_FILE}"]
     lock[version] = content.digests
     metadata[version] = ReleaseMetadata(PIPELINE_ENTRY, BUILD)
-    write_lock(lock_path, lock, {**sources, version: tree} if tree else sources, metadata)
+    replace_lock(
+        lock_path,
+        lock_bytes,
+        command,
+        lock,
+        {**sources, version: tree} if tree else sources,
+        metadata,
+    )
     return [
         f"{version}: built in {target} and recorded in {LOCK_FILE} ({len(content.digests)}"
         f" files, entry notebook {PIPELINE_ENTRY!r}); commit the lock file with the stack config"

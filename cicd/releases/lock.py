@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from cicd.releases.content import ReleaseContent
+from cicd.sharedfile import SharedFileError, check_writable, read_bytes, replace_file
 
 LOCK_FILE = "releases.lock.yaml"
 SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -96,11 +97,11 @@ class LockError(Exception):
     """The lock file is unreadable, or a release does not match what it records."""
 
 
-def _load(path: Path) -> Any:
+def _load(path: Path, raw: bytes) -> Any:
     try:
         # The C loader when PyYAML has it: the lock grows with every file of every release.
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER) or {}
-    except yaml.YAMLError as exc:
+        data = yaml.load(raw.decode("utf-8"), Loader=SAFE_LOADER) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise LockError(f"{path}: is not valid YAML ({exc}); restore it from git") from None
     return data
 
@@ -108,12 +109,29 @@ def _load(path: Path) -> Any:
 LockDocument = tuple[dict[str, dict[str, str]], dict[str, str], dict[str, ReleaseMetadata]]
 
 
+def _read(path: Path) -> bytes | None:
+    try:
+        return read_bytes(path)
+    except SharedFileError as exc:
+        raise LockError(str(exc)) from None
+
+
 def read_lock_document(path: Path) -> LockDocument:
     """The whole lock, parsed once: releases (version -> file -> digest), sources (version ->
     git tree id) and metadata (version -> ReleaseMetadata, defaults filled in)."""
-    if not path.exists():
-        return {}, {}, {}
-    data = _load(path)
+    return read_lock_snapshot(path)[0]
+
+
+def read_lock_snapshot(path: Path) -> tuple[LockDocument, bytes | None]:
+    """The lock parsed, and the exact bytes it was parsed from (None: no lock yet), which a
+    command that records a release hands back to `replace_lock`. The file is read once, so a
+    pipe or process substitution (`<(git show main:releases.lock.yaml)`) works too."""
+    raw = _read(path)
+    return ({}, {}, {}) if raw is None else _parse(path, raw), raw
+
+
+def _parse(path: Path, raw: bytes) -> LockDocument:
+    data = _load(path, raw)
     releases = data.get("releases") if isinstance(data, Mapping) else None
     if not isinstance(releases, Mapping) or not all(
         isinstance(v, str) and isinstance(files, Mapping) for v, files in releases.items()
@@ -164,13 +182,12 @@ def content_digest(files: Mapping[str, str]) -> str:
     return "sha256:" + hashlib.sha256(lines.encode("utf-8")).hexdigest()
 
 
-def write_lock(
-    path: Path,
+def lock_text(
     releases: Mapping[str, Mapping[str, str]],
     sources: Mapping[str, str] | None = None,
     metadata: Mapping[str, ReleaseMetadata] | None = None,
-) -> None:
-    """Write the whole lock. Every release gets its metadata written out (the default for one
+) -> str:
+    """The whole lock's text. Every release gets its metadata written out (the default for one
     not given), so the file says what each release is."""
     ordered = {v: dict(sorted(releases[v].items())) for v in sorted(releases)}
     document: dict[str, object] = {"releases": ordered}
@@ -178,8 +195,44 @@ def write_lock(
         document["sources"] = {v: sources[v] for v in sorted(sources)}
     given = metadata or {}
     document["metadata"] = {v: given.get(v, ReleaseMetadata()).document() for v in sorted(releases)}
-    body = yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
-    path.write_text(HEADER + body, encoding="utf-8")
+    return HEADER + yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
+
+
+def write_lock(
+    path: Path,
+    releases: Mapping[str, Mapping[str, str]],
+    sources: Mapping[str, str] | None = None,
+    metadata: Mapping[str, ReleaseMetadata] | None = None,
+) -> None:
+    """Write the whole lock unconditionally: for a file nobody else holds (test fixtures, a
+    scratch copy). Commands use `replace_lock`."""
+    path.write_text(lock_text(releases, sources, metadata), encoding="utf-8")
+
+
+def check_lock_writable(path: Path) -> None:
+    """Refuse a read-only lock before a command builds or copies anything."""
+    try:
+        check_writable(path)
+    except SharedFileError as exc:
+        raise LockError(str(exc)) from None
+
+
+def replace_lock(
+    path: Path,
+    expected: bytes | None,
+    command: str,
+    releases: Mapping[str, Mapping[str, str]],
+    sources: Mapping[str, str] | None = None,
+    metadata: Mapping[str, ReleaseMetadata] | None = None,
+) -> None:
+    """Write the whole lock if it still holds `expected` (the bytes `read_lock_snapshot` gave);
+    else LockError naming the other change (another build or publish recorded a release
+    meanwhile): run the command again, which then records both."""
+    new = lock_text(releases, sources, metadata).encode("utf-8")
+    try:
+        replace_file(path, expected, new, command)
+    except SharedFileError as exc:
+        raise LockError(str(exc)) from None
 
 
 def differences(version: str, recorded: Mapping[str, str], content: ReleaseContent) -> list[str]:
@@ -225,8 +278,14 @@ def check_lock_grows(base: Path, current: Path) -> list[str]:
     branch's lock is still recorded, with the same files, digests and metadata (CI runs this on
     pull requests, so a published release cannot be rewritten together with its lock entry).
     Writing out the metadata an older entry implied (entry `main`, built) changes nothing."""
-    before, after = read_lock(base), read_lock(current)
-    meta_before, meta_after = read_release_metadata(base), read_release_metadata(current)
+    if not base.exists():
+        raise LockError(
+            f"--base {base}: no such file; give the base branch's lock, e.g."
+            f" `--base <(git show origin/main:{LOCK_FILE})`"
+        )
+    # Each file read once: the base is often a pipe (`<(git show ...)`) that cannot be re-read.
+    before, _, meta_before = read_lock_document(base)
+    after, _, meta_after = read_lock_document(current)
     problems = []
     for version in sorted(before):
         if version not in after:

@@ -28,14 +28,16 @@ from cicd.releases.content import (
     inspect_notebooks,
     sha256_of,
 )
+from cicd.releases.libraries import FIX, library_problem
 from cicd.releases.lock import (
     LOCK_FILE,
     NO_ENTRY,
     PUBLISH,
     ReleaseMetadata,
+    check_lock_writable,
     differences,
-    read_lock_document,
-    write_lock,
+    read_lock_snapshot,
+    replace_lock,
 )
 from cicd.releases.placement import folder_digests, foreign_files, place
 from cicd.releases.problems import MAX_SHOWN, Kind, Problems
@@ -44,6 +46,9 @@ from cicd.releases.problems import MAX_SHOWN, Kind, Problems
 PUBLISHED_DIR = "releases"
 DEFAULT_ENTRY = "main"
 ENTRY = Kind("the entry notebook (the one the job runs)", "name it with --entry")
+UNINSTALLABLE = Kind(
+    "libraries that would not install (a wheel is read as pip reads it, a jar as a zip)", FIX
+)
 
 
 class PublishError(Exception):
@@ -110,6 +115,10 @@ def publish(
     problems = Problems(notebooks_dir)
     notebooks, workspace_files, tree = inspect_notebooks(notebooks_dir, problems)
     libraries = inspect_libraries(library_files, problems)
+    for library in libraries:
+        problem = library_problem(library.source)
+        if problem is not None:
+            problems.add(UNINSTALLABLE, problem)
     entry_name = NO_ENTRY if no_entry else _resolve_entry(notebooks, entry, problems)
     problems.raise_if_any(f"nothing was published as {version}")
     assert entry_name is not None  # an entry problem would have been raised
@@ -118,7 +127,8 @@ def publish(
     digests = dict(sorted(digests.items()))
 
     lock_path = project_dir / LOCK_FILE
-    lock, sources, metadata = read_lock_document(lock_path)
+    check_lock_writable(lock_path)
+    (lock, sources, metadata), lock_bytes = read_lock_snapshot(lock_path)
     folder = f"{PUBLISHED_DIR}/{version}"
     target = project_dir / folder
     recorded = metadata.get(version)
@@ -174,7 +184,9 @@ def publish(
         ]
     lock[version] = digests
     metadata[version] = meta
-    write_lock(lock_path, lock, sources, metadata)
+    replace_lock(
+        lock_path, lock_bytes, f"python -m cicd.release publish {version}", lock, sources, metadata
+    )
     return [
         f"{version}: published {counts} into {folder} and recorded in {LOCK_FILE} ("
         + (f"entry notebook {entry_name!r})." if entry_name else "no entry notebook)."),
