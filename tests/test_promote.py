@@ -420,7 +420,9 @@ def test_two_promotions_at_once_one_wins_the_other_names_its_change(
     project.add_release("1.5.0")
     barrier = threading.Barrier(2, timeout=30)
 
-    def green(jobs: object, project_dir: Path, version: str, source: object) -> object:
+    def green(
+        jobs: object, project_dir: Path, version: str, source: object, workspace: object
+    ) -> object:
         barrier.wait()
         return SimpleNamespace(run_page_url=f"https://staging/run/{version}")
 
@@ -428,7 +430,8 @@ def test_two_promotions_at_once_one_wins_the_other_names_its_change(
     codes: dict[str, int] = {}
 
     def run(version: str) -> None:
-        codes[version] = main([version], project_dir=project.root, staging_jobs=lambda _: None)
+        reader = SimpleNamespace(jobs=None)  # the look-up itself is stubbed above
+        codes[version] = main([version], project_dir=project.root, staging_reader=lambda _: reader)
 
     threads = [threading.Thread(target=run, args=(v,)) for v in ("1.4.0", "1.5.0")]
     for thread in threads:

@@ -399,8 +399,10 @@ def test_check_lock_refuses_a_base_that_does_not_exist(
 def test_restore_refuses_a_rebuild_whose_bytes_differ_from_the_lock(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The tag v1.0.0 was put on a later commit: the rebuild differs from what was published.
-    Nothing is placed; the message names the file and how to get the published bytes."""
+    """A tag v1.0.0 put on a later commit is refused before anything builds (releases are
+    rebuilt from the tree the lock records, never from a tag); and a rebuild of the recorded
+    tree whose bytes differ from the lock (a build that is not reproducible) is placed nowhere,
+    the message naming the file and how to get the published bytes."""
     assert main(["build", "1.0.0"], project_dir=project) == 0
     published = read_lock(project / "releases.lock.yaml")["1.0.0"]
     change_library(project)
@@ -412,8 +414,16 @@ def test_restore_refuses_a_rebuild_whose_bytes_differ_from_the_lock(
     capsys.readouterr()
     assert main(["restore", "1.0.0"], project_dir=project) == 1
     err = capsys.readouterr().err
+    assert "tag v1.0.0 holds pipeline/ tree" in err and "nothing was built" in err, err
+    assert not (project / "dist").exists(), "something was built"
+    assert (project / "releases.lock.yaml").read_bytes() == lock
+
+    git(project, "tag", "-d", "v1.0.0")
     wheel = next(name for name in published if name.endswith(".whl"))
+    lock_file = project / "releases.lock.yaml"
+    lock_file.write_text(lock_file.read_text().replace(published[wheel], "sha256:" + "0" * 64))
+    assert main(["restore", "1.0.0"], project_dir=project) == 1
+    err = capsys.readouterr().err
     assert f"release 1.0.0: {wheel} changed since it was published" in err, err
     assert "Releases are immutable" in err, err
     assert not (project / "dist" / "releases" / "1.0.0").exists(), "a differing rebuild was placed"
-    assert (project / "releases.lock.yaml").read_bytes() == lock
