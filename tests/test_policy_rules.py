@@ -549,6 +549,12 @@ SECRET_KEYS = [
     "stripeApiKey",
     "private-key",
     "sftp.privateKey",
+    # The words the one redaction module added (policy/databricks_guardrails/redact.py).
+    "PULUMI_CONFIG_PASSPHRASE",
+    "apikey",
+    "privatekey",
+    "AWS_ACCESS_KEY",
+    "storageAccountKey",
 ]
 NOT_SECRET_KEYS = [
     "tokenizer",
@@ -559,6 +565,10 @@ NOT_SECRET_KEYS = [
     "key_column",
     "private_dataset",
     "pwdx_history",
+    "access_level",
+    "account_keys_table",
+    "tokens_per_minute",
+    "secrets_scope",
 ]
 
 
@@ -588,20 +598,29 @@ def test_a_key_that_only_contains_a_secret_word_is_not_a_secret(key: str) -> Non
 
 
 def test_the_secret_word_list_is_the_one_tested_word_by_word() -> None:
-    from policy.databricks_guardrails.secrets import SECRET_WORD_PAIRS, SECRET_WORDS
+    # One list for the guardrails and every report's redaction.
+    from policy.databricks_guardrails.redact import SECRET_WORD_PAIRS, SECRET_WORDS
 
     assert {
         "password",
         "passwd",
         "pwd",
+        "passphrase",
         "secret",
         "token",
         "credential",
         "credentials",
+        "apikey",
+        "privatekey",
     } == SECRET_WORDS, (
         "a word was added or removed: give it a case in SECRET_KEYS (and NOT_SECRET_KEYS)"
     )
-    assert {("api", "key"), ("private", "key")} == SECRET_WORD_PAIRS
+    assert {
+        ("api", "key"),
+        ("private", "key"),
+        ("access", "key"),
+        ("account", "key"),
+    } == SECRET_WORD_PAIRS
 
 
 @pytest.mark.parametrize("principal", ["userName"])
