@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pulumi
 
+from cicd.config import cloud_of
 from cicd.releases.inputs import StackInputError, load_stack_inputs
 from components.blue_green import BlueGreen, BlueGreenArgs
 from components.dev_environment import DevEnvironment, DevEnvironmentArgs
@@ -67,6 +68,8 @@ pipeline = BlueGreen(
 # One dev environment per listed engineer, named by slug: list order never matters.
 if config.developers is not None:
     developers = config.developers
+    # The workspace's cloud decides which cloud-only attributes the dev policies can forbid.
+    cloud = cloud_of(pulumi.Config("databricks").get("host"))
     dev_clusters = {}
     for engineer in developers.by_slug():
         environment = DevEnvironment(
@@ -78,6 +81,8 @@ if config.developers is not None:
                 admin_group=developers.admin_group_in(access),
                 pipeline_name=config.pipeline_name,
                 artifact_store=config.artifact_store,
+                cloud=cloud,
+                reader=access.read_only_identity if access else None,
             ),
         )
         dev_clusters[engineer.user] = environment.cluster_id

@@ -4,8 +4,9 @@ The provider does not read a managed notebook's content back, so an edit made in
 kept release (or a library replaced in the artifact store) is invisible to `pulumi preview
 --refresh` and never undone by `pulumi up`. This check reads every kept release's notebooks,
 workspace files and libraries back and compares them with `releases.lock.yaml`, reads the job
-back and compares every setting the program sets, and compares the direct grants on the
-production folder and the job with what the program grants. The expected state comes from the
+back and compares every setting the program sets, compares the grants on the production folder
+and the job (direct and inherited) with what the program grants, and reports every other cluster
+policy an engineer can use and every cluster of theirs outside their own policy. The expected state comes from the
 program itself (the offline evaluator), so run `python -m cicd.release ensure --stack STACK` first.
 
 Credentials: the Databricks SDK's unified authentication (DATABRICKS_CLIENT_ID/SECRET, TOKEN, or
@@ -34,6 +35,7 @@ from databricks.sdk.errors.base import DatabricksError
 from databricks.sdk.errors.platform import PermissionDenied, Unauthenticated
 
 from cicd.config import ConfigError, pulumi_config_map
+from cicd.driftcheck.access import check_engineers, engineer_scope
 from cicd.driftcheck.check import DriftResult, ReleaseFolderMissing, check_releases, check_stack
 from cicd.driftcheck.expected import DriftSetupError, expected_state
 from cicd.driftcheck.findings import json_report, text_report
@@ -83,8 +85,9 @@ def _explain(exc: BaseException, host: str) -> str:
     if isinstance(exc, PermissionDenied):
         return (
             f"permission denied on {host} ({exc}): the checking identity needs CAN_READ on the"
-            " workspace root, CAN_VIEW on the job and READ VOLUME on the artifact store (README,"
-            " 'Identities'); --restore needs the deploy identity"
+            " workspace root, CAN_VIEW on the job and READ VOLUME on the artifact store, and"
+            " reading an object's grants needs CAN_MANAGE on it (docs/identities.md);"
+            " --restore needs the deploy identity"
         )
     if isinstance(exc, DatabricksError):
         return f"the workspace {host} refused a request: {exc}"
@@ -112,12 +115,15 @@ def main(
                 " stack's workspace URL (or DATABRICKS_HOST)"
             )
         expected = expected_state(config_map, args.stack, project_dir)
+        scope = engineer_scope(config_map)
     except (ConfigError, DriftSetupError) as exc:
         print(f"error: {exc}", file=err)
         return EXIT_ERROR
     try:
         client = client_factory(host)
         result = check_stack(client, expected, args.job_id)
+        if scope is not None:
+            result.access_findings = check_engineers(client, scope)
         saved_to = None
         if args.restore and result.release_files_drifted:
             saved_to = new_backup_folder(args.backup_dir or project_dir / BACKUP_ROOT, args.stack)
@@ -130,6 +136,7 @@ def main(
                 result.permission_findings,
                 result.job_ids,
                 result.pipeline_ids,
+                result.access_findings,
             )
     except (ReleaseFolderMissing, JobNotFound, BackupError) as exc:
         print(f"error: {exc}", file=err)
@@ -202,8 +209,14 @@ def _report(
             )
         if result.job_findings or result.permission_findings:
             lines.append(
-                f"Jobs, pipelines and permissions: `pulumi up --refresh --stack {args.stack}` puts back what"
-                " the program declares (--restore leaves them alone)."
+                f"Jobs, pipelines and permissions: `pulumi up --refresh --stack {args.stack}` puts"
+                " back what the program declares (--restore leaves them alone); an inherited"
+                " grant is removed where it is granted, on the parent folder."
+            )
+        if result.access_findings:
+            lines.append(
+                "Engineers: remove their grant on every other cluster policy, and delete or move"
+                " back every cluster of theirs outside their own policy (each line says how)."
             )
     print("\n".join(lines), file=out)
     return EXIT_DRIFT if findings else EXIT_CLEAN

@@ -132,10 +132,15 @@ class BlueGreen(pulumi.ComponentResource):
         tags = {"pipeline": args.pipeline_name, "release": live_version}
         # The jobs and pipelines must not point at files before they are uploaded.
         on_live = pulumi.ResourceOptions(parent=self, depends_on=[live])
+        # Whoever a task starts (a pipeline update, another job's run) runs as the job's run-as
+        # identity, which needs CAN RUN on that pipeline and CAN MANAGE RUN on that job.
+        starters = _starters(args.jobs)
         pipelines = {
             key: LakeflowPipeline(
                 f"{name}-lakeflow-{key}",
-                LakeflowPipelineArgs(settings, location, args.access, tags),
+                LakeflowPipelineArgs(
+                    settings, location, args.access, tags, starters.get(("pipeline", key), ())
+                ),
                 opts=on_live,
             )
             for key, settings in sorted(args.pipelines.items())
@@ -152,7 +157,9 @@ class BlueGreen(pulumi.ComponentResource):
             )
             jobs[key] = PipelineJob(
                 name if key == MAIN else f"{name}-job-{key}",
-                PipelineJobArgs(settings, targets, args.access, tags),
+                PipelineJobArgs(
+                    settings, targets, args.access, tags, starters.get(("job", key), ())
+                ),
                 opts=(
                     pulumi.ResourceOptions(
                         parent=self, depends_on=[live], aliases=_FORMERLY_UNDER_THE_STACK
@@ -225,6 +232,24 @@ class BlueGreen(pulumi.ComponentResource):
             return None
         recorded = args.recorded_entries.get(version) or args.entry_notebooks[version]
         return release_fields(args.config, self._location(args, version), recorded)
+
+
+def _starters(jobs: Mapping[str, JobSettings]) -> dict[tuple[str, str], tuple[str, ...]]:
+    """("pipeline" | "job", key) -> the run-as identities of the jobs whose tasks start it."""
+    found: dict[tuple[str, str], set[str]] = {}
+    for job in jobs.values():
+        for task in job.tasks or []:
+            body = task.runs()
+            started = (
+                ("pipeline", body.pipeline.pipeline)
+                if body.pipeline
+                else ("job", body.run_job.job)
+                if body.run_job
+                else None
+            )
+            if started and job.run_as:
+                found.setdefault(started, set()).add(job.run_as)
+    return {key: tuple(sorted(identities)) for key, identities in found.items()}
 
 
 def _run_order(jobs: Mapping[str, JobSettings]) -> list[str]:

@@ -3,13 +3,17 @@
 The shared stack owns the environment, never the work in it. For one engineer (a workspace user,
 or a service principal by application id) it owns:
 - a cluster policy of their own that holds, in the workspace itself, what code review decided:
-  single-user access mode with them as the single user, the runtime, the node type, and workers
-  and idle timeout within the stack's caps (`components.dev_policy`);
+  single-user access mode with them as the single user, the runtime, the node type, workers
+  and idle timeout within the stack's caps, and no init script, SSH key, Docker image, pool,
+  Photon or instance credentials (`components.dev_policy`);
 - a cluster only they use, created under that policy, small and always terminating itself when
   idle, pinned; no library attached (their builds are theirs: `python -m cicd.dev push`);
 - permissions: the engineer CAN_MANAGE on their cluster (the Libraries API needs it to install
   their build; the policy keeps the caps whatever they click) and CAN_USE on their policy; the
-  admin group manages the cluster; nobody else is granted anything;
+  admin group manages the cluster; the stack's read-only principal (previews, drift check) may
+  read the cluster (CAN_ATTACH_TO: on a single-user cluster it cannot run anything), the folder
+  (CAN_READ) and the dev volume (READ VOLUME), what a refresh of them reads; nobody else is
+  granted anything;
 - their personal folder `/Users/<user>/<pipeline>` itself, never a notebook in it;
 - for a volume artifact store, their dev location: a volume of their own beside the releases'
   volume, which they alone may read and write (plus USE CATALOG / USE SCHEMA to reach it).
@@ -30,6 +34,7 @@ import pulumi_databricks as databricks
 
 from cicd.config import (
     ArtifactStore,
+    Cloud,
     DevCaps,
     DevCluster,
     DevEngineer,
@@ -64,6 +69,10 @@ class DevEnvironmentArgs:
     admin_group: str
     pipeline_name: str
     artifact_store: ArtifactStore
+    # The workspace's cloud (from databricks:host): which cloud-only attributes the policy forbids.
+    cloud: Cloud | None = None
+    # The stack's read-only principal (access.readOnlyIdentity), granted what a refresh reads.
+    reader: str | None = None
 
 
 def _grantee(engineer: DevEngineer, level: str) -> databricks.PermissionsAccessControlArgs:
@@ -72,6 +81,21 @@ def _grantee(engineer: DevEngineer, level: str) -> databricks.PermissionsAccessC
             service_principal_name=engineer.user, permission_level=level
         )
     return databricks.PermissionsAccessControlArgs(user_name=engineer.user, permission_level=level)
+
+
+# The lowest compute permission: view the cluster, its metrics and Spark UI. Attaching a notebook
+# to a single-user (dedicated) cluster runs nothing for anyone but its single user.
+READER_CLUSTER_PERMISSION = "CAN_ATTACH_TO"
+# List the folder and read (export) what is in it: what a refresh of the Directory reads.
+READER_FOLDER_PERMISSION = "CAN_READ"
+# Read the volume's metadata (volumes/get needs READ VOLUME, or ownership) and its files.
+READER_VOLUME_PRIVILEGES = ("READ_VOLUME",)
+
+
+def _reader(reader: str, level: str) -> databricks.PermissionsAccessControlArgs:
+    return databricks.PermissionsAccessControlArgs(
+        service_principal_name=reader, permission_level=level
+    )
 
 
 class DevEnvironment(pulumi.ComponentResource):
@@ -96,7 +120,20 @@ class DevEnvironment(pulumi.ComponentResource):
         folder = personal_folder(engineer.user, args.pipeline_name)
         # The folder only: the notebooks in it are the engineer's (`cicd.dev push|pull`). A
         # folder that already exists is adopted as it is (mkdirs), and it is never deleted.
-        databricks.Directory(f"{name}-folder", databricks.DirectoryArgs(path=folder), opts=kept)
+        directory = databricks.Directory(
+            f"{name}-folder", databricks.DirectoryArgs(path=folder), opts=kept
+        )
+        if args.reader:
+            # Authoritative on this folder's direct grants: the engineer's own CAN_MANAGE is
+            # inherited from their home folder and stays; share from the home folder instead.
+            databricks.Permissions(
+                f"{name}-folder-permissions",
+                databricks.PermissionsArgs(
+                    directory_path=directory.path,
+                    access_controls=[_reader(args.reader, READER_FOLDER_PERMISSION)],
+                ),
+                opts=child_options(self, opts),
+            )
 
         policy = databricks.ClusterPolicy(
             f"{name}-policy",
@@ -104,7 +141,7 @@ class DevEnvironment(pulumi.ComponentResource):
                 name=cluster_name,
                 description=f"Dev cluster of {engineer.user} ({args.pipeline_name}); set by the"
                 " shared stack's developers config",
-                definition=policy_json(engineer, args.cluster, args.caps),
+                definition=policy_json(engineer, args.cluster, args.caps, args.cloud),
                 # Their cluster, plus at most one they create themselves under the same caps.
                 max_clusters_per_user=1,
             ),
@@ -144,6 +181,8 @@ class DevEnvironment(pulumi.ComponentResource):
                 is_pinned=True,
                 data_security_mode="SINGLE_USER",
                 single_user_name=engineer.user,
+                # The policy fixes it (Photon bills more); set here so the request complies as sent.
+                runtime_engine="STANDARD",
                 spark_conf=spark_conf(spec) or None,
                 custom_tags=cluster_tags(
                     spec, {"Owner": engineer.user, "pipeline": args.pipeline_name}
@@ -163,6 +202,7 @@ class DevEnvironment(pulumi.ComponentResource):
                         group_name=args.admin_group, permission_level=ADMIN_PERMISSION
                     ),
                     _grantee(engineer, OWNER_PERMISSION),
+                    *([_reader(args.reader, READER_CLUSTER_PERMISSION)] if args.reader else []),
                 ],
             ),
             opts=child_options(self, opts),
@@ -170,7 +210,7 @@ class DevEnvironment(pulumi.ComponentResource):
 
         location = dev_location(args.artifact_store, engineer, args.pipeline_name)
         if location.volume is not None:
-            self._dev_volume(name, engineer, location, kept, opts)
+            self._dev_volume(name, engineer, location, kept, opts, args.reader)
 
         self.cluster_id = cluster.cluster_id
         self.policy_id = policy.id
@@ -194,6 +234,7 @@ class DevEnvironment(pulumi.ComponentResource):
         location: DevLocation,
         kept: pulumi.ResourceOptions,
         opts: pulumi.ResourceOptions | None,
+        reader: str | None,
     ) -> None:
         """The engineer's volume, readable and writable by them alone (its owner, the deploy
         identity, and metastore admins hold every right anyway), and the two privileges
@@ -214,7 +255,8 @@ class DevEnvironment(pulumi.ComponentResource):
         after_volume = pulumi.ResourceOptions.merge(
             child_options(self, opts), pulumi.ResourceOptions(depends_on=[volume])
         )
-        # Authoritative on this volume, which the stack owns: nobody else is granted it.
+        # Authoritative on this volume, which the stack owns: nobody else is granted it (the
+        # read-only principal reads it, what a refresh of the volume needs).
         databricks.Grants(
             f"{name}-dev-volume-grants",
             databricks.GrantsArgs(
@@ -222,7 +264,16 @@ class DevEnvironment(pulumi.ComponentResource):
                 grants=[
                     databricks.GrantsGrantArgs(
                         principal=engineer.user, privileges=list(DEV_VOLUME_PRIVILEGES)
-                    )
+                    ),
+                    *(
+                        [
+                            databricks.GrantsGrantArgs(
+                                principal=reader, privileges=list(READER_VOLUME_PRIVILEGES)
+                            )
+                        ]
+                        if reader
+                        else []
+                    ),
                 ],
             ),
             opts=after_volume,

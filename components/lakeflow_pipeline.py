@@ -26,6 +26,8 @@ class LakeflowPipelineArgs:
     access: Access | None = None
     # Tags the pipeline carries (merged under the configured ones), e.g. the live release.
     extra_tags: dict[str, str] | None = None
+    # Run-as identities of the jobs whose tasks start an update of it (CAN RUN).
+    starters: tuple[str, ...] = ()
 
 
 def _library(release: ReleaseLocation, library: PipelineLibrary) -> databricks.PipelineLibraryArgs:
@@ -146,7 +148,16 @@ class LakeflowPipeline(pulumi.ComponentResource):
                         group_name=access.operators_group, permission_level="CAN_RUN"
                     )
                 )
-            if access.read_only_identity:
+            for starter in args.starters:
+                if starter != access.deploy_identity:
+                    # "Pipeline updates can be run by any user or service principal with CAN RUN":
+                    # a job's pipeline task starts one as the job's run-as identity.
+                    grants.append(
+                        databricks.PermissionsAccessControlArgs(
+                            service_principal_name=starter, permission_level="CAN_RUN"
+                        )
+                    )
+            if access.read_only_identity and access.read_only_identity not in args.starters:
                 # Previews and the drift check read the pipeline's settings back.
                 grants.append(
                     databricks.PermissionsAccessControlArgs(

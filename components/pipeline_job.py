@@ -24,6 +24,8 @@ class PipelineJobArgs:
     access: Access | None = None
     # Tags every job run carries (merged under the configured ones), e.g. the live release.
     extra_tags: dict[str, str] | None = None
+    # Run-as identities of the jobs whose run_job tasks start this one (CAN MANAGE RUN).
+    starters: tuple[str, ...] = ()
 
 
 class PipelineJob(pulumi.ComponentResource):
@@ -62,15 +64,24 @@ class PipelineJob(pulumi.ComponentResource):
                         group_name=args.access.operators_group, permission_level="CAN_MANAGE_RUN"
                     )
                 )
-            if args.access.run_reader:
+            # One entry per principal: a starter's CAN_MANAGE_RUN already lets it view.
+            if args.access.run_reader and args.access.run_reader not in args.starters:
                 # Reads runs (jobs/runs/list, runs/get) for production's provenance check.
                 grants.append(
                     databricks.PermissionsAccessControlArgs(
                         service_principal_name=args.access.run_reader, permission_level="CAN_VIEW"
                     )
                 )
+            for starter in args.starters:
+                if starter != args.access.deploy_identity:
+                    # A run_job task starts this job's run ("Run now") as its own job's run-as.
+                    grants.append(
+                        databricks.PermissionsAccessControlArgs(
+                            service_principal_name=starter, permission_level="CAN_MANAGE_RUN"
+                        )
+                    )
             read_only = args.access.read_only_identity
-            if read_only and read_only != args.access.run_reader:
+            if read_only and read_only not in (args.access.run_reader, *args.starters):
                 # Previews and the drift check read the job's settings back, nothing more.
                 grants.append(
                     databricks.PermissionsAccessControlArgs(

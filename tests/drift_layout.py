@@ -7,6 +7,7 @@ pipelines (Pipelines API, tests/emulator_pipelines.py) and the jobs (jobs/create
 registered settings, renamed to the REST API's names here, by a mapping of this module's own so
 that the checker's is not reused; a pipeline task or run-job task gets the id the pipeline or job
 got), and the permissions (set, authoritative).
+`publish_dev_environments()` does the same for the engineers' cluster policies and clusters.
 """
 
 from __future__ import annotations
@@ -250,3 +251,58 @@ def publish(
         )
         client.permissions.set(object_type, object_id, access_control_list=_acl(inputs))
     return (evaluation, job_id, ids) if with_ids else (evaluation, job_id)
+
+
+def publish_dev_environments(
+    client: WorkspaceClient, config: Mapping[str, str], stack: str
+) -> dict[str, str]:
+    """Create each engineer's cluster policy and cluster (with their grants) as the program
+    registers them; returns user -> policy id. Folders and Unity Catalog objects are left out:
+    the drift check does not read them."""
+    evaluation = evaluate(config, stack, REPO)
+    policies: dict[str, str] = {}  # registration name -> policy id
+    clusters: dict[str, str] = {}  # registration name -> cluster id
+    owners: dict[str, str] = {}
+    for registration in evaluation.of_type("databricks:index/clusterPolicy:ClusterPolicy"):
+        inputs = registration.inputs
+        created = client.cluster_policies.create(
+            name=inputs["name"],
+            definition=inputs["definition"],
+            max_clusters_per_user=_int(inputs.get("maxClustersPerUser")),
+        )
+        assert created.policy_id is not None
+        policies[registration.name] = created.policy_id
+    for registration in evaluation.of_type("databricks:index/cluster:Cluster"):
+        inputs = registration.inputs
+        scale = inputs.get("autoscale")
+        policy = policies[registration.name.removesuffix("-cluster") + "-policy"]
+        created_cluster = client.clusters.create(
+            cluster_name=inputs["clusterName"],
+            spark_version=inputs["sparkVersion"],
+            node_type_id=inputs["nodeTypeId"],
+            driver_node_type_id=inputs.get("driverNodeTypeId"),
+            num_workers=_int(inputs.get("numWorkers")),
+            autoscale=compute.AutoScale(
+                min_workers=_int(scale["minWorkers"]), max_workers=_int(scale["maxWorkers"])
+            )
+            if scale
+            else None,
+            autotermination_minutes=_int(inputs.get("autoterminationMinutes")),
+            policy_id=policy,
+            data_security_mode=compute.DataSecurityMode(inputs["dataSecurityMode"]),
+            single_user_name=inputs["singleUserName"],
+            custom_tags=inputs.get("customTags"),
+        )
+        assert created_cluster.cluster_id is not None
+        clusters[registration.name] = created_cluster.cluster_id
+        owners[inputs["singleUserName"]] = policy
+    for permissions in evaluation.of_type("databricks:index/permissions:Permissions"):
+        inputs = permissions.inputs
+        name = permissions.name
+        if "clusterPolicyId" in inputs:
+            policy_id = policies[name.removesuffix("-permissions")]
+            client.permissions.set("cluster-policies", policy_id, access_control_list=_acl(inputs))
+        elif "clusterId" in inputs:
+            cluster_id = clusters[name.removesuffix("-permissions") + "-cluster"]
+            client.permissions.set("clusters", cluster_id, access_control_list=_acl(inputs))
+    return owners

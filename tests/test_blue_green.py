@@ -185,7 +185,7 @@ def test_entry_notebook_missing_from_live_release(
     message, partial = refused(three_kept, values)
     assert (
         "databricks-cicd:job.entryNotebook: kept release 1.0.0 (live) has no notebook"
-        " 'jobs/daily' (3 notebook(s))." in message
+        " 'jobs/daily' (6 notebook(s))." in message
     ), message
     assert "remove it to run each release's own entry notebook" in message, message
     assert partial.resources == {}

@@ -50,6 +50,14 @@ def test_release_imports_each_notebook_at_its_path_and_language(two_releases: Ev
             "PYTHON",
             "transforms/explore.py",
         ),
+        **{
+            f"release-1.1.0-notebook-{name}": (
+                f"/Production/etl-pipeline/releases/1.1.0/{name}",
+                "PYTHON",
+                f"{name}.py",
+            )
+            for name in ("tasks/check_source", "tasks/publish_report", "quality/orders_quality")
+        },
     }
     notebooks = {r.name: r for r in two_releases.of_type(NOTEBOOK) if r.parent == "release-1.1.0"}
     assert set(notebooks) == set(expected), f"release-1.1.0 notebooks: {sorted(notebooks)}"

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from cicd.config import dev_slug
-from cicd.evaluation import Evaluation, compare
-from tests.conftest import SandboxProject
+from cicd.evaluation import Evaluation, compare, evaluate
+from tests.conftest import SandboxProject, to_pulumi_config
 from tests.test_provider_schema import schema_problems
 
 COMPONENT = "databricks-cicd:dev_environment:DevEnvironment"
@@ -106,9 +106,14 @@ def violations(policy: dict[str, Any], cluster: dict[str, Any]) -> list[str]:
         "autoscale.max_workers": (cluster.get("autoscale") or {}).get("maxWorkers"),
         "autotermination_minutes": cluster.get("autoterminationMinutes"),
         "cluster_type": "all-purpose",  # a databricks.Cluster is an all-purpose cluster
+        "runtime_engine": cluster.get("runtimeEngine"),
     }
     found = []
     for path, rule in policy.items():
+        if rule["type"] == "forbidden":
+            if _attribute(cluster, path) is not None:
+                found.append(f"{path}: set, policy forbids it")
+            continue
         value = wire[path]
         if rule["type"] == "fixed" and value != rule["value"]:
             found.append(f"{path}: {value!r}, policy fixes {rule['value']!r}")
@@ -119,6 +124,26 @@ def violations(policy: dict[str, Any], cluster: dict[str, Any]) -> list[str]:
             elif not rule["minValue"] <= value <= rule["maxValue"]:
                 found.append(f"{path}: {value} outside {rule['minValue']}..{rule['maxValue']}")
     return found
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _attribute(cluster: dict[str, Any], path: str) -> Any:
+    """A policy path (snake_case, `*` for any list element) read from wire (camelCase) inputs:
+    the values found, or None when the cluster does not set it."""
+    values: list[Any] = [cluster]
+    for part in path.split("."):
+        found: list[Any] = []
+        for value in values:
+            if part == "*" and isinstance(value, list):
+                found += value
+            elif isinstance(value, dict) and _camel(part) in value:
+                found.append(value[_camel(part)])
+        values = found
+    return values or None
 
 
 def test_each_engineer_gets_the_environment_and_none_of_the_work(three: Evaluation) -> None:
@@ -216,7 +241,18 @@ def test_policy_pins_what_review_decided_and_bounds_the_rest_by_the_caps(
         "node_type_id": "i3.xlarge",
         "driver_node_type_id": "i3.xlarge",
         "custom_tags.Owner": BOB,
+        "runtime_engine": "STANDARD",
     }, fixed
+    # No cloud known from the sandbox's config: only the paths every cloud supports.
+    forbidden = sorted(path for path, rule in policy.items() if rule["type"] == "forbidden")
+    assert forbidden == [
+        "driver_instance_pool_id",
+        "init_scripts.*.file.destination",
+        "init_scripts.*.volumes.destination",
+        "init_scripts.*.workspace.destination",
+        "instance_pool_id",
+        "ssh_public_keys.*",
+    ], forbidden
     ranges = {
         path: (rule["minValue"], rule["maxValue"])
         for path, rule in policy.items()
@@ -404,3 +440,102 @@ def test_stack_without_developers_has_no_dev_resources(
 def test_every_dev_input_is_a_provider_property(three: Evaluation) -> None:
     assert three.of_type(POLICY) and three.of_type(GRANT), "no policy or grant registered"
     assert schema_problems(three) == []
+
+
+@pytest.mark.parametrize(
+    ("host", "cloud_only"),
+    [
+        (
+            "https://dbc-1.cloud.databricks.com",
+            {
+                "aws_attributes.instance_profile_arn",
+                "docker_image.url",
+                "init_scripts.*.s3.destination",
+            },
+        ),
+        (
+            "https://adb-1.2.azuredatabricks.net/",
+            {"docker_image.url"},
+        ),
+        (
+            "https://1.2.gcp.databricks.com",
+            {"gcp_attributes.google_service_account", "init_scripts.*.gcs.destination"},
+        ),
+        ("http://127.0.0.1:8080", set()),
+    ],
+)
+def test_policy_forbids_what_costs_money_or_runs_code_on_the_workspaces_cloud(
+    project: SandboxProject, values: dict[str, Any], host: str, cloud_only: set[str]
+) -> None:
+    """The cloud comes from databricks:host; a path another cloud does not support would make
+    the policy unusable there, so each cloud gets its own and an unknown host none of them."""
+    config = to_pulumi_config(with_developers(values, developers(ALICE)))
+    evaluation = evaluate({**config, "databricks:host": host}, "test", project.root)
+    policy = policy_of(evaluation, ALICE)
+    forbidden = {path for path, rule in policy.items() if rule["type"] == "forbidden"}
+    common = {
+        "driver_instance_pool_id",
+        "init_scripts.*.file.destination",
+        "init_scripts.*.volumes.destination",
+        "init_scripts.*.workspace.destination",
+        "instance_pool_id",
+        "ssh_public_keys.*",
+    }
+    assert forbidden == common | cloud_only, sorted(forbidden)
+    assert all(policy[path].get("hidden") for path in forbidden), policy
+    assert policy["runtime_engine"] == {"type": "fixed", "value": "STANDARD", "hidden": True}
+    cluster = evaluation.named(f"dev-{dev_slug(ALICE)}-cluster").inputs
+    assert violations(policy, cluster) == [], cluster
+    # An engineer's edit that adds any of them breaks the policy (what the workspace refuses).
+    lifted = {
+        **cluster,
+        "initScripts": [{"workspace": {"destination": "/Users/alice@example.com/boot.sh"}}],
+        "sshPublicKeys": ["ssh-ed25519 AAAA"],
+        "runtimeEngine": "PHOTON",
+    }
+    assert violations(policy, lifted) == [
+        "init_scripts.*.workspace.destination: set, policy forbids it",
+        "runtime_engine: 'PHOTON', policy fixes 'STANDARD'",
+        "ssh_public_keys.*: set, policy forbids it",
+    ]
+
+
+READER = "6f1a2b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b"
+
+
+def test_the_read_only_principal_may_read_each_environment_and_nothing_more(
+    project: SandboxProject, values: dict[str, Any]
+) -> None:
+    """What a refresh by the stack's read-only principal reads, granted read-only: the cluster
+    (CAN_ATTACH_TO, the lowest compute level: a single-user cluster runs nothing for it), the
+    folder (CAN_READ) and the dev volume (READ VOLUME); never the policy (its only level,
+    CAN_USE, creates clusters) and nothing that writes."""
+    with_reader = with_developers(values, developers(ALICE, SP))
+    with_reader["access"] = {**values["access"], "readOnlyIdentity": READER}
+    evaluation = project.evaluate(with_reader)
+    for user in (ALICE, SP):
+        name = f"dev-{dev_slug(user)}"
+        cluster = evaluation.named(f"{name}-permissions").inputs["accessControls"]
+        assert {"servicePrincipalName": READER, "permissionLevel": "CAN_ATTACH_TO"} in cluster
+        folder = evaluation.named(f"{name}-folder-permissions").inputs
+        assert folder["accessControls"] == [
+            {"servicePrincipalName": READER, "permissionLevel": "CAN_READ"}
+        ], folder
+        assert folder["directoryPath"] == f"/Users/{user}/etl-pipeline", folder
+        assert f"{name}-folder" in evaluation.named(f"{name}-folder-permissions").dependencies
+        volume = evaluation.named(f"{name}-dev-volume-grants").inputs["grants"]
+        assert {"principal": READER, "privileges": ["READ_VOLUME"]} in volume, volume
+        policy = evaluation.named(f"{name}-policy-permissions").inputs["accessControls"]
+        assert all(READER not in control.values() for control in policy), policy
+    granted = {
+        control["permissionLevel"]
+        for r in evaluation.of_type(PERMISSIONS)
+        for control in r.inputs["accessControls"]
+        if control.get("servicePrincipalName") == READER
+    }
+    assert granted <= {"CAN_ATTACH_TO", "CAN_READ", "CAN_VIEW"}, granted
+    # Without a read-only principal, no folder permissions at all: the engineer's folder is theirs.
+    assert not any(
+        r.name.endswith("-folder-permissions")
+        for r in project.evaluate(with_developers(values, developers(ALICE))).of_type(PERMISSIONS)
+    )

@@ -22,17 +22,19 @@ from typing import Any
 import pytest
 import yaml
 from databricks.sdk import WorkspaceClient
+from databricks.sdk.service import iam
 from databricks.sdk.service.jobs import Job, JobRunAs
 from databricks.sdk.service.workspace import ImportFormat, Language
 
+from cicd.config import dev_slug
 from cicd.drift import main
 from cicd.driftcheck.findings import Finding, text_report
 from cicd.driftcheck.normalise import normalise_source, same_notebook
 from cicd.evaluation import Evaluation
 from cicd.releases.lock import LOCK_FILE
-from tests import emulator_workspace
+from tests import emulator_access, emulator_workspace
 from tests.conftest import REPO
-from tests.drift_layout import publish, write_workspace_file
+from tests.drift_layout import publish, publish_dev_environments, write_workspace_file
 from tests.emulator import Emulator
 from tests.emulator_pipelines import Pipelines
 
@@ -49,6 +51,7 @@ class Layout:
     evaluation: Evaluation
     job_id: int
     values: dict[str, Any]
+    dev_policies: dict[str, str]  # engineer -> their policy's id
 
     @property
     def root(self) -> str:
@@ -70,6 +73,14 @@ class Layout:
         )
 
 
+def _tagged(user: str, tag: str) -> str:
+    """The same kind of principal under a name of this layout's own."""
+    if "@" in user:
+        name, _, domain = user.partition("@")
+        return f"{name}-{tag}@{domain}"
+    return str(uuid.uuid5(uuid.UUID(user), tag))
+
+
 def _stack_values(stack: str, host: str, store: str | None = None) -> dict[str, Any]:
     """The repo's stack file with its own paths and job name, so tests never share objects;
     `store` swaps the artifact store for a workspace folder or DBFS."""
@@ -84,6 +95,14 @@ def _stack_values(stack: str, host: str, store: str | None = None) -> dict[str, 
     for section in ("databricks-cicd:jobs", "databricks-cicd:pipelines"):
         for settings in values.get(section, {}).values():
             settings["name"] += f"-drift-{tag}"
+    # Dev policies and clusters carry the pipeline's name and each engineer's: the layout's own,
+    # so that no other test's policy or cluster counts as an engineer's here.
+    values["databricks-cicd:pipelineName"] = f"etl-drift-{tag}"
+    developers = values.get("databricks-cicd:developers")
+    if developers:
+        developers["engineers"] = [
+            {**e, "user": _tagged(e["user"], tag)} for e in developers["engineers"]
+        ]
     if store == "workspace":
         values["databricks-cicd:artifactStore"] = {
             "kind": "workspace",
@@ -93,7 +112,20 @@ def _stack_values(stack: str, host: str, store: str | None = None) -> dict[str, 
         values["databricks-cicd:artifactStore"] = {"kind": "dbfs", "root": f"/FileStore/etl-{tag}"}
         # Runtime 15+ refuses DBFS libraries (and the config says so): an older runtime.
         values["databricks-cicd:job"]["cluster"]["sparkVersion"] = "14.3.x-scala2.12"
+        if "databricks-cicd:developers" in values:
+            values["databricks-cicd:developers"]["defaults"]["sparkVersion"] = "14.3.x-scala2.12"
     return values
+
+
+def _project(tmp_path: Path, stack: str, values: dict[str, Any]) -> Path:
+    """A copy of the program with the stack file `values` and the kept releases on disk."""
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(REPO / "__main__.py", project / "__main__.py")
+    shutil.copy(REPO / LOCK_FILE, project / LOCK_FILE)
+    shutil.copytree(REPO / "dist" / "releases", project / "dist" / "releases")
+    (project / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": values}))
+    return project
 
 
 @pytest.fixture
@@ -101,19 +133,16 @@ def layout(
     request: pytest.FixtureRequest, emulator: Emulator, built_releases: None, tmp_path: Path
 ) -> Iterator[Layout]:
     emulator_workspace.install(emulator)
+    emulator_access.install(emulator)
     _install_pipelines(emulator)
     stack, _, store = str(request.param).partition(":")
     values = _stack_values(stack, emulator.url, store or None)
-    project = tmp_path / "project"
-    project.mkdir()
-    shutil.copy(REPO / "__main__.py", project / "__main__.py")
-    shutil.copy(REPO / LOCK_FILE, project / LOCK_FILE)
-    shutil.copytree(REPO / "dist" / "releases", project / "dist" / "releases")
-    (project / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": values}))
+    project = _project(tmp_path, stack, values)
     config = {k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
     client = emulator.client()
     evaluation, job_id = publish(client, config, stack)
-    yield Layout(stack, project, client, evaluation, job_id, values)
+    policies = publish_dev_environments(client, config, stack)
+    yield Layout(stack, project, client, evaluation, job_id, values, policies)
 
 
 _PIPELINES: dict[int, Pipelines] = {}
@@ -386,6 +415,167 @@ def test_a_job_setting_or_grant_changed_by_hand_is_reported(
     assert len(seen) == 2, seen
 
 
+@pytest.mark.parametrize("layout", ["prod"], indirect=True)
+def test_a_grant_inherited_from_the_parent_folder_beyond_the_programs_is_reported(
+    layout: Layout, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`CAN_MANAGE` for `users` on `/Production` reaches every release below it; a grant the
+    program makes anyway (the admin group's CAN_MANAGE) or a lower one is no finding."""
+    client = layout.client
+    parent = layout.root.rsplit("/", 1)[0]
+    parent_id = str(client.workspace.get_status(parent).object_id)
+    runner = layout.values["databricks-cicd:job"]["runAs"]
+    try:
+        client.permissions.set(
+            "directories",
+            parent_id,
+            access_control_list=[
+                iam.AccessControlRequest(
+                    group_name="users", permission_level=iam.PermissionLevel.CAN_MANAGE
+                ),
+                iam.AccessControlRequest(
+                    group_name="etl-admins", permission_level=iam.PermissionLevel.CAN_MANAGE
+                ),
+                iam.AccessControlRequest(
+                    service_principal_name=runner, permission_level=iam.PermissionLevel.CAN_READ
+                ),
+            ],
+        )
+        code, report = _run_json(layout, capsys)
+        text_code = layout.run()
+        text = capsys.readouterr().out
+    finally:
+        client.permissions.set("directories", parent_id, access_control_list=[])
+    assert code == 1, report
+    assert [(f["kind"], f["path"], f["expected"], f["actual"]) for f in report["findings"]] == [
+        ("inherited", f"folder {layout.root}: groupName users", None, "CAN_MANAGE")
+    ]
+    assert f"inherited from /directories/{parent_id}" in report["findings"][0]["detail"]
+    assert text_code == 1 and "inherited" in text and "parent folder" in text, text
+    assert layout.run() == 0, capsys.readouterr().out
+
+
+def _group_with(client: WorkspaceClient, name: str, user: str) -> None:
+    users = list(client.users.list(filter=f'userName eq "{user}"'))
+    member = users[0] if users else client.users.create(user_name=user)
+    client.groups.create(display_name=name, members=[iam.ComplexValue(value=member.id)])
+
+
+@pytest.mark.parametrize("layout", ["staging"], indirect=True)
+def test_another_policy_an_engineer_can_use_and_a_cluster_off_their_policy_are_reported(
+    layout: Layout, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Personal Compute granted to all users, a team policy granted to a group one engineer is
+    in, an engineer's dev cluster moved onto Personal Compute and a cluster another engineer
+    made without any policy: each is reported, naming the engineer."""
+    from databricks.sdk.service import compute
+
+    client = layout.client
+    tag = layout.values["databricks-cicd:pipelineName"].rsplit("-", 1)[-1]
+    alice, bob, robot = (
+        e["user"] for e in layout.values["databricks-cicd:developers"]["engineers"]
+    )
+    assert layout.run() == 0, capsys.readouterr().out
+    personal = client.cluster_policies.create(name=f"Personal Compute {tag}", definition="{}")
+    team = client.cluster_policies.create(name=f"Team {tag}", definition="{}")
+    assert personal.policy_id and team.policy_id
+    _group_with(client, f"team-{tag}", bob)
+    client.permissions.set(
+        "cluster-policies",
+        personal.policy_id,
+        access_control_list=[
+            iam.AccessControlRequest(
+                group_name="users", permission_level=iam.PermissionLevel.CAN_USE
+            )
+        ],
+    )
+    client.permissions.set(
+        "cluster-policies",
+        team.policy_id,
+        access_control_list=[
+            iam.AccessControlRequest(
+                group_name=f"team-{tag}", permission_level=iam.PermissionLevel.CAN_USE
+            )
+        ],
+    )
+    pipeline = layout.values["databricks-cicd:pipelineName"]
+    (alices,) = [
+        c for c in client.clusters.list() if c.cluster_name == f"{pipeline}-dev-{dev_slug(alice)}"
+    ]
+    assert alices.cluster_id
+    client.clusters.update(
+        alices.cluster_id,
+        "policy_id",
+        cluster=compute.UpdateClusterResource(policy_id=personal.policy_id),
+    )
+    # What the service records for a cluster the robot engineer created itself, with no policy.
+    made = client.clusters.create(
+        cluster_name=f"scratch-{tag}", spark_version="15.4.x-scala2.12", num_workers=8
+    ).cluster_id
+    assert made
+    client.api_client.do(
+        "POST", "/api/2.1/clusters/change-owner", body={"cluster_id": made, "owner_username": robot}
+    )
+    try:
+        code, report = _run_json(layout, capsys)
+    finally:
+        client.clusters.permanent_delete(made)
+        client.clusters.update(
+            alices.cluster_id,
+            "policy_id",
+            cluster=compute.UpdateClusterResource(policy_id=layout.dev_policies[alice]),
+        )
+        client.cluster_policies.delete(personal.policy_id)
+        client.cluster_policies.delete(team.policy_id)
+    assert code == 1
+    seen = sorted((f["kind"], f["path"], f["actual"]) for f in report["findings"])
+    personal_label = f"cluster policy Personal Compute {tag} ({personal.policy_id})"
+    assert seen == sorted(
+        [
+            ("other-policy", f"{personal_label}: {alice}", f"Personal Compute {tag}"),
+            ("other-policy", f"{personal_label}: {bob}", f"Personal Compute {tag}"),
+            ("other-policy", f"{personal_label}: {robot}", f"Personal Compute {tag}"),
+            ("other-policy", f"cluster policy Team {tag} ({team.policy_id}): {bob}", f"Team {tag}"),
+            (
+                "off-policy",
+                f"cluster {pipeline}-dev-{dev_slug(alice)} ({alices.cluster_id}): {alice}",
+                f"Personal Compute {tag}",
+            ),
+            ("off-policy", f"cluster scratch-{tag} ({made}): {robot}", "no policy"),
+        ]
+    ), json.dumps(report["findings"], indent=1)
+    details = {f["path"]: f["detail"] for f in report["findings"]}
+    assert (
+        f"granted to group team-{tag}"
+        in details[f"cluster policy Team {tag} ({team.policy_id}): {bob}"]
+    )
+    assert "granted to group users" in details[f"{personal_label}: {alice}"]
+    # Everything put back: clean again.
+    assert layout.run() == 0, capsys.readouterr().out
+
+
+@pytest.mark.parametrize("layout", ["staging"], indirect=True)
+def test_what_a_read_only_identity_cannot_read_is_reported_unchecked(
+    layout: Layout, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Reading grants needs CAN_MANAGE and only an admin sees every policy and cluster: the
+    read-only principal's run says what it could not check, never reports a clean stack."""
+    reader = WorkspaceClient(host=emulator.url, token=emulator_access.READ_ONLY_TOKEN)
+    capsys.readouterr()
+    code = main(
+        ["--stack", "staging", "--json"],
+        project_dir=layout.project,
+        client_factory=lambda h: reader,
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1, report
+    unchecked = {(f["group"], f["path"]) for f in report["findings"] if f["kind"] == "unchecked"}
+    assert ("permissions", f"job main ({layout.job_id})") in unchecked, unchecked
+    assert ("engineers", "cluster policies and clusters") in unchecked, unchecked
+    assert all(f["kind"] == "unchecked" for f in report["findings"]), report["findings"]
+    assert all("CAN_MANAGE" in f["detail"] or "admin" in f["detail"] for f in report["findings"])
+
+
 @pytest.mark.parametrize("layout", ["staging"], indirect=True)
 def test_no_credentials_is_an_error_with_the_fix(
     layout: Layout,
@@ -452,16 +642,17 @@ class _RefusesEveryToken(http.server.BaseHTTPRequestHandler):
 
 
 def test_bad_credentials_are_an_error_with_the_fix(
-    built_releases: None, capsys: pytest.CaptureFixture[str]
+    built_releases: None, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RefusesEveryToken)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     host = f"http://127.0.0.1:{server.server_address[1]}"
+    project = _project(tmp_path, "prod", _stack_values("prod", host))
     try:
         code = main(
             ["--stack", "prod"],
-            project_dir=REPO,
+            project_dir=project,
             client_factory=lambda _host: WorkspaceClient(host=host, token="dapi-revoked"),
         )
     finally:

@@ -150,6 +150,8 @@ def test_jobs_and_pipelines_nest_and_wait_for_what_they_use(
         "etl-admins": "CAN_MANAGE",
         "7a1d9c2e-4b3f-4e6a-8c5d-0f1e2d3c4b5a": "IS_OWNER",
         "etl-operators": "CAN_RUN",
+        # The serverless job's refresh task starts an update as that job's run-as identity.
+        "5e0c7a53-2f7b-4c5e-9d0a-1b2c3d4e5f60": "CAN_RUN",
     }, levels
     assert (
         "pipeline-job-dag-permissions" in permissions
@@ -224,3 +226,21 @@ def test_stack_outputs_are_plain_json(project: SandboxProject, values: dict[str,
     evaluation = project.evaluate(stack(values))
     json.dumps(evaluation.outputs["liveFields"])  # the gate reads them with `pulumi stack output`
     assert evaluation.outputs["candidateFields"] is None
+
+
+def test_a_job_that_starts_a_pipeline_or_another_job_runs_as_an_identity_allowed_to(
+    project: SandboxProject, values: dict[str, Any]
+) -> None:
+    """A pipeline task starts the update, a run-job task the run, as the job's run-as identity:
+    it is granted CAN_RUN on that pipeline and CAN_MANAGE_RUN on that job, once, and nothing on
+    what it does not start."""
+    evaluation = project.evaluate(stack(values))
+    runner = SERVERLESS["runAs"]
+
+    def levels(name: str) -> list[str]:
+        controls = evaluation.named(name).inputs["accessControls"]
+        return [c["permissionLevel"] for c in controls if c.get("servicePrincipalName") == runner]
+
+    assert levels("pipeline-lakeflow-orders-permissions") == ["CAN_RUN"]
+    assert levels("pipeline-job-dag-permissions") == ["CAN_MANAGE_RUN"]
+    assert levels("pipeline-job-serverless-permissions") == []

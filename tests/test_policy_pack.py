@@ -26,6 +26,8 @@ from tests.conftest import REPO, RUNNER
 PACK = REPO / "policy"
 PACK_PYTHON = PACK / "venv" / "bin" / "python"
 JOB = "databricks:index/job:Job"
+PIPELINE = "databricks:index/pipeline:Pipeline"
+RELEASE = "/Production/etl-pipeline/releases/1.1.0"
 
 
 def pins(path: str) -> dict[str, str]:
@@ -118,14 +120,55 @@ def job(**changes: Any) -> dict[str, Any]:
     return inputs
 
 
+def serverless_job() -> dict[str, Any]:
+    """A serverless job: a notebook task without compute, a wheel task on an environment."""
+    return job(
+        name="etl-pipeline-prod-serverless",
+        jobClusters=[],
+        environments=[
+            {
+                "environmentKey": "default",
+                "spec": {
+                    "environmentVersion": "2",
+                    "dependencies": [
+                        "/Volumes/prod/etl_pipeline/artifacts/releases/1.1.0/etl-1.1.0-py3-none-any.whl"
+                    ],
+                },
+            }
+        ],
+        tasks=[
+            {"taskKey": "ingest", "notebookTask": {"notebookPath": f"{RELEASE}/ingest"}},
+            {
+                "taskKey": "score",
+                "environmentKey": "default",
+                "pythonWheelTask": {"packageName": "etl", "entryPoint": "score"},
+            },
+        ],
+    )
+
+
+def pipeline(**changes: Any) -> dict[str, Any]:
+    inputs: dict[str, Any] = {
+        "name": "etl-orders",
+        "catalog": "prod",
+        "schema": "sales",
+        "serverless": True,
+        "libraries": [{"glob": {"include": f"/Workspace{RELEASE}/transformations/**"}}],
+        "rootPath": f"/Workspace{RELEASE}/transformations",
+        "runAs": {"servicePrincipalName": RUNNER},
+    }
+    inputs.update(changes)
+    return inputs
+
+
 def analyze(
-    analyzer: analyzer_pb2_grpc.AnalyzerStub, name: str, inputs: dict[str, Any]
+    analyzer: analyzer_pb2_grpc.AnalyzerStub, name: str, inputs: dict[str, Any], type_: str = JOB
 ) -> list[Any]:
     response = analyzer.Analyze(
         analyzer_pb2.AnalyzeRequest(
-            type=JOB,
+            type=type_,
             name=name,
-            urn=f"urn:pulumi:prod::databricks-cicd::{JOB}::{name}",
+            urn=f"urn:pulumi:prod::databricks-cicd::{type_}::{name}",
             properties=struct(inputs),
         )
     )
@@ -141,7 +184,9 @@ def test_engine_sees_every_policy_mandatory_with_its_config_schema(
     assert levels == {p.name: analyzer_pb2.MANDATORY for p in POLICIES}
     schemas = {p.name: sorted(p.configSchema.required) for p in info.policies}
     assert schemas["job-runs-released-code"] == ["libraryRoot", "notebookRoot"]
-    assert schemas["one-job-per-stack"] == []
+    assert schemas["pipeline-runs-released-code"] == ["libraryRoot", "notebookRoot"]
+    assert schemas["jobs-and-pipelines-run-one-release"] == ["libraryRoot", "notebookRoot"]
+    assert schemas["job-and-pipeline-names-unique"] == []
 
 
 def test_engine_reports_a_violation_with_the_packs_message(
@@ -166,19 +211,51 @@ def test_engine_applies_the_stack_files_roots(analyzer: analyzer_pb2_grpc.Analyz
     assert "under '/Staging/etl-pipeline/releases/'" in diagnostics[0].message
 
 
+def test_engine_passes_a_serverless_job_and_a_pipeline(
+    analyzer: analyzer_pb2_grpc.AnalyzerStub,
+) -> None:
+    configure(analyzer, "prod")
+    assert analyze(analyzer, "pipeline-job-refresh-job", serverless_job()) == []
+    assert analyze(analyzer, "pipeline-lakeflow-orders-pipeline", pipeline(), PIPELINE) == []
+    diagnostics = analyze(
+        analyzer,
+        "pipeline-lakeflow-orders-pipeline",
+        pipeline(runAs={"userName": "alice@example.com"}),
+        PIPELINE,
+    )
+    assert [d.policyName for d in diagnostics] == ["pipeline-runs-as-service-principal"]
+    assert "runAs.userName is 'alice@example.com'" in diagnostics[0].message
+
+
+def analyzer_resource(type_: str, name: str, inputs: dict[str, Any]) -> Any:
+    return analyzer_pb2.AnalyzerResource(
+        type=type_,
+        name=name,
+        urn=f"urn:pulumi:prod::databricks-cicd::{type_}::{name}",
+        properties=struct(inputs),
+    )
+
+
 def test_engine_runs_the_stack_policies(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
     configure(analyzer, "prod")
+    # A copy of the main job that keeps its name, and a pipeline left on release 1.0.0 while
+    # both jobs and the serverless one run 1.1.0.
     resources = [
-        analyzer_pb2.AnalyzerResource(
-            type=JOB,
-            name=name,
-            urn=f"urn:pulumi:prod::databricks-cicd::{JOB}::{name}",
-            properties=struct(job(name=name)),
-        )
-        for name in ("pipeline-job", "backfill-job")
+        analyzer_resource(JOB, "pipeline-job", job()),
+        analyzer_resource(JOB, "backfill-job", job()),
+        analyzer_resource(JOB, "pipeline-job-refresh-job", serverless_job()),
+        analyzer_resource(
+            PIPELINE,
+            "pipeline-lakeflow-orders-pipeline",
+            json.loads(json.dumps(pipeline()).replace("/releases/1.1.0/", "/releases/1.0.0/")),
+        ),
     ]
     response = analyzer.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=resources))
-    assert sorted((d.policyName, d.urn.rsplit("::", 1)[-1]) for d in response.diagnostics) == [
-        ("one-job-per-stack", "backfill-job"),
-        ("one-job-per-stack", "pipeline-job"),
-    ]
+    found = sorted((d.policyName, d.urn.rsplit("::", 1)[-1]) for d in response.diagnostics)
+    assert found == [
+        ("job-and-pipeline-names-unique", "backfill-job"),
+        ("job-and-pipeline-names-unique", "pipeline-job"),
+        ("jobs-and-pipelines-run-one-release", "pipeline-lakeflow-orders-pipeline"),
+    ], [d.message for d in response.diagnostics]
+    release = next(d for d in response.diagnostics if "one-release" in d.policyName)
+    assert "in release '1.0.0'" in release.message and "release '1.1.0'" in release.message

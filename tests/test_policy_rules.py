@@ -2,6 +2,12 @@
 plausibly register) is reported with a message naming resource, field and value; a near-miss
 that is allowed is reported by no policy at all.
 
+The production stack the cases start from holds what issue 24 lets a stack hold: the main job on
+a job cluster, a serverless job with every task kind (notebook without compute, wheel and
+for-each over a Python file on an environment, SQL file, pipeline, run-job, condition) whose
+pipeline and job ids are unknown as in a preview, and a Lakeflow pipeline with its permissions;
+it passes every policy, so each near-miss proves that exactly its one change is allowed.
+
 Resources go through `cicd.evaluation.guardrails.check_evaluation`, which hands them to every policy the way
 the engine does (protobuf Struct, pulumi-policy's deserializer and unknown-checking proxy,
 `ResourceValidationArgs` / `StackValidationArgs`, each policy's section of the pack config).
@@ -10,6 +16,7 @@ the engine does (protobuf Struct, pulumi-policy's deserializer and unknown-check
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,9 +31,13 @@ from tests.conftest import DEPLOYER, RUNNER
 CLUSTER = "databricks:index/cluster:Cluster"
 JOB = "databricks:index/job:Job"
 PERMISSIONS = "databricks:index/permissions:Permissions"
+PIPELINE = "databricks:index/pipeline:Pipeline"
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the engine's "computed at deploy" string
 ROOT = "/Production/etl-pipeline"
+RELEASE = f"{ROOT}/releases/1.1.0"  # as jobs name notebooks
+FILES = f"/Workspace{RELEASE}"  # as tasks and pipelines name files
 ARTIFACTS = "/Volumes/prod/etl_pipeline/artifacts"
+WHEEL = f"{ARTIFACTS}/releases/1.1.0/etl-1.1.0-py3-none-any.whl"
 
 SETTINGS: dict[str, Any] = {
     "maxWorkers": 2,
@@ -62,13 +73,102 @@ def job() -> dict[str, Any]:
                     "source": "WORKSPACE",
                     "baseParameters": {"env": "prod"},
                 },
-                "libraries": [{"whl": f"{ARTIFACTS}/releases/1.1.0/etl-1.1.0-py3-none-any.whl"}],
+                "libraries": [{"whl": WHEEL}],
                 "timeoutSeconds": 7200,
             }
         ],
         "timeoutSeconds": 7200,
         "emailNotifications": {"onFailures": ["oncall@example.com"]},
         "runAs": {"servicePrincipalName": RUNNER},
+    }
+
+
+def serverless_job() -> dict[str, Any]:
+    """A serverless job with every task kind, tasks sorted by key as the program registers them."""
+    return {
+        "name": "etl-pipeline-prod-serverless",
+        "environments": [
+            {
+                "environmentKey": "default",
+                "spec": {"environmentVersion": "2", "dependencies": [WHEEL]},
+            }
+        ],
+        "tasks": [
+            {
+                "taskKey": "check",
+                "conditionTask": {
+                    "left": "{{job.parameters.full}}",
+                    "op": "EQUAL_TO",
+                    "right": "1",
+                },
+            },
+            {
+                # Serverless notebook task: no compute named, in a job without job clusters.
+                "taskKey": "ingest",
+                "notebookTask": {"notebookPath": f"{RELEASE}/ingest", "source": "WORKSPACE"},
+            },
+            {"taskKey": "load", "pipelineTask": {"pipelineId": UNKNOWN}},
+            {"taskKey": "main", "runJobTask": {"jobId": UNKNOWN}},
+            {
+                "taskKey": "per_file",
+                "forEachTask": {
+                    "inputs": '["a", "b"]',
+                    "task": {
+                        "taskKey": "per_file_iteration",
+                        "environmentKey": "default",
+                        "sparkPythonTask": {
+                            "pythonFile": f"{FILES}/jobs/score.py",
+                            "source": "WORKSPACE",
+                            "parameters": ["--day", "{{job.start_time.iso_date}}"],
+                        },
+                    },
+                },
+            },
+            {
+                "taskKey": "publish",
+                "sqlTask": {
+                    "warehouseId": "abc123def456",
+                    "file": {"path": f"{FILES}/sql/daily.sql", "source": "WORKSPACE"},
+                },
+            },
+            {
+                "taskKey": "score",
+                "environmentKey": "default",
+                "pythonWheelTask": {"packageName": "etl", "entryPoint": "score"},
+            },
+        ],
+        "timeoutSeconds": 3600,
+        "emailNotifications": {"onFailures": ["oncall@example.com"]},
+        "runAs": {"servicePrincipalName": RUNNER},
+    }
+
+
+def pipeline() -> dict[str, Any]:
+    """A serverless Lakeflow pipeline as the program registers it."""
+    return {
+        "name": "orders",
+        "catalog": "prod",
+        "schema": "sales",
+        "serverless": True,
+        "libraries": [
+            {"notebook": {"path": f"{RELEASE}/ingest"}},
+            {"glob": {"include": f"{FILES}/transformations/**"}},
+            {"file": {"path": f"{FILES}/transformations/orders.py"}},
+        ],
+        "rootPath": f"{FILES}/transformations",
+        "configuration": {"source_table": "prod.sales.raw_orders"},
+        "runAs": {"servicePrincipalName": RUNNER},
+    }
+
+
+def pipeline_permissions() -> dict[str, Any]:
+    return {
+        "pipelineId": UNKNOWN,
+        "accessControls": [
+            {"groupName": "etl-admins", "permissionLevel": "CAN_MANAGE"},
+            {"servicePrincipalName": DEPLOYER, "permissionLevel": "IS_OWNER"},
+            {"groupName": "etl-operators", "permissionLevel": "CAN_RUN"},
+        ],
     }
 
 
@@ -119,9 +219,15 @@ class Stack:
     def violations(self) -> list[Violation]:
         evaluation = Evaluation()
         for name, (type_, inputs) in self.resources.items():
-            registration = Registration(type_, name, None, inputs, (), False, False, True)
+            registration = Registration(
+                type_, name, None, inputs, (), False, False, True, urn=urn(type_, name)
+            )
             evaluation.resources[registration.key] = registration
         return check_evaluation(evaluation, pack_config(self.settings))
+
+
+def urn(type_: str, name: str) -> str:
+    return f"urn:pulumi:prod::databricks-cicd::{type_}::{name}"
 
 
 def prod_stack() -> Stack:
@@ -129,6 +235,9 @@ def prod_stack() -> Stack:
         {
             "pipeline-job": (JOB, job()),
             "pipeline-permissions": (PERMISSIONS, job_permissions()),
+            "pipeline-job-serverless-job": (JOB, serverless_job()),
+            "pipeline-lakeflow-orders-pipeline": (PIPELINE, pipeline()),
+            "pipeline-lakeflow-orders-permissions": (PERMISSIONS, pipeline_permissions()),
             "workspace-root-permissions": (PERMISSIONS, folder_permissions()),
         }
     )
@@ -145,9 +254,15 @@ def inputs(stack: Stack, name: str) -> dict[str, Any]:
     return stack.resources[name][1]
 
 
-def task(stack: Stack) -> dict[str, Any]:
-    tasks: list[dict[str, Any]] = inputs(stack, "pipeline-job")["tasks"]
-    return tasks[0]
+def task(stack: Stack, name: str = "pipeline-job", index: int = 0) -> dict[str, Any]:
+    tasks: list[dict[str, Any]] = inputs(stack, name)["tasks"]
+    return tasks[index]
+
+
+def inner(stack: Stack) -> dict[str, Any]:
+    """The serverless job's for-each inner task."""
+    body: dict[str, Any] = task(stack, "pipeline-job-serverless-job", 4)["forEachTask"]["task"]
+    return body
 
 
 Change = Callable[[Stack], None]
@@ -160,6 +275,8 @@ class Case:
     change: Change
     # What the message must name: resource, field, value (and whatever else the case needs).
     expected: tuple[str, ...] = ()
+    # What the messages must not say (e.g. a resource that is not at fault).
+    absent: tuple[str, ...] = ()
 
 
 def _set(name: str, key: str, value: Any) -> Change:
@@ -173,11 +290,53 @@ def _drop(name: str, key: str) -> Change:
     return lambda stack: inputs(stack, name).pop(key) and None
 
 
+def _remove(name: str) -> Change:
+    return lambda stack: stack.resources.pop(name) and None
+
+
 def _task(key: str, value: Any, drop: str | None = None) -> Change:
     def change(stack: Stack) -> None:
         task(stack)[key] = value
         if drop:
             task(stack).pop(drop)
+
+    return change
+
+
+def _serverless_task(index: int, key: str, value: Any = None, drop: str | None = None) -> Change:
+    def change(stack: Stack) -> None:
+        body = task(stack, SJ, index)
+        if value is not None:
+            body[key] = value
+        if drop:
+            body.pop(drop)
+
+    return change
+
+
+def _inner(key: str, value: Any, drop: str | None = None) -> Change:
+    def change(stack: Stack) -> None:
+        inner(stack)[key] = value
+        if drop:
+            inner(stack).pop(drop)
+
+    return change
+
+
+def _env_dependencies(dependencies: list[str]) -> Change:
+    def change(stack: Stack) -> None:
+        inputs(stack, SJ)["environments"][0]["spec"]["dependencies"] = dependencies
+
+    return change
+
+
+def _pipeline_library(library: dict[str, Any], index: int | None = None) -> Change:
+    def change(stack: Stack) -> None:
+        libraries = inputs(stack, P)["libraries"]
+        if index is None:
+            libraries.append(library)
+        else:
+            libraries[index] = library
 
     return change
 
@@ -194,29 +353,77 @@ def _both(*changes: Change) -> Change:
     return change
 
 
-def _second_job(stack: Stack) -> None:
-    copied = copy.deepcopy(inputs(stack, "pipeline-job"))
-    copied["name"] = "etl-pipeline-prod-backfill"
-    stack.resources["backfill-job"] = (JOB, copied)
+def _retargeted(values: dict[str, Any], release: str) -> dict[str, Any]:
+    """`values` with every path into release 1.1.0 pointing into `release` instead."""
+    text = json.dumps(values).replace("/releases/1.1.0/", f"/releases/{release}/")
+    retargeted: dict[str, Any] = json.loads(text)
+    return retargeted
 
 
-def _dbfs_store(stack: Stack) -> None:
-    # A component change that publishes to the DBFS root (the config would refuse it on 15+).
-    stack.settings["libraryRoot"] = "dbfs:/FileStore/etl/releases/"
-    task(stack)["libraries"] = [{"whl": "dbfs:/FileStore/etl/releases/1.1.0/etl.whl"}]
+def _rollback(stack: Stack) -> None:
+    # What the program registers after `live: 1.0.0`: every job and pipeline on the other release.
+    for name, (type_, values) in list(stack.resources.items()):
+        if type_ in (JOB, PIPELINE):
+            stack.resources[name] = (type_, _retargeted(values, "1.0.0"))
 
 
-def _runtime(version: str) -> Change:
+def _second_job(name: str, release: str = "1.1.0") -> Change:
+    """A plausible code change: a copy of the main job (for a backfill) as `backfill-job`."""
+
     def change(stack: Stack) -> None:
-        inputs(stack, "pipeline-job")["jobClusters"][0]["newCluster"]["sparkVersion"] = version
+        copied = _retargeted(inputs(stack, J), release)
+        copied["name"] = name
+        stack.resources["backfill-job"] = (JOB, copied)
 
     return change
 
 
+def _second_pipeline(stack: Stack) -> None:
+    stack.resources["pipeline-lakeflow-copy-pipeline"] = (PIPELINE, pipeline())
+
+
+DBFS_ROOT = "dbfs:/FileStore/etl/releases/"
+
+
+def _dbfs_store(stack: Stack) -> None:
+    # A component change that publishes to the DBFS root (the config would refuse it on 15+).
+    stack.settings["libraryRoot"] = DBFS_ROOT
+    for name, (type_, values) in list(stack.resources.items()):
+        text = json.dumps(values).replace(f"{ARTIFACTS}/releases/", DBFS_ROOT)
+        stack.resources[name] = (type_, json.loads(text))
+
+
+def _runtime(version: str) -> Change:
+    def change(stack: Stack) -> None:
+        inputs(stack, J)["jobClusters"][0]["newCluster"]["sparkVersion"] = version
+
+    return change
+
+
+def _second_cluster(stack: Stack) -> None:
+    """The main job gains job cluster `heavy` (runtime 15.4) and a task on it, while `main` runs
+    14.3: each task meets the runtime of its own job cluster key."""
+    job_clusters = inputs(stack, J)["jobClusters"]
+    heavy = copy.deepcopy(job_clusters[0])
+    heavy["jobClusterKey"] = "heavy"
+    job_clusters.append(heavy)
+    aggregate = copy.deepcopy(task(stack))
+    aggregate.update(taskKey="aggregate", jobClusterKey="heavy")
+    aggregate["notebookTask"]["notebookPath"] = f"{RELEASE}/aggregate"
+    inputs(stack, J)["tasks"].insert(0, aggregate)
+    job_clusters[0]["newCluster"]["sparkVersion"] = "14.3.x-scala2.12"
+
+
 C = "dev-alice-cluster"
 J = "pipeline-job"
+SJ = "pipeline-job-serverless-job"
+P = "pipeline-lakeflow-orders-pipeline"
+PP = "pipeline-lakeflow-orders-permissions"
 F = "workspace-root-permissions"
 JP = "pipeline-permissions"
+DBFS_WHEEL = f"{DBFS_ROOT}1.1.0/etl-1.1.0-py3-none-any.whl"
+HOME_SCRIPT = "/Workspace/Users/alice@example.com/score.py"
+TOKEN = "dapi" + "0123456789abcdef" * 2
 
 VIOLATIONS = [
     Case(
@@ -254,7 +461,35 @@ VIOLATIONS = [
         "job-clusters-only",
         prod_stack,
         _task("existingClusterId", "0923-164208-meows279", drop="jobClusterKey"),
-        (J, "tasks[0].existingClusterId is '0923-164208-meows279'"),
+        (J, "tasks[0].existingClusterId is '0923-164208-meows279'", "all-purpose cluster"),
+    ),
+    # An all-purpose cluster created in the same update: its id is unknown in a preview, and the
+    # task is refused there too (reading the id would make the engine skip the policy).
+    Case(
+        "job-clusters-only",
+        prod_stack,
+        _task("existingClusterId", UNKNOWN, drop="jobClusterKey"),
+        (J, "tasks[0].existingClusterId is known after deploy"),
+    ),
+    # An existing cluster is refused where serverless is allowed, and in a for-each's inner task.
+    Case(
+        "job-clusters-only",
+        prod_stack,
+        _inner("existingClusterId", "0923-164208-meows279", drop="environmentKey"),
+        (SJ, "tasks[4].forEachTask.task.existingClusterId is '0923-164208-meows279'"),
+    ),
+    Case(
+        "job-clusters-only",
+        prod_stack,
+        _serverless_task(6, "environmentKey", drop="environmentKey"),
+        (SJ, "tasks[6].jobClusterKey is unset", "a pythonWheelTask runs on a job cluster"),
+    ),
+    # A notebook task without compute in a job with job clusters: a forgotten key, not serverless.
+    Case(
+        "job-clusters-only",
+        prod_stack,
+        lambda stack: task(stack).pop("jobClusterKey") and None,
+        (J, "tasks[0].jobClusterKey is unset", "in a job with job clusters"),
     ),
     Case(
         "job-runs-as-service-principal",
@@ -277,6 +512,12 @@ VIOLATIONS = [
     Case(
         "job-runs-released-code",
         prod_stack,
+        _task("notebookTask", {"notebookPath": f"{RELEASE}/../../scratch/main"}),
+        (J, f"tasks[0].notebookTask.notebookPath is '{RELEASE}/../../scratch/main'"),
+    ),
+    Case(
+        "job-runs-released-code",
+        prod_stack,
         _task("libraries", [{"pypi": {"package": "requests"}}]),
         (J, "tasks[0].libraries[0].pypi is {package: 'requests'}"),
     ),
@@ -286,6 +527,49 @@ VIOLATIONS = [
         _task("libraries", [{"whl": "/Users/alice@example.com/etl.whl"}]),
         (J, "tasks[0].libraries[0].whl is '/Users/alice@example.com/etl.whl'"),
     ),
+    Case(
+        "job-runs-released-code",
+        prod_stack,
+        _inner("sparkPythonTask", {"pythonFile": HOME_SCRIPT, "source": "WORKSPACE"}),
+        (SJ, f"tasks[4].forEachTask.task.sparkPythonTask.pythonFile is '{HOME_SCRIPT}'"),
+    ),
+    Case(
+        "job-runs-released-code",
+        prod_stack,
+        _serverless_task(
+            5, "sqlTask", {"warehouseId": "abc", "file": {"path": "sql/daily.sql", "source": "GIT"}}
+        ),
+        (
+            SJ,
+            "tasks[5].sqlTask.file.path is 'sql/daily.sql'",
+            "tasks[5].sqlTask.file.source is 'GIT'",
+            "not a Git checkout",
+        ),
+    ),
+    Case(
+        "job-runs-released-code",
+        prod_stack,
+        _task("notebookTask", {"notebookPath": "notebooks/main", "source": "GIT"}),
+        (J, "tasks[0].notebookTask.source is 'GIT'"),
+    ),
+    Case(
+        "job-runs-released-code",
+        prod_stack,
+        _set(SJ, "gitSource", {"url": "https://github.com/acme/etl", "branch": "main"}),
+        (SJ, "gitSource.url is 'https://github.com/acme/etl'", "not a Git checkout"),
+    ),
+    Case(
+        "job-runs-released-code",
+        prod_stack,
+        _serverless_task(5, "sqlTask", {"warehouseId": "abc", "query": {"queryId": "q-0042"}}),
+        (SJ, "tasks[5].sqlTask.query.queryId is 'q-0042'", "not a saved query"),
+    ),
+    Case(
+        "job-runs-released-code",
+        prod_stack,
+        _env_dependencies([WHEEL, "requests==2.32.3"]),
+        (SJ, "environments[0].spec.dependencies[1] is 'requests==2.32.3'", "package index"),
+    ),
     Case("job-timeout", prod_stack, _set(J, "timeoutSeconds", 0), (J, "timeoutSeconds is 0")),
     Case(
         "job-failure-notification",
@@ -294,10 +578,82 @@ VIOLATIONS = [
         (J, "emailNotifications.onFailures is []"),
     ),
     Case(
+        "pipeline-runs-as-service-principal",
+        prod_stack,
+        _set(P, "runAs", {"userName": "alice@example.com"}),
+        (P, "runAs.userName is 'alice@example.com'", "a pipeline runs as a service principal"),
+    ),
+    Case(
+        "pipeline-runs-as-service-principal",
+        prod_stack,
+        _drop(P, "runAs"),
+        (P, "runAs.servicePrincipalName is unset", "runs as its owner"),
+    ),
+    # A glob over every release runs them all.
+    Case(
+        "pipeline-runs-released-code",
+        prod_stack,
+        _pipeline_library({"glob": {"include": f"/Workspace{ROOT}/releases/**"}}, 1),
+        (P, f"libraries[1].glob.include is '/Workspace{ROOT}/releases/**'", "one release folder"),
+    ),
+    Case(
+        "pipeline-runs-released-code",
+        prod_stack,
+        _pipeline_library({"notebook": {"path": "/Users/alice@example.com/ingest"}}, 0),
+        (P, "libraries[0].notebook.path is '/Users/alice@example.com/ingest'"),
+    ),
+    Case(
+        "pipeline-runs-released-code",
+        prod_stack,
+        _set(P, "rootPath", "/Workspace/Users/alice@example.com/etl"),
+        (P, "rootPath is '/Workspace/Users/alice@example.com/etl'"),
+    ),
+    Case(
+        "pipeline-runs-released-code",
+        prod_stack,
+        _pipeline_library({"maven": {"coordinates": "com.acme:udfs:1.0"}}),
+        (P, "libraries[3].maven is {coordinates: 'com.acme:udfs:1.0'}", "package index"),
+    ),
+    Case(
+        "pipeline-runs-released-code",
+        prod_stack,
+        _set(P, "environment", {"dependencies": ["pandas==2.2.2"]}),
+        (P, "environment.dependencies[0] is 'pandas==2.2.2'"),
+    ),
+    Case(
         "no-dbfs-library-on-runtime-15",
         prod_stack,
         _dbfs_store,
-        (J, "tasks[0].libraries[0].whl is 'dbfs:/FileStore/etl/releases/1.1.0/etl.whl'", "15.4"),
+        (J, f"tasks[0].libraries[0].whl is '{DBFS_WHEEL}'", "15.4"),
+    ),
+    # Every job cluster key: the task on `heavy` (15.4) is refused, the one on `main` (14.3) not.
+    Case(
+        "no-dbfs-library-on-runtime-15",
+        prod_stack,
+        _both(_dbfs_store, _second_cluster),
+        (J, "tasks[0].libraries[0].whl", "runtime '15.4.x-scala2.12'"),
+        (f"{J}': tasks[1]",),
+    ),
+    Case(
+        "no-dbfs-library-on-runtime-15",
+        prod_stack,
+        _both(
+            _inner("newCluster", {"sparkVersion": "16.4.x-scala2.12", "numWorkers": 1}),
+            _inner("libraries", [{"whl": "dbfs:/FileStore/jars/udfs.whl"}]),
+        ),
+        (SJ, "tasks[4].forEachTask.task.libraries[0].whl is 'dbfs:/FileStore/jars/udfs.whl'"),
+    ),
+    Case(
+        "no-dbfs-library-on-runtime-15",
+        prod_stack,
+        _env_dependencies(["dbfs:/FileStore/etl/etl.whl"]),
+        (SJ, "environments[0].spec.dependencies[0] is 'dbfs:/FileStore/etl/etl.whl'", "serverless"),
+    ),
+    Case(
+        "no-dbfs-library-on-runtime-15",
+        prod_stack,
+        _pipeline_library({"whl": "dbfs:/FileStore/etl/udfs.whl"}),
+        (P, "libraries[3].whl is 'dbfs:/FileStore/etl/udfs.whl'", "a pipeline's runtime"),
     ),
     Case(
         "no-dbfs-library-on-runtime-15",
@@ -322,10 +678,24 @@ VIOLATIONS = [
         (JP, "jobId '123456789'", "is 'CAN_MANAGE_RUN'"),
     ),
     Case(
+        "all-users-view-only",
+        prod_stack,
+        _grant(PP, {"groupName": "users", "permissionLevel": "CAN_RUN"}),
+        (PP, "pipelineId (known after deploy)", "is 'CAN_RUN'"),
+    ),
+    Case(
         "no-person-manages-production",
         prod_stack,
         _grant(JP, {"userName": "alice@example.com", "permissionLevel": "CAN_MANAGE"}),
         (JP, "userName 'alice@example.com'", "is 'CAN_MANAGE'"),
+    ),
+    Case(
+        "no-person-manages-production",
+        prod_stack,
+        lambda stack: inputs(stack, PP)["accessControls"].__setitem__(
+            1, {"userName": "alice@example.com", "permissionLevel": "IS_OWNER"}
+        ),
+        (PP, "accessControls[1].permissionLevel (userName 'alice@example.com'", "'IS_OWNER'"),
     ),
     Case(
         "no-literal-secrets",
@@ -345,7 +715,7 @@ VIOLATIONS = [
     Case(
         "no-literal-secrets",
         dev_stack,
-        _set(C, "sparkEnvVars", {"DATABRICKS_HOST_AUTH": "dapi" + "0123456789abcdef" * 2}),
+        _set(C, "sparkEnvVars", {"DATABRICKS_HOST_AUTH": TOKEN}),
         (
             C,
             "sparkEnvVars.DATABRICKS_HOST_AUTH is a literal value (not shown)",
@@ -353,10 +723,72 @@ VIOLATIONS = [
         ),
     ),
     Case(
-        "one-job-per-stack",
+        "no-literal-secrets",
         prod_stack,
-        _second_job,
-        ("'backfill-job'", "'pipeline-job'", "registers 2 jobs"),
+        _set(P, "configuration", {"api_token": "s3cr3t-value"}),
+        (P, "configuration.api_token is a literal of 12 characters", "names a secret"),
+    ),
+    Case(
+        "no-literal-secrets",
+        prod_stack,
+        lambda stack: inner(stack)["sparkPythonTask"]["parameters"].append(TOKEN),
+        (SJ, "tasks[4].forEachTask.task.sparkPythonTask.parameters[2] is a literal of 36"),
+    ),
+    Case(
+        "no-literal-secrets",
+        prod_stack,
+        lambda stack: task(stack, SJ, 5)["sqlTask"].update(parameters={"db_password": "hunter2"}),
+        (SJ, "tasks[5].sqlTask.parameters.db_password is a literal of 7 characters"),
+    ),
+    # A copy of the job for a backfill, left on the previous release: caught, naming both.
+    Case(
+        "jobs-and-pipelines-run-one-release",
+        prod_stack,
+        _second_job("etl-pipeline-prod-backfill", release="1.0.0"),
+        (
+            f"{JOB} 'backfill-job': tasks[0].notebookTask.notebookPath is"
+            f" '{ROOT}/releases/1.0.0/main', in release '1.0.0'",
+            f"but '{J}', '{SJ}', '{P}' run release '1.1.0'",
+        ),
+        (f"{JOB} '{J}'",),
+    ),
+    Case(
+        "jobs-and-pipelines-run-one-release",
+        prod_stack,
+        _set(P, "rootPath", f"/Workspace{ROOT}/releases/1.0.0/transformations"),
+        (
+            f"{PIPELINE} '{P}': rootPath is '/Workspace{ROOT}/releases/1.0.0/transformations',"
+            f" in release '1.0.0', but '{J}', '{SJ}' run release '1.1.0', as does its own"
+            " libraries[0].notebook.path",
+        ),
+    ),
+    # Two jobs, one on each release: nothing says which is right, so both are reported.
+    Case(
+        "jobs-and-pipelines-run-one-release",
+        prod_stack,
+        _both(_remove(SJ), _remove(P), _second_job("etl-pipeline-prod-backfill", "1.0.0")),
+        (
+            f"{JOB} 'backfill-job'",
+            f"{JOB} '{J}'",
+            "'backfill-job' runs release '1.0.0'",
+            f"'{J}' runs release '1.1.0'",
+        ),
+    ),
+    # A copy of the job that keeps its name.
+    Case(
+        "job-and-pipeline-names-unique",
+        prod_stack,
+        _second_job("etl-pipeline-prod"),
+        (
+            f"{JOB} 'backfill-job': name is 'etl-pipeline-prod', as is job '{J}'",
+            f"{JOB} '{J}': name is 'etl-pipeline-prod', as is job 'backfill-job'",
+        ),
+    ),
+    Case(
+        "job-and-pipeline-names-unique",
+        prod_stack,
+        _second_pipeline,
+        ("'pipeline-lakeflow-copy-pipeline'", "name is 'orders'", "pipeline names are unique"),
     ),
     Case(
         "no-all-purpose-cluster-in-production",
@@ -382,16 +814,37 @@ NEAR_MISSES = [
         prod_stack,
         _task("newCluster", {"sparkVersion": "15.4.x-scala2.12", "numWorkers": 1}, "jobClusterKey"),
     ),
+    # A notebook on a SQL warehouse needs no cluster, even in a job with job clusters.
+    Case(
+        "job-clusters-only",
+        prod_stack,
+        _both(
+            lambda stack: task(stack).pop("jobClusterKey") and None,
+            lambda stack: task(stack)["notebookTask"].update(warehouseId="abc123def456"),
+        ),
+    ),
     Case(
         "job-runs-as-service-principal",
         prod_stack,
         _set(J, "runAs", {"servicePrincipalName": DEPLOYER}),
     ),
-    # The rollback target's notebook, in another kept release.
+    # A rollback: every job and pipeline on the rollback target, another kept release.
+    Case("job-runs-released-code", prod_stack, _rollback),
+    # A path computed at deploy (another resource's output) is unknown in a preview: left to the
+    # deploy, where the engine sends it known, rather than skipping every rule that reads paths.
     Case(
         "job-runs-released-code",
         prod_stack,
-        _task("notebookTask", {"notebookPath": f"{ROOT}/releases/1.0.0/main"}),
+        _both(
+            _task("notebookTask", {"notebookPath": UNKNOWN, "source": "WORKSPACE"}),
+            _set(P, "rootPath", UNKNOWN),
+        ),
+    ),
+    # The same notebook named as a workspace file path (/Workspace/...).
+    Case(
+        "job-runs-released-code",
+        prod_stack,
+        _task("notebookTask", {"notebookPath": f"{FILES}/main", "source": "WORKSPACE"}),
     ),
     Case("job-timeout", prod_stack, _set(J, "timeoutSeconds", 60)),
     Case(
@@ -403,9 +856,20 @@ NEAR_MISSES = [
         ),
     ),
     Case(
+        "pipeline-runs-as-service-principal",
+        prod_stack,
+        _set(P, "runAs", {"servicePrincipalName": DEPLOYER}),
+    ),
+    # The release folder itself as root, and the release's wheel in a serverless environment.
+    Case(
+        "pipeline-runs-released-code",
+        prod_stack,
+        _both(_set(P, "rootPath", FILES), _set(P, "environment", {"dependencies": [WHEEL]})),
+    ),
+    Case(
         "no-dbfs-library-on-runtime-15",
         prod_stack,
-        _both(_dbfs_store, _runtime("14.3.x-scala2.12")),
+        _both(_remove(SJ), _dbfs_store, _runtime("14.3.x-scala2.12")),
     ),
     Case(
         "no-dbfs-library-on-runtime-15",
@@ -418,9 +882,19 @@ NEAR_MISSES = [
         _grant(F, {"groupName": "users", "permissionLevel": "CAN_READ"}),
     ),
     Case(
+        "all-users-view-only",
+        prod_stack,
+        _grant(PP, {"groupName": "users", "permissionLevel": "CAN_VIEW"}),
+    ),
+    Case(
         "no-person-manages-production",
         prod_stack,
         _grant(JP, {"userName": "alice@example.com", "permissionLevel": "CAN_MANAGE_RUN"}),
+    ),
+    Case(
+        "no-person-manages-production",
+        prod_stack,
+        _grant(PP, {"userName": "alice@example.com", "permissionLevel": "CAN_RUN"}),
     ),
     Case(
         "no-person-manages-production",
@@ -439,7 +913,20 @@ NEAR_MISSES = [
             },
         ),
     ),
-    Case("one-job-per-stack", prod_stack, lambda stack: None),
+    Case(
+        "no-literal-secrets",
+        prod_stack,
+        _set(P, "configuration", {"api_token": "{{secrets/etl/api-token}}"}),
+    ),
+    # A second job (a backfill copied from the main one) with its own name, on the same release.
+    Case(
+        "jobs-and-pipelines-run-one-release",
+        prod_stack,
+        _second_job("etl-pipeline-prod-backfill"),
+    ),
+    Case("jobs-and-pipelines-run-one-release", prod_stack, _rollback),
+    # Jobs and pipelines are named apart: a pipeline may share a job's name.
+    Case("job-and-pipeline-names-unique", prod_stack, _set(P, "name", "etl-pipeline-prod")),
     Case(
         "no-all-purpose-cluster-in-production",
         dev_stack,
@@ -461,6 +948,8 @@ def test_planted_violation_is_reported_naming_resource_field_and_value(case: Cas
     text = "\n".join(messages)
     for expected in case.expected:
         assert expected in text, f"{expected!r} not in:\n{text}"
+    for absent in case.absent:
+        assert absent not in text, f"{absent!r} in:\n{text}"
 
 
 @pytest.mark.parametrize("case", NEAR_MISSES, ids=_id)
@@ -472,7 +961,7 @@ def test_allowed_near_miss_is_not_reported(case: Case) -> None:
 
 def test_every_policy_has_a_caught_violation_and_an_allowed_near_miss() -> None:
     names = {p.name for p in POLICIES}
-    assert len(names) == len(POLICIES) == 15, sorted(names)
+    assert len(names) == len(POLICIES) == 18, sorted(names)
     assert {c.policy for c in VIOLATIONS} == names
     assert {c.policy for c in NEAR_MISSES} == names
 
@@ -530,6 +1019,16 @@ def test_a_policy_run_without_its_config_says_how_to_pass_it() -> None:
         evaluation.resources[registration.key] = registration
     with pytest.raises(MissingSetting, match="--policy-pack-config"):
         check_evaluation(evaluation, {})
+
+
+def test_several_jobs_and_a_pipeline_pass_with_ids_unknown_as_in_a_preview() -> None:
+    # A policy that read a pipeline or job id (unknown until deploy) would raise
+    # UnknownValueError here, and the engine would skip it in every preview.
+    stack = prod_stack()
+    assert task(stack, SJ, 2)["pipelineTask"]["pipelineId"] == UNKNOWN
+    assert task(stack, SJ, 3)["runJobTask"]["jobId"] == UNKNOWN
+    assert inputs(stack, PP)["pipelineId"] == UNKNOWN
+    assert stack.violations() == []
 
 
 # The secret-word list of `no-literal-secrets`, word by word. Written out here (not read from
@@ -625,7 +1124,7 @@ def test_the_secret_word_list_is_the_one_tested_word_by_word() -> None:
 
 @pytest.mark.parametrize("principal", ["userName"])
 @pytest.mark.parametrize("level", ["IS_OWNER", "CAN_MANAGE"])
-@pytest.mark.parametrize("resource", ["pipeline-permissions", "workspace-root-permissions"])
+@pytest.mark.parametrize("resource", [JP, F, PP])
 def test_a_person_owning_or_managing_a_production_object_is_refused(
     principal: str, level: str, resource: str
 ) -> None:

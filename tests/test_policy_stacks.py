@@ -4,6 +4,7 @@ fails on a code change that breaks a guardrail."""
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from cicd.evaluation import Evaluation, evaluate
 from cicd.evaluation.guardrails import Violation, check_evaluation, pack_config
 from cicd.policy_config import main as policy_config_main
 from cicd.preview import main as preview_main
-from tests.conftest import REPO, SandboxProject
+from tests.conftest import PY_NOTEBOOK, REPO, SandboxProject, with_releases
 
 # Until the dev clusters carry a per-engineer cluster policy (policyId), staging's dev clusters
 # violate exactly this policy; the rule stays, and this expectation is marked below.
@@ -99,39 +100,173 @@ def test_pack_config_refuses_an_invalid_stack_file_naming_the_key(
     assert captured.out == "" and "databricks-cicd:workspaceRoot" in captured.err, captured.err
 
 
-# A plausible code change: a second job for a backfill, copied from the first.
+# A plausible code change: a second job for a backfill, copied from the main one, on a release
+# of its own choosing and with the name it is given.
 SECOND_JOB = """
+from cicd.releases.references import ReleaseLocation
+from components.job_definition import JobTargets
 from components.pipeline_job import PipelineJob, PipelineJobArgs
 
 PipelineJob(
     "backfill",
     PipelineJobArgs(
-        settings=config.job,
-        notebook_path=pipeline.live_notebook_path,
-        library_paths=pipeline.live_library_paths,
+        settings=config.job.model_copy(update={{"name": {name!r}}}),
+        targets=JobTargets(
+            release=ReleaseLocation(
+                {version!r}, inputs.releases[{version!r}], config.workspace_root,
+                config.artifact_store,
+            ),
+            entry_notebook="main",
+            job_ids={{}},
+            pipeline_ids={{}},
+        ),
         access=access,
     ),
 )
 """
 
 
-def test_offline_preview_fails_on_a_code_change_that_breaks_a_guardrail(
-    sandbox: SandboxProject, values: dict[str, Any], capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture
+def two_releases(sandbox: SandboxProject, values: dict[str, Any]) -> SandboxProject:
+    """A prod stack keeping 1.0.0 and 1.1.0 (live), whose preview passes every guardrail."""
     sandbox.add_release("1.0.0")
-    stack_file = sandbox.root / "Pulumi.prod.yaml"
-    stack_file.write_text(
+    sandbox.add_release("1.1.0")
+    values = with_releases(values, ["1.0.0", "1.1.0"], "1.1.0")
+    (sandbox.root / "Pulumi.prod.yaml").write_text(
         yaml.safe_dump({"config": {f"databricks-cicd:{k}": v for k, v in values.items()}})
     )
+    return sandbox
+
+
+def _preview_with_second_job(
+    sandbox: SandboxProject, capsys: pytest.CaptureFixture[str], name: str, version: str
+) -> tuple[int, str]:
     assert preview_main(["--stack", "prod"], project_dir=sandbox.root) == 0, capsys.readouterr()
     capsys.readouterr()
-
     with (sandbox.root / "__main__.py").open("a") as program:
-        program.write(SECOND_JOB)
-    assert preview_main(["--stack", "prod"], project_dir=sandbox.root) == 1
-    err = capsys.readouterr().err
-    assert "2 guardrail violation(s)" in err and "[one-job-per-stack]" in err, err
-    assert "'backfill-job'" in err and "'pipeline-job'" in err and "registers 2 jobs" in err, err
+        program.write(SECOND_JOB.format(name=name, version=version))
+    code = preview_main(["--stack", "prod"], project_dir=sandbox.root)
+    return code, capsys.readouterr().err
+
+
+def test_offline_preview_fails_on_a_copied_job_that_keeps_the_name(
+    two_releases: SandboxProject, values: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = _preview_with_second_job(two_releases, capsys, values["job"]["name"], "1.1.0")
+    assert code == 1, err
+    assert "2 guardrail violation(s)" in err and "[job-and-pipeline-names-unique]" in err, err
+    assert f"'backfill-job': name is {values['job']['name']!r}, as is job 'pipeline-job'" in err
+    assert f"'pipeline-job': name is {values['job']['name']!r}, as is job 'backfill-job'" in err
+
+
+def test_offline_preview_fails_on_a_copied_job_left_on_another_release(
+    two_releases: SandboxProject, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = _preview_with_second_job(two_releases, capsys, "etl-backfill", "1.0.0")
+    assert code == 1, err
+    assert "[jobs-and-pipelines-run-one-release]" in err, err
+    # Two jobs on two releases: nothing tells which one is right, so both are named.
+    assert "'backfill-job': tasks[0].notebookTask.notebookPath is" in err, err
+    assert "in release '1.0.0', but 'pipeline-job' runs release '1.1.0'" in err, err
+    assert "in release '1.1.0', but 'backfill-job' runs release '1.0.0'" in err, err
+    assert "[job-and-pipeline-names-unique]" not in err, err
+
+
+def test_offline_preview_passes_a_copied_job_with_its_own_name_on_the_live_release(
+    two_releases: SandboxProject, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = _preview_with_second_job(two_releases, capsys, "etl-backfill", "1.1.0")
+    assert code == 0, err
+    assert "guardrail" not in err, err
+
+
+def several_jobs_and_a_pipeline(values: dict[str, Any]) -> dict[str, Any]:
+    """`values` plus a serverless job with every task kind the config takes (a for-each over a
+    Python file among them) and a pipeline (the shape of `databricks bundle init default-python`)."""
+    changed = copy.deepcopy(values)
+    runner = values["job"]["runAs"]
+    changed["jobs"] = {
+        "refresh": {
+            "name": "etl-refresh",
+            "runAs": runner,
+            "failureEmails": ["oncall@example.com"],
+            "warehouseId": "abc123def456",
+            "environments": {"default": {}},
+            "jobParameters": {"full": "0"},
+            "tasks": [
+                {"taskKey": "ingest", "notebook": {"path": "ingest"}},
+                {
+                    "taskKey": "score",
+                    "pythonWheel": {"packageName": "etl_pipeline", "entryPoint": "main"},
+                    "dependsOn": ["ingest"],
+                },
+                {"taskKey": "export", "sparkPythonFile": {"path": "jobs/export.py"}},
+                {
+                    "taskKey": "per_region",
+                    "forEach": {
+                        "inputs": '["eu", "us"]',
+                        "task": {
+                            "taskKey": "per_region_iteration",
+                            "sparkPythonFile": {"path": "jobs/export.py"},
+                        },
+                    },
+                },
+                {"taskKey": "publish", "sqlFile": {"path": "sql/daily.sql"}},
+                {"taskKey": "load", "pipeline": {"pipeline": "orders"}},
+                {"taskKey": "main", "runJob": {"job": "main"}},
+                {
+                    "taskKey": "check",
+                    "condition": {
+                        "left": "{{job.parameters.full}}",
+                        "op": "EQUAL_TO",
+                        "right": "1",
+                    },
+                },
+            ],
+        }
+    }
+    changed["pipelines"] = {
+        "orders": {
+            "name": "etl-orders",
+            "catalog": "prod",
+            "schema": "sales",
+            "runAs": runner,
+            "libraries": [{"file": "transformations/orders.py"}, {"glob": "transformations/**"}],
+            "rootPath": "transformations",
+        }
+    }
+    return changed
+
+
+SEVERAL_JOBS_CONTENT = {
+    "main.py": PY_NOTEBOOK.format("main"),
+    "ingest.py": PY_NOTEBOOK.format("ingest"),
+    "jobs/export.py": "print('export')\n",
+    "sql/daily.sql": "SELECT 1\n",
+    "transformations/orders.py": "from pyspark import pipelines as dp\n",
+}
+
+
+def test_a_stack_of_several_jobs_and_a_pipeline_passes_every_policy(
+    sandbox: SandboxProject, values: dict[str, Any]
+) -> None:
+    sandbox.add_release("1.0.0", notebooks=SEVERAL_JOBS_CONTENT)
+    sandbox.add_release("1.1.0", notebooks=SEVERAL_JOBS_CONTENT)
+    stack = with_releases(several_jobs_and_a_pipeline(values), ["1.0.0", "1.1.0"], "1.1.0")
+    stack_file = sandbox.root / "Pulumi.prod.yaml"
+    stack_file.write_text(
+        yaml.safe_dump({"config": {f"databricks-cicd:{k}": v for k, v in stack.items()}})
+    )
+    evaluation = sandbox.evaluate(stack, stack="prod")
+    jobs = evaluation.of_type("databricks:index/job:Job")
+    pipelines = evaluation.of_type("databricks:index/pipeline:Pipeline")
+    assert sorted(j.inputs["name"] for j in jobs) == ["etl-pipeline-test", "etl-refresh"]
+    assert [p.inputs["name"] for p in pipelines] == ["etl-orders"]
+    refresh = next(j for j in jobs if j.inputs["name"] == "etl-refresh")
+    inner = next(t for t in refresh.inputs["tasks"] if "forEachTask" in t)["forEachTask"]["task"]
+    assert inner["sparkPythonTask"]["pythonFile"].endswith("/releases/1.1.0/jobs/export.py")
+    violations = check_evaluation(evaluation, pack_config(read_stack_file(stack_file), "prod"))
+    assert [str(v) for v in violations] == []
 
 
 def test_stack_evaluation_is_what_the_policies_see(built_releases: None) -> None:

@@ -124,7 +124,11 @@ def test_staging_dev_clusters_are_updated_in_place_under_their_policy(staging: E
     for cluster in clusters:
         # sparkConf is there for single-node clusters only, before and after alike.
         changed = (set(cluster.inputs) ^ CLUSTER_INPUTS_BEFORE) - {"sparkConf"}
-        assert changed == {"policyId", "driverNodeTypeId", "libraries"}, (cluster.name, changed)
+        # runtimeEngine: the dev policy fixes it to STANDARD, the service's default anyway.
+        assert changed == {"policyId", "driverNodeTypeId", "libraries", "runtimeEngine"}, (
+            cluster.name,
+            changed,
+        )
         assert "idempotencyToken" not in cluster.inputs, cluster.name
         assert cluster.urn.endswith(
             f"DevEnvironment$databricks:index/cluster:Cluster::{cluster.name}"
@@ -307,3 +311,27 @@ def test_every_job_and_pipeline_runs_the_live_release_only(stack: str) -> None:
     refresh = next(t for t in quality["tasks"] if t["taskKey"] == "refresh_bronze")
     assert refresh["pipelineTask"]["pipelineId"] == fake_id(pipeline.name), refresh
     assert pipeline.inputs["catalog"] == stack and pipeline.inputs["serverless"] is True
+
+
+@pytest.mark.parametrize("stack", ["prod", "staging"])
+def test_a_job_that_starts_a_pipeline_update_may_start_it(stack: str) -> None:
+    """A pipeline task starts the update as the job's run-as identity, and "pipeline updates
+    can be run by any user or service principal with CAN RUN": the pipeline grants it that."""
+    evaluation = run_stack(stack)
+    pipelines = {
+        r.name: r.inputs["name"] for r in evaluation.of_type("databricks:index/pipeline:Pipeline")
+    }
+    starters = 0
+    for job in evaluation.of_type("databricks:index/job:Job"):
+        if not any(t.get("pipelineTask") for t in job.inputs["tasks"]):
+            continue
+        run_as = job.inputs["runAs"]["servicePrincipalName"]
+        started = [d for d in job.dependencies if d in pipelines]
+        assert started, f"{job.name}: its pipeline task depends on no pipeline"
+        for pipeline in started:
+            grants = evaluation.named(pipeline.removesuffix("-pipeline") + "-permissions")
+            assert {"servicePrincipalName": run_as, "permissionLevel": "CAN_RUN"} in (
+                grants.inputs["accessControls"]
+            ), f"{grants.name}: {grants.inputs['accessControls']}"
+            starters += 1
+    assert starters >= 1, "the repo's stacks start a pipeline from a job"

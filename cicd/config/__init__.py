@@ -9,6 +9,7 @@ errors at every depth, and every error names the full key, the value seen and th
 from cicd.config.access import Access
 from cicd.config.artifact_store import ArtifactStore, ArtifactStoreKind
 from cicd.config.base import NAMESPACE, ConfigError, check_version, version_sort_key
+from cicd.config.cloud import Cloud, cloud_of
 from cicd.config.cluster import Autoscale, ClusterSpec, DataSecurityMode
 from cicd.config.dev_locations import (
     DevLocation,
@@ -38,6 +39,7 @@ __all__ = [
     "ArtifactStore",
     "ArtifactStoreKind",
     "Autoscale",
+    "Cloud",
     "ClusterSpec",
     "ConfigError",
     "DataSecurityMode",
@@ -59,6 +61,7 @@ __all__ = [
     "Schedule",
     "StackConfig",
     "check_version",
+    "cloud_of",
     "dev_cluster_name",
     "dev_location",
     "dev_slug",

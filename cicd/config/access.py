@@ -38,7 +38,8 @@ class Access(Model):
     # runs and checks the promoted release with (cicd.jobs.provenance, cicd.promotion.staging).
     run_reader: StrictStr | None = None
     # Application id of the read-only principal of previews and the drift check: the program
-    # grants it CAN_READ on the restricted workspace root and CAN_VIEW on the job, nothing more.
+    # grants it what a refresh reads (CAN_READ on folders, CAN_VIEW on jobs and pipelines,
+    # CAN_ATTACH_TO on dev clusters, READ VOLUME on dev volumes), nothing that writes.
     read_only_identity: StrictStr | None = None
 
     @field_validator("deploy_identity", "run_reader", "read_only_identity")

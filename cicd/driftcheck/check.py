@@ -1,12 +1,14 @@
-"""One drift check of a stack: every kept release, every job and pipeline, and the permissions,
-in that order."""
+"""One drift check of a stack: every kept release, every job and pipeline, and the permissions
+(direct and inherited), in that order; who else can reach the stack's objects is `access`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from databricks.sdk import WorkspaceClient
+from databricks.sdk.errors.platform import PermissionDenied
 
+from cicd.driftcheck.access import check_inherited_grants, unreadable_grants
 from cicd.driftcheck.expected import ExpectedStack, id_placeholder
 from cicd.driftcheck.findings import Finding
 from cicd.driftcheck.job import check_job, find_job
@@ -29,11 +31,13 @@ class DriftResult:
     # Every job and pipeline of the stack as found in the workspace, by key.
     job_ids: dict[str, int] = field(default_factory=dict)
     pipeline_ids: dict[str, str] = field(default_factory=dict)
+    # Engineers' other policies and off-policy clusters (cicd.driftcheck.access).
+    access_findings: list[Finding] = field(default_factory=list)
 
     @property
     def findings(self) -> list[Finding]:
         found = [f for drift in self.releases for f in drift.findings]
-        return found + self.job_findings + self.permission_findings
+        return found + self.job_findings + self.permission_findings + self.access_findings
 
     @property
     def release_files_drifted(self) -> bool:
@@ -89,5 +93,9 @@ def check_stack(
             if grants.object_kind == "job"
             else pipeline_ids.get(grants.object_key or "")
         )
-        result.permission_findings += check_permissions(client, grants, object_id)
+        try:
+            result.permission_findings += check_permissions(client, grants, object_id)
+            result.permission_findings += check_inherited_grants(client, grants, object_id)
+        except PermissionDenied:
+            result.permission_findings.append(unreadable_grants(grants, object_id))
     return result

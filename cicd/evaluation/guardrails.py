@@ -128,15 +128,17 @@ def check_evaluation(
     # The URNs the evaluator recorded follow the engine's rule (the parent's whole type chain).
     names_by_urn = {r.urn: r.name for r in evaluation.resources.values()}
     registrations = sorted(evaluation.resources.values(), key=lambda r: (r.name, r.type))
+    # Converted once per resource, as the engine sends a resource once and pulumi-policy runs
+    # every policy over the same deserialized props (the proxy is read-only).
+    props = {r.key: _engine_props(r.inputs) for r in registrations}
     violations: list[Violation] = []
     for policy in POLICIES:
         policy_config = dict(config.get(policy.name, {}))
         reported, report = _recorder()
         if isinstance(policy, ResourceValidationPolicy):
             for r in registrations:
-                props = _engine_props(r.inputs)
                 args = ResourceValidationArgs(
-                    r.type, props, r.urn, r.name, _options(r), None, policy_config
+                    r.type, props[r.key], r.urn, r.name, _options(r), None, policy_config
                 )
                 policy.validate(args, report)
                 # The engine ties a resource policy's violations to the resource it analyzed.
@@ -145,7 +147,7 @@ def check_evaluation(
             resources = [
                 PolicyResource(
                     r.type,
-                    _engine_props(r.inputs),
+                    props[r.key],
                     r.urn,
                     r.name,
                     _options(r),

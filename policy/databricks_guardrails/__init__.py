@@ -13,7 +13,7 @@ from typing import Any
 
 from pulumi_policy import Policy
 
-from . import clusters, grants, jobs, libraries, secrets, stack
+from . import clusters, grants, jobs, libraries, pipelines, secrets, stack
 from .common import SETTING_SCHEMAS, MissingSetting
 
 PACK_NAME = "databricks-cicd-guardrails"
@@ -21,6 +21,7 @@ PACK_NAME = "databricks-cicd-guardrails"
 POLICIES: list[Policy] = [
     *clusters.POLICIES,
     *jobs.POLICIES,
+    *pipelines.POLICIES,
     *libraries.POLICIES,
     *grants.POLICIES,
     *secrets.POLICIES,

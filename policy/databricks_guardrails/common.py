@@ -24,6 +24,7 @@ from .redact import last_key, redact_text, redact_value
 
 CLUSTER = "databricks:index/cluster:Cluster"
 JOB = "databricks:index/job:Job"
+PIPELINE = "databricks:index/pipeline:Pipeline"
 PERMISSIONS = "databricks:index/permissions:Permissions"
 
 # Library kinds that name a file; the others (pypi, maven, cran) name a package from an index.
@@ -97,10 +98,19 @@ class Redacted(str):
         return "a literal value (not shown)"
 
 
+class Computed:
+    """A value computed at deploy time (unknown during a preview), shown as such."""
+
+
+COMPUTED = Computed()
+
+
 def show(value: Any) -> str:
     """A value as a reviewer reads it: numbers without the wire's '.0', strings quoted."""
     if value is None:
         return "unset"
+    if isinstance(value, Computed):
+        return "known after deploy"
     if isinstance(value, Redacted):
         return value.shown()
     if isinstance(value, float) and value.is_integer():
@@ -132,6 +142,15 @@ def get(props: Mapping[str, Any], key: str) -> Any:
     return props[key] if key in keys_of(props) else None
 
 
+def get_or_computed(props: Mapping[str, Any], key: str) -> Any:
+    """`get`, with COMPUTED for a value unknown in a preview: a rule that refuses the field
+    whatever its value reports it in the preview too, instead of the engine skipping the policy."""
+    try:
+        return get(props, key)
+    except UnknownValueError:
+        return COMPUTED
+
+
 def keys_of(props: Mapping[str, Any]) -> set[str]:
     # Iterating a policy proxy never reads a value, so an unknown one cannot raise here.
     return set(iter(props))
@@ -156,9 +175,15 @@ def items(value: Any) -> Iterator[tuple[int, Any]]:
         yield from enumerate(value)
 
 
-def under(path: str, root: str) -> bool:
-    """`path` lies inside `root` (which ends in '/'): no prefix trick, no '..' escape."""
-    return path.startswith(root) and ".." not in path[len(root) :].split("/")
+def task_bodies(props: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """Every task of a job that runs something, with its field prefix: each task
+    (`tasks[0].`) and a for-each's inner task (`tasks[0].forEachTask.task.`), which runs once per
+    input with its own compute, libraries and code."""
+    for i, task in items(get(props, "tasks")):
+        yield f"tasks[{i}].", task
+        inner = get(get(task, "forEachTask") or {}, "task")
+        if isinstance(inner, Mapping):
+            yield f"tasks[{i}].forEachTask.task.", inner
 
 
 RUNTIME_MAJOR = re.compile(r"^(\d+)\.")

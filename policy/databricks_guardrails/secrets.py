@@ -1,4 +1,5 @@
-"""No literal secret in a job's parameters, Spark conf or environment variables.
+"""No literal secret in a job's parameters (its tasks' and for-each inner tasks' too), a pipeline's
+configuration, or any Spark conf or environment variables.
 
 Whatever a job or cluster definition holds is readable by everyone who can view it, and sits in
 the Pulumi state and the preview log. A secret belongs in a Databricks secret scope, referenced
@@ -10,7 +11,17 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .common import CLUSTER, JOB, Redacted, get, items, resource_policy, violation
+from .common import (
+    CLUSTER,
+    JOB,
+    PIPELINE,
+    Redacted,
+    get,
+    items,
+    resource_policy,
+    task_bodies,
+    violation,
+)
 from .redact import SECRET_REFERENCE, names_a_secret, token_shape
 
 
@@ -62,11 +73,23 @@ def _cluster_problems(type_: str, name: str, where: str, cluster: Any) -> Iterat
         yield from _mapping_problems(type_, name, f"{where}{field}", get(cluster, field))
 
 
+# Named parameters of a task, by task kind: each value is given to the code as it stands.
+_TASK_MAPPINGS = (
+    ("notebookTask", "baseParameters"),
+    ("pythonWheelTask", "namedParameters"),
+    ("sqlTask", "parameters"),
+    ("runJobTask", "jobParameters"),
+)
+
+
 def _no_literal_secrets(
     type_: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
 ) -> Iterator[str]:
     if type_ == CLUSTER:
         yield from _cluster_problems(type_, name, "", props)
+        return
+    if type_ == PIPELINE:
+        yield from _pipeline_problems(type_, name, props)
         return
     for i, parameter in items(get(props, "parameters")):
         why = literal_secret_rule(get(parameter, "name"), get(parameter, "default"))
@@ -76,35 +99,34 @@ def _no_literal_secrets(
         yield from _cluster_problems(
             type_, name, f"jobClusters[{i}].newCluster.", get(cluster, "newCluster")
         )
-    for i, task in items(get(props, "tasks")):
-        yield from _cluster_problems(
-            type_, name, f"tasks[{i}].newCluster.", get(task, "newCluster")
-        )
-        notebook = get(task, "notebookTask") or {}
-        yield from _mapping_problems(
-            type_, name, f"tasks[{i}].notebookTask.baseParameters", get(notebook, "baseParameters")
-        )
-        wheel = get(task, "pythonWheelTask") or {}
-        yield from _mapping_problems(
-            type_,
-            name,
-            f"tasks[{i}].pythonWheelTask.namedParameters",
-            get(wheel, "namedParameters"),
-        )
+    for where, task in task_bodies(props):
+        yield from _cluster_problems(type_, name, f"{where}newCluster.", get(task, "newCluster"))
+        for kind, key in _TASK_MAPPINGS:
+            yield from _mapping_problems(
+                type_, name, f"{where}{kind}.{key}", get(get(task, kind) or {}, key)
+            )
         for kind in ("pythonWheelTask", "sparkPythonTask", "sparkJarTask"):
             yield from _list_problems(
                 type_,
                 name,
-                f"tasks[{i}].{kind}.parameters",
+                f"{where}{kind}.parameters",
                 get(get(task, kind) or {}, "parameters"),
             )
+
+
+def _pipeline_problems(type_: str, name: str, props: Mapping[str, Any]) -> Iterator[str]:
+    # A pipeline's configuration is Spark conf its source reads (spark.conf.get): the same place.
+    yield from _mapping_problems(type_, name, "configuration", get(props, "configuration"))
+    for i, cluster in items(get(props, "clusters")):
+        yield from _cluster_problems(type_, name, f"clusters[{i}].", cluster)
 
 
 POLICIES = [
     resource_policy(
         "no-literal-secrets",
-        "No literal secret in job parameters, Spark conf or environment variables.",
-        [CLUSTER, JOB],
+        "No literal secret in job parameters, pipeline configuration, Spark conf or environment"
+        " variables.",
+        [CLUSTER, JOB, PIPELINE],
         _no_literal_secrets,
     ),
 ]
