@@ -726,19 +726,22 @@ VIOLATIONS = [
         "no-literal-secrets",
         prod_stack,
         _set(P, "configuration", {"api_token": "s3cr3t-value"}),
-        (P, "configuration.api_token is a literal of 12 characters", "names a secret"),
+        (P, "configuration.api_token is a literal value (not shown)", "names a secret"),
     ),
     Case(
         "no-literal-secrets",
         prod_stack,
         lambda stack: inner(stack)["sparkPythonTask"]["parameters"].append(TOKEN),
-        (SJ, "tasks[4].forEachTask.task.sparkPythonTask.parameters[2] is a literal of 36"),
+        (
+            SJ,
+            "tasks[4].forEachTask.task.sparkPythonTask.parameters[2] is a literal value (not shown)",
+        ),
     ),
     Case(
         "no-literal-secrets",
         prod_stack,
         lambda stack: task(stack, SJ, 5)["sqlTask"].update(parameters={"db_password": "hunter2"}),
-        (SJ, "tasks[5].sqlTask.parameters.db_password is a literal of 7 characters"),
+        (SJ, "tasks[5].sqlTask.parameters.db_password is a literal value (not shown)"),
     ),
     # A copy of the job for a backfill, left on the previous release: caught, naming both.
     Case(

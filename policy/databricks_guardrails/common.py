@@ -134,7 +134,11 @@ def violation(resource_type: str, name: str, field: str, value: Any, rule: str) 
     (`redact`): a message lands in CI logs and pull-request comments."""
     if not isinstance(value, Redacted):
         value = redact_value(value, last_key(field))
-    return redact_text(f"{resource_label(resource_type, name)}: {field} is {show(value)}; {rule}")
+    # The rule is the policy's own wording (never a value): redacting it would mangle prose
+    # such as "names a secret: keep secrets in a scope".
+    return redact_text(f"{resource_label(resource_type, name)}: {field} is {show(value)}") + (
+        f"; {rule}"
+    )
 
 
 def get(props: Mapping[str, Any], key: str) -> Any:
