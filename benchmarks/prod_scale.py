@@ -21,17 +21,20 @@ Then it measures:
   `pulumi.ComponentResource`s.
   Only that loop is timed; its registrations are checked against the program's.
 
-Both sides run under the same garbage-collector policy, the one a long-running Python process
-with a large import graph should use: after a `gc.collect()` the heap left by imports is frozen
-(`gc.freeze()`) and generation 0 collects every 50,000 allocations instead of 700. With CPython's
-defaults, each full collection walks the ~280k objects pulumi_databricks leaves behind, so a
-0.2-0.9 s pause lands on one side or the other at random and swamps the comparison (measured at
-5x1000: 10.6 of 16.7 s in the collector). The "(gc s)" columns show what was still spent there.
+The program side is the command-line tools' own path: `evaluate()` as `cicd.preview` and
+`cicd.drift` call it, under the garbage-collector policy it sets itself
+(`cicd.evaluation.program.collector_policy`: the heap left by imports frozen, generation 0
+collected every 50,000 allocations instead of 700). The bare loop runs under that same policy, so
+the comparison is of the work, not of the collector. Before each run (untimed) a `gc.collect()`
+clears what the previous run left, so each run starts from the heap a fresh process has; the
+collector stays on while timed, and the "(gc s)" columns show what was spent in it (included in
+the times).
 
 The program's overhead over the loop is everything it adds on top of registering: config
 validation, scanning and hashing the releases, checking the lock, building the arguments.
-It must stay within 25% at every size, and ms/resource at the largest size within 1.5x the
-smallest (linear growth). Every size also checks the blue/green guarantees: a rollback (live =
+It must stay within 15% at the largest release size (5x1000 by default; at the smallest sizes
+fixed costs such as validating the config weigh more and are only reported), and ms/resource at
+the largest release size within 1.3x the smallest (linear growth), collector time included. Every size also checks the blue/green guarantees: a rollback (live =
 newest -> previous) changes exactly the jobs and pipelines, each once; a promotion (kept K-1 -> K, new one
 live) changes only the jobs and pipelines and adds exactly the new release's resources.
 Exit code 0 only if every check passes.
@@ -61,12 +64,16 @@ from pulumi.runtime import settings  # noqa: E402
 
 from cicd.config import pulumi_config_map  # noqa: E402
 from cicd.evaluation import PROJECT, Evaluation, Registration, compare, evaluate  # noqa: E402
-from cicd.evaluation.program import _ProgramMocks, _RecordingMonitor  # noqa: E402
+from cicd.evaluation.program import (  # noqa: E402
+    _ProgramMocks,
+    _RecordingMonitor,
+    collector_policy,
+)
 from tests.conftest import PY_NOTEBOOK, SQL_NOTEBOOK, SandboxProject  # noqa: E402
 from tests.test_provider_schema import _args_classes, _fields, resource_args_class  # noqa: E402
 
-MAX_OVERHEAD = 0.25
-MAX_GROWTH = 1.5
+MAX_OVERHEAD = 0.15
+MAX_GROWTH = 1.3
 # What a switch of `live` changes in the prod stack: its jobs and its pipeline (the J extra jobs
 # of a KxN:JxT size are added by name).
 RUNNERS = [
@@ -156,7 +163,8 @@ Measurement = tuple[float, float, Evaluation]  # best seconds, collector seconds
 
 
 def timed_once(run: Callable[[], Evaluation]) -> Measurement:
-    """One run under the benchmark's GC policy: wall time, time in the collector, the result."""
+    """One run as it comes (each side sets its own GC policy): wall time, time in the collector,
+    the result."""
     in_gc = [0.0, 0.0]  # [total, start of the current collection]
 
     def clock(phase: str, _info: dict[str, Any]) -> None:
@@ -165,10 +173,7 @@ def timed_once(run: Callable[[], Evaluation]) -> Measurement:
         else:
             in_gc[0] += time.perf_counter() - in_gc[1]
 
-    default_threshold = gc.get_threshold()
     gc.collect()  # every run starts from the same heap; the collector stays on while timed
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
     gc.callbacks.append(clock)
     try:
         start = time.perf_counter()
@@ -176,8 +181,6 @@ def timed_once(run: Callable[[], Evaluation]) -> Measurement:
         seconds = time.perf_counter() - start
     finally:
         gc.callbacks.remove(clock)
-        gc.set_threshold(*default_threshold)
-        gc.unfreeze()
     return seconds, in_gc[0], result
 
 
@@ -224,7 +227,8 @@ def plan_of(recorded: Evaluation) -> list[tuple[Registration, Any]]:
 
 
 def bare_loop(plan: list[tuple[Registration, Any]], config: dict[str, str]) -> Evaluation:
-    """Register `plan` directly under the program's mocks and recording monitor, as evaluate() does."""
+    """Register `plan` directly under the program's mocks, recording monitor and collector
+    policy, as evaluate() does."""
     evaluation = Evaluation()
     program_mocks = _ProgramMocks(config["databricks:host"])
     settings.reset_options()
@@ -253,7 +257,8 @@ def bare_loop(plan: list[tuple[Registration, Any]], config: dict[str, str]) -> E
                 constructor = getattr(databricks, reg.type.rsplit(":", 1)[-1])
                 made[reg.name] = constructor(reg.name, args, opts=opts)
 
-    register_all()
+    with collector_policy():
+        register_all()
     return evaluation
 
 
@@ -362,6 +367,12 @@ def main(argv: list[str] | None = None) -> int:
         }
         all_ok = all_ok and row["same"] and rollback[0] and promotion[0]
         rows.append(row)
+        print(
+            f"{label}: {count} resources, program {program_s:.2f} s, bare {bare_s:.2f} s,"
+            f" overhead {row['overhead']:+.1%}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     print(
         f"{'size':>12} {'resources':>9} {'program s':>10} {'ms/res':>7} {'(gc s)':>7}"
@@ -380,14 +391,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"{'':>8}  promotion {'ok  ' if r['promotion'][0] else 'FAIL'}  {r['promotion'][1]}")
     print()
-    worst = max(rows, key=lambda r: r["overhead"])
-    overhead_ok = worst["overhead"] <= MAX_OVERHEAD
     # Linearity is measured on the release sizes (the jobs row adds another kind of resource).
     plain = [r for r in rows if ":" not in r["size"]] or rows
     small, large = (
         min(plain, key=lambda r: r["resources"]),
         max(plain, key=lambda r: r["resources"]),
     )
+    overhead_ok = large["overhead"] <= MAX_OVERHEAD
 
     def ratio(key: str, gc_key: str | None = None) -> float:
         def per_resource(r: dict[str, Any]) -> float:
@@ -404,8 +414,8 @@ def main(argv: list[str] | None = None) -> int:
         f" bare {ratio('bare_s', 'bare_gc'):.2f}x"
     )
     print(
-        f"{'PASS' if overhead_ok else 'FAIL'}  overhead <= {MAX_OVERHEAD:.0%} at every size"
-        f" (worst {worst['overhead']:+.1%} at {worst['size']})"
+        f"{'PASS' if overhead_ok else 'FAIL'}  overhead <= {MAX_OVERHEAD:.0%} at {large['size']}"
+        f" ({large['overhead']:+.1%}), collector time included"
     )
     print(
         f"{'PASS' if linear_ok else 'FAIL'}  linear growth (ms/resource at largest <= {MAX_GROWTH}x smallest)"

@@ -13,12 +13,16 @@ Credentials: the Databricks SDK's unified authentication (DATABRICKS_CLIENT_ID/S
 a profile); the host is `databricks:host` of the stack file (DATABRICKS_HOST when it has none).
 Read-only rights suffice for the check; `--restore` writes, so it runs with the deploy identity.
 
+`--since REPORT.json` (an earlier `--json` report of the stack, which records each object's id and
+modification time) reads again only what changed since; the workspace is read on a few threads.
+The program's own evaluation is cached per stack config, lock and program code in `.drift-cache/`.
+
 Everything it prints, report and errors, goes through the redaction (`policy/databricks_guardrails/
 redact.py`): no value of a setting whose key names a secret, nothing shaped like a credential.
 
 Exit codes: 0 nothing drifted; 1 drift found (report on stdout; after --restore, drift that is
 left: job or permissions); 2 error: no or bad credentials, unreachable host, a kept release's
-folder missing, a job that cannot be found, bad arguments or stack file.
+folder missing, a job that cannot be found, bad arguments, stack file or --since report.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from cicd.driftcheck.expected import DriftSetupError, expected_state
 from cicd.driftcheck.findings import json_report, text_report
 from cicd.driftcheck.job import JobNotFound
 from cicd.driftcheck.restore import BackupError, new_backup_folder, restore
+from cicd.driftcheck.since import OBJECTS, SinceError, load_since, records_json
 from cicd.jobs.stack_outputs import workspace_client
 from cicd.project import PROJECT_DIR, stack_file
 from policy.databricks_guardrails.redact import redact_text
@@ -69,6 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="DIR",
         help=f"where --restore saves what it replaces (default: ./{BACKUP_ROOT}/)",
+    )
+    parser.add_argument(
+        "--since",
+        type=Path,
+        default=None,
+        metavar="REPORT.json",
+        help="an earlier --json report of this stack: objects it proves unchanged (same object"
+        " id and modification time) are not read again",
     )
     parser.add_argument(
         "--job-id", type=int, default=None, metavar="N", help="the job, if not found by its name"
@@ -114,21 +127,23 @@ def main(
                 f"{stack_file(project_dir, args.stack)}: no databricks:host; set it to the"
                 " stack's workspace URL (or DATABRICKS_HOST)"
             )
+        since = load_since(args.since, args.stack, host) if args.since else None
         expected = expected_state(config_map, args.stack, project_dir)
         scope = engineer_scope(config_map)
-    except (ConfigError, DriftSetupError) as exc:
+    except (ConfigError, DriftSetupError, SinceError) as exc:
         print(f"error: {exc}", file=err)
         return EXIT_ERROR
     try:
         client = client_factory(host)
-        result = check_stack(client, expected, args.job_id)
+        result = check_stack(client, expected, args.job_id, since)
         if scope is not None:
             result.access_findings = check_engineers(client, scope)
         saved_to = None
         if args.restore and result.release_files_drifted:
             saved_to = new_backup_folder(args.backup_dir or project_dir / BACKUP_ROOT, args.stack)
             restore(client, result.releases, saved_to)
-            after = check_releases(client, expected)
+            # What was not restored is proven unchanged by the first pass's records.
+            after = check_releases(client, expected, result.records)
             result = DriftResult(
                 result.job_id,
                 after,
@@ -185,6 +200,7 @@ def _report(
                 findings,
                 job_id=result.job_id,
                 backup=str(saved_to) if saved_to else None,
+                **{OBJECTS: records_json(result.records)},
             ),
             file=out,
         )

@@ -8,6 +8,7 @@ input is under the test's control. Whole-stack tests use the repo's own `Pulumi.
 from __future__ import annotations
 
 import copy
+import fcntl
 import json
 import shutil
 import sys
@@ -25,6 +26,9 @@ from cicd.evaluation import Evaluation, evaluate  # noqa: E402
 from cicd.releases.content import scan_release  # noqa: E402
 from cicd.releases.lock import LOCK_FILE, write_lock  # noqa: E402
 from tests.emulator import SESSION_DATA_DIR, Emulator  # noqa: E402
+
+# dist/ is the checkout's build output (gitignored); the lock file sits beside the releases.
+BUILD_LOCK = REPO / "dist" / ".tests-ensure.lock"
 
 NAMESPACE = "databricks-cicd"
 RUNNER = "5e0c7a53-2f7b-4c5e-9d0a-1b2c3d4e5f60"
@@ -153,13 +157,26 @@ def with_releases(
 
 @pytest.fixture(scope="session")
 def built_releases() -> Iterator[None]:
-    """Every release the repo's stacks keep, built or restored into dist/ as CI does."""
+    """Every release the repo's stacks keep, built or restored into dist/ as CI does.
+
+    One test process at a time (pytest-xdist workers, or two test runs in one checkout): a second
+    `ensure` while the first is writing dist/ would find a half-written release. It waits for the
+    lock, then finds every release in place and only verifies it."""
     from cicd.release import main as release_main
 
-    for stack in ("staging", "prod"):
-        assert release_main(["ensure", "--stack", stack], project_dir=REPO) == 0, (
-            f"`python -m cicd.release ensure --stack {stack}` failed; see the output above"
-        )
+    BUILD_LOCK.parent.mkdir(exist_ok=True)
+    with BUILD_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        for stack in ("staging", "prod"):
+            assert release_main(["ensure", "--stack", stack], project_dir=REPO) == 0, (
+                f"`python -m cicd.release ensure --stack {stack}` failed; see the output above"
+            )
+        # The releases the one-job stack files of tests/data/stacks-v1 keep (compatibility tests).
+        for version in ("1.0.0", "1.1.0"):
+            if not (REPO / "dist" / "releases" / version).is_dir():
+                assert release_main(["restore", version], project_dir=REPO) == 0, (
+                    f"`python -m cicd.release restore {version}` failed; see the output above"
+                )
     yield
 
 
@@ -178,3 +195,11 @@ def run_scripts(emulator: Emulator) -> Any:
     from tests.emulator_runs import RunScripts
 
     return RunScripts().install(emulator)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The mypy tests first (one xdist group, see tests/test_typecheck.py): on a fresh clone the
+    first of them fills mypy's cache for 20-60 s, the longest single task of the run; started
+    first, it overlaps every other test instead of running alone at the end."""
+    first = [item for item in items if item.get_closest_marker("xdist_group")]
+    items[:] = first + [item for item in items if not item.get_closest_marker("xdist_group")]

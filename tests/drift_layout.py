@@ -16,6 +16,7 @@ import base64
 import io
 import posixpath
 from collections.abc import Mapping
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -186,23 +187,33 @@ def publish(
     *,
     with_ids: bool = False,
     project_dir: Path = REPO,
+    pool: Executor | None = None,
 ) -> Any:
-    """Create everything the program registers for `config` (releases from `project_dir`);
-    returns it and the main job's id (and, `with_ids`, the ids the workspace gave each job and
-    pipeline by the program's ids)."""
+    """Create everything the program registers for `config` (the program and releases in
+    `project_dir`); returns it and the main job's id (and, `with_ids`, the ids the workspace gave
+    each job and pipeline by the program's ids). `pool` uploads the release objects concurrently."""
     config = {k: v for k, v in config.items() if k != "databricks-cicd:developers"}
     evaluation = evaluate(config, stack, project_dir)
     job_id = 0
+    uploads = []
+    folders = set()
     for registration in evaluation.resources.values():
         inputs = registration.inputs
         kind = registration.type.rsplit(":", 1)[-1]
-        if kind in ("Notebook", "WorkspaceFile", "File", "DbfsFile"):
-            data = (project_dir / inputs["source"]).read_bytes()
-            path = inputs["path"]
         if kind == "Directory":
             client.workspace.mkdirs(inputs["path"])
-        elif kind == "Notebook":
-            client.workspace.mkdirs(posixpath.dirname(path))
+        elif kind in ("Notebook", "WorkspaceFile", "File", "DbfsFile"):
+            if kind in ("Notebook", "WorkspaceFile"):
+                folders.add(posixpath.dirname(inputs["path"]))
+            uploads.append((kind, inputs))
+    for folder in sorted(folders):
+        client.workspace.mkdirs(folder)
+
+    def upload(item: tuple[str, Mapping[str, Any]]) -> None:
+        kind, inputs = item
+        data = (project_dir / inputs["source"]).read_bytes()
+        path = inputs["path"]
+        if kind == "Notebook":
             client.workspace.import_(
                 path,
                 content=base64.b64encode(data).decode(),
@@ -214,8 +225,11 @@ def publish(
             write_workspace_file(client, path, data)
         elif kind == "File":
             client.files.upload(path, io.BytesIO(data), overwrite=True)
-        elif kind == "DbfsFile":
+        else:
             client.dbfs.upload(path, io.BytesIO(data), overwrite=True)
+
+    for _ in pool.map(upload, uploads) if pool is not None else map(upload, uploads):
+        pass
     # The ids the program's mocks gave (fake_id) -> the ids the workspace gives.
     ids: dict[str, str] = {}
     created_ids: dict[str, tuple[str, str]] = {}  # registration name -> (object type, id)
@@ -254,12 +268,12 @@ def publish(
 
 
 def publish_dev_environments(
-    client: WorkspaceClient, config: Mapping[str, str], stack: str
+    client: WorkspaceClient, config: Mapping[str, str], stack: str, project_dir: Path = REPO
 ) -> dict[str, str]:
     """Create each engineer's cluster policy and cluster (with their grants) as the program
     registers them; returns user -> policy id. Folders and Unity Catalog objects are left out:
     the drift check does not read them."""
-    evaluation = evaluate(config, stack, REPO)
+    evaluation = evaluate(config, stack, project_dir)
     policies: dict[str, str] = {}  # registration name -> policy id
     clusters: dict[str, str] = {}  # registration name -> cluster id
     owners: dict[str, str] = {}

@@ -10,6 +10,7 @@ never a fake of the project's own code.
 
 from __future__ import annotations
 
+import collections
 import os
 import socket
 import tempfile
@@ -27,6 +28,32 @@ from databricks.sdk import WorkspaceClient
 SESSION_DATA_DIR = Path(tempfile.mkdtemp(prefix="minilake-"))
 os.environ["MINILAKE_DATA_DIR"] = str(SESSION_DATA_DIR)
 os.environ["MINILAKE_DUCKDB_EXTENSION_DIR"] = str(SESSION_DATA_DIR / "duckdb-extensions")
+
+
+class RequestCounter:
+    """ASGI middleware counting the HTTP requests the emulator answers, by method and path: the
+    tests assert how many requests a command makes (they are deterministic)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.seen: collections.Counter[tuple[str, str]] = collections.Counter()
+
+    @property
+    def total(self) -> int:
+        return sum(self.seen.values())
+
+    def matching(self, method: str, prefix: str) -> int:
+        return sum(
+            n for (m, path), n in self.seen.items() if m == method and path.startswith(prefix)
+        )
+
+    def reset(self) -> None:
+        self.seen.clear()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            self.seen[(scope["method"], scope["path"])] += 1
+        await self.app(scope, receive, send)
 
 
 class Emulator:
@@ -51,16 +78,22 @@ class Emulator:
 
         self.data_dir = data_dir
         self.app = create_app()
-        if port is None:
-            with socket.socket() as probe:
-                probe.bind(("127.0.0.1", 0))
-                port = int(probe.getsockname()[1])
-        self.port = port
+        self.requests = RequestCounter(self.app)
+        # The server listens on the very socket bound here: a port that was probed and released
+        # could be taken in between by another test process (pytest-xdist workers start their
+        # emulators at the same moment). `port` asks for a given one (the sandbox's), else any.
+        self._socket = socket.socket()
+        # As uvicorn does for the sockets it makes: a restart on the same port is not refused
+        # while the previous server's connections linger in TIME_WAIT.
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind(("127.0.0.1", port or 0))
+        self.port = int(self._socket.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
-        self._server = uvicorn.Server(
-            uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
+        # The request counter wraps the app: every request a test makes is counted.
+        self._server = uvicorn.Server(uvicorn.Config(self.requests, log_level="warning"))
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
         )
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     def start(self) -> Emulator:
         self._thread.start()
@@ -74,6 +107,7 @@ class Emulator:
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
+        self._socket.close()
 
     def client(self, **config: Any) -> WorkspaceClient:
         """An SDK client with a token (the emulator accepts any)."""

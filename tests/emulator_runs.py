@@ -20,8 +20,8 @@ What they add stands for real behaviour minilake lacks:
   it does not accept (status, `WWW-Authenticate` header and body as recorded in
   databricks-sdk-go#1158); minilake accepts any token, and only this value is refused so no other
   test is affected;
-- `jobs/get` answers with `run_as_user_name` and without `settings.run_as`, which is write-only
-  on the real service;
+- `jobs/get` answers with `run_as_user_name` (tests/emulator_jobs.py, shared with the drift
+  tests);
 - `runs/get` and `runs/list` report who started a run (`creator_user_name`: the identity whose
   token called run-now or runs/submit; `RunScripts.identities` names the identity behind a test's
   token, the real service knows it from the credential) and what started it (`trigger`:
@@ -40,6 +40,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from minilake.models.jobs import RunNowRequest, SubmitRunRequest
 
+from tests import emulator_jobs
 from tests.emulator import Emulator
 
 JOBS = "/api/2.2/jobs"
@@ -223,18 +224,10 @@ class RunScripts:
                 return output
             return (await lake.get_run_output(run_id)).model_dump(exclude_none=True)
 
-        async def get_job(job_id: int) -> dict[str, Any]:
-            info = (await lake.get_job(job_id)).model_dump(exclude_none=True)
-            run_as = (info.get("settings") or {}).pop("run_as", None) or {}
-            name = run_as.get("service_principal_name") or run_as.get("user_name")
-            if name:
-                info["run_as_user_name"] = name
-            return info
-
         emulator.add_handler("POST", f"{JOBS}/run-now", run_now)
         emulator.add_handler("POST", f"{JOBS}/runs/submit", submit)
         emulator.add_handler("GET", f"{JOBS}/runs/get", get_run)
         emulator.add_handler("GET", f"{JOBS}/runs/list", list_runs)
         emulator.add_handler("GET", f"{JOBS}/runs/get-output", get_output)
-        emulator.add_handler("GET", f"{JOBS}/get", get_job)
+        emulator_jobs.install(emulator)
         return self

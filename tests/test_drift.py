@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import yaml
 from databricks.sdk import WorkspaceClient
+from databricks.sdk.errors import NotFound
 from databricks.sdk.service import iam
 from databricks.sdk.service.jobs import Job, JobRunAs
 from databricks.sdk.service.workspace import ImportFormat, Language
@@ -32,13 +33,15 @@ from cicd.driftcheck.findings import Finding, text_report
 from cicd.driftcheck.normalise import normalise_source, same_notebook
 from cicd.evaluation import Evaluation
 from cicd.releases.lock import LOCK_FILE
-from tests import emulator_access, emulator_workspace
-from tests.conftest import REPO
+from tests import emulator_access, emulator_export, emulator_jobs, emulator_workspace
+from tests.conftest import REPO, SandboxProject
 from tests.drift_layout import publish, publish_dev_environments, write_workspace_file
 from tests.emulator import Emulator
 from tests.emulator_pipelines import Pipelines
 
 STACKS = ("staging", "prod")
+# The same stacks with notebooks exported as the service rewrites them (tests/emulator_export.py).
+NORMALISED = ("staging:normalised-export", "prod:normalised-export")
 
 
 @dataclass
@@ -73,6 +76,22 @@ class Layout:
         )
 
 
+# The stack files of the one-job schema (tests/data/stacks-v1/, meaning today what they meant):
+# one notebook job, so a release of notebooks alone can be kept (the shipped stacks run a wheel).
+V1_STACK_FILES = REPO / "tests" / "data" / "stacks-v1"
+
+
+@pytest.fixture(scope="session")
+def v1_releases(built_releases: None) -> None:
+    """The releases the v1 stack files keep, on disk as `cicd.release ensure` leaves them."""
+    from cicd.config import read_stack_file
+    from cicd.releases.restore import ensure_releases
+
+    for stack in STACKS:
+        config = read_stack_file(V1_STACK_FILES / f"Pulumi.{stack}.yaml")
+        ensure_releases(REPO, config, f"{V1_STACK_FILES.name}/Pulumi.{stack}.yaml")
+
+
 def _tagged(user: str, tag: str) -> str:
     """The same kind of principal under a name of this layout's own."""
     if "@" in user:
@@ -81,10 +100,12 @@ def _tagged(user: str, tag: str) -> str:
     return str(uuid.uuid5(uuid.UUID(user), tag))
 
 
-def _stack_values(stack: str, host: str, store: str | None = None) -> dict[str, Any]:
-    """The repo's stack file with its own paths and job name, so tests never share objects;
-    `store` swaps the artifact store for a workspace folder or DBFS."""
-    document = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())
+def _stack_values(
+    stack: str, host: str, store: str | None = None, folder: Path = REPO
+) -> dict[str, Any]:
+    """The repo's stack file (or the one in `folder`) with its own paths and job name, so tests
+    never share objects; `store` swaps the artifact store for a workspace folder or DBFS."""
+    document = yaml.safe_load((folder / f"Pulumi.{stack}.yaml").read_text())
     values: dict[str, Any] = copy.deepcopy(document["config"])
     tag = uuid.uuid4().hex[:8]
     values["databricks:host"] = host
@@ -117,6 +138,21 @@ def _stack_values(stack: str, host: str, store: str | None = None) -> dict[str, 
     return values
 
 
+NOTEBOOKS_ONLY = "2.0.0"
+
+
+def _add_notebooks_only_release(project: Path, values: dict[str, Any]) -> None:
+    """A release of the live release's notebooks and no library, kept alone and live."""
+    live = values["databricks-cicd:releases"]["live"]
+    source = project / "dist" / "releases" / live / "notebooks"
+    shutil.copytree(source, project / "dist" / "releases" / NOTEBOOKS_ONLY / "notebooks")
+    SandboxProject(project).lock(NOTEBOOKS_ONLY)
+    values["databricks-cicd:releases"] = {
+        "kept": [{"version": NOTEBOOKS_ONLY}],
+        "live": NOTEBOOKS_ONLY,
+    }
+
+
 def _project(tmp_path: Path, stack: str, values: dict[str, Any]) -> Path:
     """A copy of the program with the stack file `values` and the kept releases on disk."""
     project = tmp_path / "project"
@@ -132,16 +168,30 @@ def _project(tmp_path: Path, stack: str, values: dict[str, Any]) -> Path:
 def layout(
     request: pytest.FixtureRequest, emulator: Emulator, built_releases: None, tmp_path: Path
 ) -> Iterator[Layout]:
+    """`stack[:option...]`: `workspace` or `dbfs` (artifact store), `normalised-export` (the
+    service's rewrite of exported notebooks), `notebooks-only` (the v1 stack file keeping one
+    release without libraries)."""
     emulator_workspace.install(emulator)
+    emulator_jobs.install(emulator)
     emulator_access.install(emulator)
     _install_pipelines(emulator)
-    stack, _, store = str(request.param).partition(":")
-    values = _stack_values(stack, emulator.url, store or None)
+    stack, *options = str(request.param).split(":")
+    store = next((o for o in options if o in ("workspace", "dbfs")), None)
+    folder = REPO
+    if "notebooks-only" in options:
+        request.getfixturevalue("v1_releases")
+        folder = V1_STACK_FILES
+    values = _stack_values(stack, emulator.url, store, folder)
     project = _project(tmp_path, stack, values)
+    if "notebooks-only" in options:
+        _add_notebooks_only_release(project, values)
+        (project / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": values}))
+    if "normalised-export" in options:
+        emulator_export.normalise_below(emulator, values["databricks-cicd:workspaceRoot"])
     config = {k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
     client = emulator.client()
-    evaluation, job_id = publish(client, config, stack)
-    policies = publish_dev_environments(client, config, stack)
+    evaluation, job_id = publish(client, config, stack, project_dir=project)
+    policies = publish_dev_environments(client, config, stack, project)
     yield Layout(stack, project, client, evaluation, job_id, values, policies)
 
 
@@ -212,7 +262,7 @@ def _plant_six_drifts(layout: Layout) -> dict[str, str]:
     return {"main": main_notebook, "defaults": defaults, "scratch": scratch, "wheel": wheel}
 
 
-@pytest.mark.parametrize("layout", STACKS, indirect=True)
+@pytest.mark.parametrize("layout", [*STACKS, *NORMALISED], indirect=True)
 def test_a_stack_as_deployed_has_no_drift(
     layout: Layout, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -224,7 +274,7 @@ def test_a_stack_as_deployed_has_no_drift(
     assert (code, report["findings"], report["job_id"]) == (0, [], layout.job_id)
 
 
-@pytest.mark.parametrize("layout", STACKS, indirect=True)
+@pytest.mark.parametrize("layout", [*STACKS, *NORMALISED], indirect=True)
 def test_six_hand_edits_are_each_reported_and_nothing_else(
     layout: Layout, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -613,7 +663,7 @@ def test_an_unreachable_host_is_an_error_naming_it(
     document["config"]["databricks:host"] = closed
     stack_file.write_text(yaml.safe_dump(document))
     monkeypatch.setenv("DATABRICKS_TOKEN", "dapi-any")
-    monkeypatch.setattr("cicd.jobs.stack_outputs.RETRY_TIMEOUT_SECONDS", 1)
+    monkeypatch.setattr("cicd.jobs.stack_outputs.REACHABLE_WITHIN_SECONDS", 1.0)
     code = main(["--stack", "prod"], project_dir=layout.project)
     err = capsys.readouterr().err
     assert code == 2, err
@@ -666,6 +716,265 @@ def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--stak", "prod"]) == 2
     assert main(["--stack", "no-such-stack"], project_dir=REPO) == 2
     assert "Pulumi.no-such-stack.yaml" in capsys.readouterr().err
+
+
+def _published(layout: Layout, path: str) -> bytes:
+    (registration,) = [
+        r for r in layout.evaluation.resources.values() if r.inputs.get("path") == path
+    ]
+    return (layout.project / registration.inputs["source"]).read_bytes()
+
+
+@pytest.mark.parametrize("layout", NORMALISED, indirect=True)
+def test_the_export_handler_rewrites_every_notebook_it_exports(layout: Layout) -> None:
+    """Without this, the normalised-export runs above would prove nothing the exact export
+    does not: every published notebook comes back in another form than it was imported."""
+    notebooks = [
+        (r.inputs["path"], r.inputs["language"])
+        for r in layout.evaluation.of_type("databricks:index/notebook:Notebook")
+        if r.inputs["path"].startswith(f"{layout.root}/releases/")
+    ]
+    assert len(notebooks) >= 3
+    for path, language in notebooks:
+        exported, published = _export(layout.client, path), _published(layout, path)
+        assert exported != published, f"{path} exported as imported"
+        assert same_notebook(exported, published, language, "SOURCE"), (path, exported[:200])
+
+
+@pytest.mark.parametrize(
+    "layout", ["staging:notebooks-only", "prod:notebooks-only:normalised-export"], indirect=True
+)
+def test_a_release_without_a_library_is_checked_and_has_no_drift(
+    layout: Layout, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No artifact folder (nothing to upload) and `libraries: []`, which the service leaves out
+    of the job it returns: neither is drift, and the artifact store is still checked."""
+    (job,) = layout.evaluation.of_type("databricks:index/job:Job")
+    assert job.inputs["tasks"][0]["libraries"] == [], job.inputs["tasks"][0]
+    settings = layout.client.jobs.get(layout.job_id).settings
+    assert settings is not None and settings.tasks is not None
+    assert not settings.tasks[0].libraries, "the emulator returns the empty library list"
+    artifacts = f"{layout.artifacts}/releases/{NOTEBOOKS_ONLY}"
+    with pytest.raises(NotFound):  # nothing was uploaded: the folder does not exist
+        list(layout.client.files.list_directory_contents(artifacts))
+    code = layout.run()
+    out = capsys.readouterr()
+    assert code == 0, out
+    assert "no drift" in out.out
+    stray = f"{artifacts}/etl_pipeline-9.9.9-py3-none-any.whl"
+    layout.client.files.upload(stray, io.BytesIO(b"a wheel nobody published"), overwrite=True)
+    code, report = _run_json(layout, capsys)
+    assert code == 1
+    assert [(f["kind"], f["path"]) for f in report["findings"]] == [("added", stray)]
+
+
+def test_empty_settings_the_service_leaves_out_are_not_drift() -> None:
+    from cicd.driftcheck.job import compare_job
+
+    expected = {
+        "name": "j",
+        "tags": {},
+        "tasks": [
+            {
+                "task_key": "main",
+                "libraries": [],
+                "retry_on_timeout": False,
+                "max_retries": 0,
+                "notebook_task": {"notebook_path": "/r/main", "base_parameters": {}},
+            }
+        ],
+    }
+    returned = {"name": "j", "tasks": [{"task_key": "main", "notebook_task": {}}]}
+    returned["tasks"][0]["notebook_task"]["notebook_path"] = "/r/main"
+    assert compare_job(expected, returned, 1) == []
+    for key, value in (
+        ("retry_on_timeout", True),
+        ("max_retries", 3),
+        ("libraries", [{"whl": "x"}]),
+    ):
+        edited = copy.deepcopy(returned)
+        edited["tasks"][0][key] = value
+        (finding,) = compare_job(expected, edited, 1)
+        assert (finding.path, finding.actual) == (f"tasks[main].{key}", value), finding
+
+
+def test_run_as_is_who_the_service_says_the_job_runs_as() -> None:
+    from cicd.driftcheck.job import effective_run_as
+
+    sp = {"service_principal_name": "5e0c7a53-2f7b-4c5e-9d0a-1b2c3d4e5f60"}
+    principal = sp["service_principal_name"]
+    assert effective_run_as(sp, principal) == sp
+    assert effective_run_as(None, principal) == sp  # write-only run_as: an application id
+    assert effective_run_as(None, "someone@example.com") == {"user_name": "someone@example.com"}
+    assert effective_run_as(sp, None) == sp
+    # run_as_user_name is what the job runs as in every case: a stale settings.run_as loses.
+    assert effective_run_as(sp, "someone@example.com") == {"user_name": "someone@example.com"}
+    assert effective_run_as(None, None) is None
+
+
+@pytest.mark.parametrize("layout", ["prod"], indirect=True)
+def test_a_run_as_changed_in_the_ui_is_reported(
+    layout: Layout, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runner = layout.values["databricks-cicd:job"]["runAs"]
+    deployer = layout.values["databricks-cicd:access"]["deployIdentity"]
+    assert layout.client.jobs.get(layout.job_id).run_as_user_name == runner
+    assert layout.run() == 0, capsys.readouterr()
+    # The job page's "Run as": a person picks themselves (the page saves the whole settings;
+    # minilake's jobs/update would also reset the job's name to its model default).
+    job = layout.client.jobs.get(layout.job_id)
+    assert job.settings is not None
+    job.settings.run_as = JobRunAs(user_name="oncall@example.com")
+    layout.client.jobs.reset(layout.job_id, job.settings)
+    assert layout.client.jobs.get(layout.job_id).run_as_user_name == "oncall@example.com"
+    code, report = _run_json(layout, capsys)
+    assert code == 1
+    assert [(f["path"], f["expected"], f["actual"]) for f in report["findings"]] == [
+        ("run_as", {"service_principal_name": runner}, {"user_name": "oncall@example.com"})
+    ], report["findings"]
+    # Run as removed: the job runs as its owner (the deploy identity holds IS_OWNER).
+    job.settings.run_as = None
+    layout.client.jobs.reset(layout.job_id, job.settings)
+    code, report = _run_json(layout, capsys)
+    assert code == 1
+    assert [(f["path"], f["actual"]) for f in report["findings"]] == [
+        ("run_as", {"service_principal_name": deployer})
+    ], report["findings"]
+
+
+def _release_objects(layout: Layout) -> list[str]:
+    return [
+        str(r.inputs["path"])
+        for r in layout.evaluation.resources.values()
+        if (r.parent or "").startswith("release-") and "source" in r.inputs
+    ]
+
+
+@pytest.mark.parametrize("layout", ["prod"], indirect=True)
+def test_requests_one_per_object_and_with_since_only_what_changed(
+    layout: Layout, emulator: Emulator, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Issue 23's request budget, counted by the emulator: a first check reads each release
+    object once (+ at most 60 other requests); with --since the last report, nothing that is
+    provably unchanged is read again."""
+    requests = emulator.requests
+    objects = _release_objects(layout)
+    libraries = [p for p in objects if p.startswith("/Volumes/")]
+    assert len(objects) >= 10 and len(libraries) == 2, objects
+
+    def reads() -> tuple[int, int]:
+        return (
+            requests.matching("GET", "/api/2.0/workspace/export"),
+            requests.matching("GET", "/api/2.0/fs/files/"),
+        )
+
+    requests.reset()
+    code, report = _run_json(layout, capsys)
+    first = requests.total
+    assert code == 0, report["findings"]
+    assert reads() == (len(objects) - len(libraries), len(libraries)), requests.seen
+    assert first <= len(objects) + 60, requests.seen
+    assert sorted(report["objects"]) == sorted(objects)
+    since = tmp_path / "report.json"
+    since.write_text(json.dumps(report))
+
+    requests.reset()
+    code, report = _run_json(layout, capsys, "--since", str(since))
+    assert code == 0, report["findings"]
+    assert reads() == (0, 0), requests.seen
+    assert requests.total == first - len(objects), requests.seen
+    since.write_text(json.dumps(report))
+
+    notebook = f"{layout.root}/releases/{layout.live}/main"
+    edited = _export(layout.client, notebook) + b"\nprint('hot fix')\n"
+    layout.client.workspace.import_(
+        notebook,
+        content=base64.b64encode(edited).decode(),
+        format=ImportFormat.SOURCE,
+        language=Language.PYTHON,
+        overwrite=True,
+    )
+    wheel = next(p for p in libraries if f"/{layout.live}/" in p)
+    layout.client.files.upload(wheel, io.BytesIO(b"patched"), overwrite=True)
+    requests.reset()
+    code, report = _run_json(layout, capsys, "--since", str(since))
+    assert code == 1
+    assert reads() == (1, 1), requests.seen
+    assert requests.total == first - len(objects) + 2, requests.seen
+    assert sorted((f["kind"], f["path"]) for f in report["findings"]) == [
+        ("changed", notebook),
+        ("changed", wheel),
+    ]
+    # A drifted object stays reported while it is unchanged, without being read again.
+    since.write_text(json.dumps(report))
+    requests.reset()
+    code, again = _run_json(layout, capsys, "--since", str(since))
+    assert (code, reads()) == (1, (0, 0))
+    assert again["findings"] == report["findings"]
+
+
+@pytest.mark.parametrize("layout", ["staging"], indirect=True)
+def test_a_since_report_of_another_stack_or_unreadable_is_an_error(
+    layout: Layout, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    report = tmp_path / "report.json"
+    for text, message in (
+        ("{not json", "not a JSON report"),
+        (json.dumps({"stack": "prod", "host": layout.values["databricks:host"]}), "'prod'"),
+        (
+            json.dumps(
+                {
+                    "stack": "staging",
+                    "host": layout.values["databricks:host"],
+                    "objects": {"/x": {"stamp": "s"}},
+                }
+            ),
+            "malformed object record",
+        ),
+    ):
+        report.write_text(text)
+        capsys.readouterr()
+        assert layout.run("--since", str(report)) == 2
+        err = capsys.readouterr().err
+        assert f"--since {report}" in err and message in err, err
+    assert layout.run("--since", str(tmp_path / "none.json")) == 2
+    assert "cannot read it" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("layout", ["staging"], indirect=True)
+def test_the_evaluation_is_cached_per_stack_config_and_lock(
+    layout: Layout, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cicd.driftcheck.cache as cache
+
+    evaluations = []
+    real = cache.evaluate
+
+    def counted(*args: Any) -> Any:
+        evaluations.append(args[1])
+        return real(*args)
+
+    monkeypatch.setattr(cache, "evaluate", counted)
+    assert layout.run() == 0
+    assert layout.run() == 0
+    assert evaluations == ["staging"], "the second check evaluated the program again"
+    (entry,) = (layout.project / cache.CACHE_DIR).glob("staging-*.json")
+    # A changed stack file is a new evaluation, and the old entry goes.
+    stack_file = layout.project / "Pulumi.staging.yaml"
+    document = yaml.safe_load(stack_file.read_text())
+    document["config"]["databricks-cicd:job"]["timeoutSeconds"] = 1800
+    stack_file.write_text(yaml.safe_dump(document))
+    code, report = _run_json(layout, capsys)
+    assert code == 1 and evaluations == ["staging", "staging"]
+    assert "timeout_seconds" in {f["path"] for f in report["findings"]}, report["findings"]
+    assert [p.name for p in (layout.project / cache.CACHE_DIR).glob("staging-*.json")] != [
+        entry.name
+    ]
+    # A cache entry that is not JSON (a crash while writing it) is evaluated afresh.
+    for stale in (layout.project / cache.CACHE_DIR).glob("staging-*.json"):
+        stale.write_text("{")
+    assert layout.run("--json") == 1
+    assert len(evaluations) == 3
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,12 +7,31 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
+
+# One worker runs these one after another under pytest-xdist (`--dist loadgroup`, pyproject.toml):
+# the first fills mypy's cache (.mypy_cache in the checkout, gitignored), the others then read it
+# instead of each checking pulumi_databricks from scratch at the same time.
+pytestmark = pytest.mark.xdist_group("mypy")
+
+# Inside the checkout whatever MYPY_CACHE_DIR says: a warm run of ./scripts/test reuses it.
+CACHE = REPO / ".mypy_cache"
 
 
 def run_mypy(*targets: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "mypy", "--config-file", str(REPO / "pyproject.toml"), *targets],
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--config-file",
+            str(REPO / "pyproject.toml"),
+            "--cache-dir",
+            str(CACHE),
+            *targets,
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -23,6 +42,7 @@ def run_mypy(*targets: str) -> subprocess.CompletedProcess[str]:
 def test_program_type_checks_against_the_provider_inputs() -> None:
     result = run_mypy()  # the files listed in pyproject.toml: __main__.py, components, cicd
     assert result.returncode == 0, result.stdout + result.stderr
+    assert (CACHE / "3.11").is_dir(), f"mypy left no cache in {CACHE}"
 
 
 def test_mypy_catches_a_misspelled_key_in_a_nested_input(tmp_path: Path) -> None:

@@ -742,7 +742,9 @@ def test_every_pulumi_step_is_configured_alike() -> None:
             # Every kept release's content must be on disk before Pulumi reads it, built by the
             # program's own command into ./venv's interpreter, for the same stack.
             before = [str(s.get("run", "")) for s in _steps(job)[:index]]
-            install = [i for i, s in enumerate(before) if "-r requirements.txt" in s]
+            install = [
+                i for i, s in enumerate(before) if "--require-hashes -r requirements.lock" in s
+            ]
             ensure = [
                 i
                 for i, s in enumerate(before)
@@ -1224,7 +1226,7 @@ def test_every_pulumi_step_runs_the_policy_pack_with_its_stacks_config() -> None
             # Earlier in the same job: the pack's own venv, and the config of the same stack.
             before = "\n".join(str(s.get("run", "")) for s in _steps(job)[:index])
             assert "policy/venv/bin/python -m pip" in before, where
-            assert "-r policy/requirements.txt" in before, where
+            assert "--require-hashes -r policy/requirements.lock" in before, where
             stack = str(args["stack-name"])
             assert re.search(
                 r"venv/bin/python -m cicd\.policy_config --stack \"?"

@@ -10,7 +10,7 @@ from databricks.sdk.errors.base import DatabricksError
 from databricks.sdk.service.compute import ClusterDetails
 
 from cicd.devloop.target import DevLoopError, DevTarget
-from cicd.jobs.stack_outputs import workspace_client
+from cicd.jobs.stack_outputs import WorkspaceUnreachable, workspace_client
 
 CREDENTIALS_HELP = (
     "set DATABRICKS_TOKEN (a personal access token), or DATABRICKS_CLIENT_ID and"
@@ -22,9 +22,15 @@ CREDENTIALS_HELP = (
 
 def connect(host: str | None, profile: str | None) -> WorkspaceClient:
     """A client for `host` (None: the profile's or DATABRICKS_HOST) with the SDK's unified
-    authentication. Raises DevLoopError naming the variables when no credential is found."""
+    authentication. Raises DevLoopError naming the variables when no credential is found, or
+    saying how long it waited when the host does not answer."""
     try:
         return workspace_client(host, profile=profile)
+    except WorkspaceUnreachable as exc:
+        raise DevLoopError(
+            f"cannot reach the workspace: {exc}. Check the host (--host, DATABRICKS_HOST or the"
+            " stack's databricks:host) and your network; nothing was changed"
+        ) from None
     except Exception as exc:  # the SDK raises ValueError and others while resolving credentials
         raise DevLoopError(
             f"no usable Databricks credentials for {host or 'the workspace'}: {exc}."

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from databricks.sdk import WorkspaceClient
@@ -12,10 +13,10 @@ from cicd.driftcheck.access import check_inherited_grants, unreadable_grants
 from cicd.driftcheck.expected import ExpectedStack, id_placeholder
 from cicd.driftcheck.findings import Finding
 from cicd.driftcheck.job import check_job, find_job
-from cicd.driftcheck.objects import FolderMissing
 from cicd.driftcheck.permissions import check_permissions
 from cicd.driftcheck.pipeline import check_pipeline, find_pipeline
-from cicd.driftcheck.releases import ReleaseDrift, check_release
+from cicd.driftcheck.releases import Record, ReleaseDrift
+from cicd.driftcheck.releases import check_releases as read_releases
 
 
 class ReleaseFolderMissing(Exception):
@@ -40,21 +41,23 @@ class DriftResult:
         return found + self.job_findings + self.permission_findings + self.access_findings
 
     @property
+    def records(self) -> dict[str, Record]:
+        """What was read of each release object, for the next check's `--since`."""
+        return {path: record for drift in self.releases for path, record in drift.records.items()}
+
+    @property
     def release_files_drifted(self) -> bool:
         return any(drift.findings for drift in self.releases)
 
 
-def check_releases(client: WorkspaceClient, expected: ExpectedStack) -> list[ReleaseDrift]:
-    drifts = []
-    missing = []
-    for release in expected.releases:
-        try:
-            drifts.append(check_release(client, release))
-        except FolderMissing as exc:
-            missing.append(f"release {release.version}: {exc} does not exist")
+def check_releases(
+    client: WorkspaceClient, expected: ExpectedStack, since: Mapping[str, Record] | None = None
+) -> list[ReleaseDrift]:
+    drifts, missing = read_releases(client, expected.releases, since)
     if missing:
+        versions = {r.folder: r.version for r in expected.releases}
         raise ReleaseFolderMissing(
-            "; ".join(missing)
+            "; ".join(f"release {versions[folder]}: {folder} does not exist" for folder in missing)
             + ". A kept release is published whole by `pulumi up`: deploy the stack (pulumi up"
             " --refresh) before checking it, or check that databricks:host is the stack's workspace"
         )
@@ -62,7 +65,10 @@ def check_releases(client: WorkspaceClient, expected: ExpectedStack) -> list[Rel
 
 
 def check_stack(
-    client: WorkspaceClient, expected: ExpectedStack, job_id: int | None = None
+    client: WorkspaceClient,
+    expected: ExpectedStack,
+    job_id: int | None = None,
+    since: Mapping[str, Record] | None = None,
 ) -> DriftResult:
     """`job_id`: the main job's id, when it is not to be found by its name."""
     job_ids = {
@@ -79,7 +85,7 @@ def check_stack(
     ids.update({id_placeholder("pipeline", k): v for k, v in pipeline_ids.items()})
     result = DriftResult(
         job_ids.get(expected.main_job) if expected.jobs else None,
-        check_releases(client, expected),
+        check_releases(client, expected, since),
         job_ids=job_ids,
         pipeline_ids=pipeline_ids,
     )

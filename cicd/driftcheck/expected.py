@@ -26,7 +26,8 @@ from cicd.config import (
     parse_stack_config,
     version_sort_key,
 )
-from cicd.evaluation import Registration, evaluate
+from cicd.driftcheck.cache import cached_evaluate
+from cicd.evaluation import Registration
 from cicd.evaluation.program import fake_id
 from cicd.releases.lock import LOCK_FILE, LockError, read_lock
 
@@ -192,7 +193,7 @@ def expected_state(config_map: Mapping[str, str], stack: str, project_dir: Path)
     except (ConfigError, LockError) as exc:
         raise DriftSetupError(str(exc)) from None
     try:
-        evaluation = evaluate(config_map, stack, project_dir)
+        evaluation = cached_evaluate(config_map, stack, project_dir)
     except pulumi.RunError as exc:  # the program's own message (bad config or release content)
         raise DriftSetupError(
             f"the program does not evaluate for stack {stack!r}: {exc}. Run `python -m"

@@ -4,7 +4,9 @@ Every setting the program sets is compared (the Job's inputs, mapped from the pr
 camelCase names to the Jobs API's names); settings the program leaves to the service are not.
 Maps that the program owns whole (tags, cluster tags, Spark conf, notebook parameters) are
 compared key by key, extra keys included; lists of tasks and job clusters are matched by key; other
-lists (libraries, e-mails) as sets.
+lists (libraries, e-mails) as sets. A setting the program sets empty (`libraries: []`, false, 0)
+that the service leaves out is the same (`normalise.left_out_when_empty`). Who the job runs as is
+compared whole, as the service reports it (`read_settings`).
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from databricks.sdk import WorkspaceClient
+from databricks.sdk.service.jobs import Job
 
 from cicd.driftcheck.findings import Finding
+from cicd.driftcheck.normalise import left_out_when_empty
 
 # Provider property names whose Jobs API name is not their snake_case form.
 RENAMED = {
@@ -107,7 +111,14 @@ def _canonical(items: list[Any]) -> list[str]:
 
 
 def compare(expected: Any, actual: Any, path: str, group: str, out: list[Finding]) -> None:
+    if actual is None and left_out_when_empty(expected):
+        return  # the service does not return an empty setting: it holds the same value
     last = path.rsplit(".", 1)[-1].split("[", 1)[0]
+    if last == "run_as" and isinstance(expected, dict):
+        # One principal: a user in place of the service principal is one change, not two.
+        if actual != expected:
+            out.append(Finding(group, "differs", path, expected, actual))
+        return
     if isinstance(expected, dict) and last in WHOLE_MAPS:
         actual_map = actual if isinstance(actual, dict) else {}
         for key in sorted(set(expected) | set(actual_map)):
@@ -164,6 +175,49 @@ def fill_ids(value: Any, ids: Mapping[str, str]) -> Any:
     return value
 
 
+RUN_AS_KEYS = ("service_principal_name", "user_name", "group_name")
+
+
+def effective_run_as(
+    settings_run_as: Mapping[str, Any] | None, run_as_user_name: str | None
+) -> dict[str, str] | None:
+    """Who a job runs as, as a settings `run_as` map, from what jobs/get returns.
+
+    The Jobs API's `run_as_user_name` is who the job runs as in every case (the explicit `run_as`,
+    else the owner); `settings.run_as` is returned, when at all, only for an explicit one (older
+    references call it write-only; the SDK documents both). So the principal is `run_as_user_name`,
+    and its kind is the one `settings.run_as` names for it, else a user when it is an e-mail address
+    and a service principal (an application id) otherwise.
+    """
+    explicit = {k: str(v) for k, v in (settings_run_as or {}).items() if k in RUN_AS_KEYS and v}
+    if not run_as_user_name:
+        return explicit or None
+    for key, principal in explicit.items():
+        if principal == run_as_user_name:
+            return {key: principal}
+    key = "user_name" if "@" in run_as_user_name else "service_principal_name"
+    return {key: run_as_user_name}
+
+
+def read_settings(job: Job) -> dict[str, Any]:
+    """One job's settings as jobs/get returns them (Jobs API names), `run_as` made whole."""
+    actual = job.settings.as_dict() if job.settings else {}
+    run_as = effective_run_as(actual.get("run_as"), job.run_as_user_name)
+    if run_as is not None:
+        actual["run_as"] = run_as
+    return actual
+
+
+def compare_job(
+    expected: Mapping[str, Any], actual: Mapping[str, Any], job_id: int, key: str | None = None
+) -> list[Finding]:
+    """Findings for one job: its settings in Jobs API shape against the program's."""
+    group = f"job {key + ' ' if key and key != 'main' else ''}{expected.get('name')} (id {job_id})"
+    findings: list[Finding] = []
+    compare(dict(expected), dict(actual), "", group, findings)
+    return findings
+
+
 def check_job(
     client: WorkspaceClient,
     job_inputs: Mapping[str, Any],
@@ -174,13 +228,4 @@ def check_job(
     """Compare the job's settings with what the program registers; `ids` fills in the ids of
     the stack's pipelines and jobs that its tasks name."""
     expected = api_settings(fill_ids(dict(job_inputs), ids or {}))
-    job = client.jobs.get(job_id)
-    actual = job.settings.as_dict() if job.settings else {}
-    if "run_as" not in actual and job.run_as_user_name and isinstance(expected.get("run_as"), dict):
-        # The service reports who a job runs as at the top level when settings omit it.
-        principal_key = next(iter(expected["run_as"]), "user_name")
-        actual["run_as"] = {principal_key: job.run_as_user_name}
-    group = f"job {key + ' ' if key and key != 'main' else ''}{expected.get('name')} (id {job_id})"
-    findings: list[Finding] = []
-    compare(expected, actual, "", group, findings)
-    return findings
+    return compare_job(expected, read_settings(client.jobs.get(job_id)), job_id, key)

@@ -1,6 +1,7 @@
 """Reading and writing a release's objects in a workspace, per store, with the Databricks SDK.
 
-Notebooks: workspace export/import (format SOURCE or JUPYTER, with the language). Workspace
+Listings record what proves an object unchanged (`Found.stamp`); the folders of a depth are listed
+concurrently on the caller's pool. Notebooks: workspace export/import (format SOURCE or JUPYTER, with the language). Workspace
 files: exported as stored, written back through the workspace-files import endpoint the
 Databricks CLI uses for them (a JSON import with format AUTO could turn a `.py` file into a
 notebook). Libraries: the Files API for a volume, DBFS, or workspace files.
@@ -11,11 +12,21 @@ from __future__ import annotations
 import base64
 import io
 import posixpath
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from functools import partial
 from urllib.parse import quote
 
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import NotFound
-from databricks.sdk.service.workspace import ExportFormat, ImportFormat, Language, ObjectType
+from databricks.sdk.service.workspace import (
+    ExportFormat,
+    ImportFormat,
+    Language,
+    ObjectInfo,
+    ObjectType,
+)
 
 from cicd.driftcheck.expected import ExpectedObject, Store
 
@@ -24,34 +35,64 @@ class FolderMissing(Exception):
     """A release folder (or artifact folder) does not exist at all."""
 
 
-def list_workspace(client: WorkspaceClient, folder: str) -> dict[str, str]:
-    """Every object below a workspace folder: path -> "notebook" or "file"."""
+@dataclass(frozen=True)
+class Found:
+    """An object a listing returned: its kind and what proves its content unchanged since.
+
+    `stamp` is the workspace's object id and `modified_at` (a re-import moves modified_at, a
+    delete and re-create gives a new id), or a file's last-modified time and size (Files API,
+    DBFS); "" when the listing gave neither, which proves nothing."""
+
+    kind: str  # "notebook", "file" or "library"
+    stamp: str = ""
+
+
+def _workspace_stamp(info: ObjectInfo) -> str:
+    if info.object_id is None or info.modified_at is None:
+        return ""
+    return f"id {info.object_id} at {info.modified_at}"
+
+
+def _file_stamp(modified: int | None, size: int | None) -> str:
+    return "" if modified is None or size is None else f"modified {modified} size {size}"
+
+
+def _status(client: WorkspaceClient, folder: str) -> bool:
     try:
-        status = client.workspace.get_status(folder)
+        return client.workspace.get_status(folder).object_type == ObjectType.DIRECTORY
     except NotFound:
-        raise FolderMissing(folder) from None
-    if status.object_type != ObjectType.DIRECTORY:
-        raise FolderMissing(folder)
-    found: dict[str, str] = {}
-    pending = [folder]
-    while pending:
-        current = pending.pop()
-        for info in client.workspace.list(current):
-            path = str(info.path)
-            if info.object_type == ObjectType.DIRECTORY:
-                pending.append(path)
-            elif info.object_type == ObjectType.NOTEBOOK:
-                found[path] = "notebook"
-            else:
-                found[path] = "file"
-    return found
+        return False
 
 
-def list_artifacts(client: WorkspaceClient, store: Store, folder: str) -> dict[str, str]:
-    """Every file below an artifact folder: path -> "library"."""
-    if store is Store.WORKSPACE:
-        return {path: "library" for path in list_workspace(client, folder)}
-    found: dict[str, str] = {}
+def list_workspace_trees(
+    client: WorkspaceClient, folders: Sequence[str], pool: Executor
+) -> dict[str, dict[str, Found] | None]:
+    """Every object below each workspace folder (None for a folder that does not exist): the
+    folders of one depth are listed concurrently, one request each (the API lists one level)."""
+    exists = dict(zip(folders, pool.map(partial(_status, client), folders), strict=True))
+    trees: dict[str, dict[str, Found] | None] = {f: {} if exists[f] else None for f in folders}
+    frontier = [(folder, folder) for folder in folders if exists[folder]]
+    while frontier:
+        listings = pool.map(lambda item: list(client.workspace.list(item[1])), frontier)
+        below = []
+        for (root, _), infos in zip(frontier, listings, strict=True):
+            tree = trees[root]
+            assert tree is not None
+            for info in infos:
+                path = str(info.path)
+                if info.object_type == ObjectType.DIRECTORY:
+                    below.append((root, path))
+                else:
+                    kind = "notebook" if info.object_type == ObjectType.NOTEBOOK else "file"
+                    tree[path] = Found(kind, _workspace_stamp(info))
+        frontier = below
+    return trees
+
+
+def list_files(client: WorkspaceClient, store: Store, folder: str) -> dict[str, Found] | None:
+    """Every file below a volume or DBFS folder, as a library; None when there is no such folder
+    (a workspace artifact folder is listed with `list_workspace_trees`)."""
+    found: dict[str, Found] = {}
     try:
         if store is Store.VOLUME:
             pending = [folder]
@@ -62,22 +103,25 @@ def list_artifacts(client: WorkspaceClient, store: Store, folder: str) -> dict[s
                     if entry.is_directory:
                         pending.append(path)
                     else:
-                        found[path] = "library"
+                        found[path] = Found(
+                            "library", _file_stamp(entry.last_modified, entry.file_size)
+                        )
         else:
             for info in client.dbfs.list(folder, recursive=True):
                 if not info.is_dir:
-                    found[str(info.path).removeprefix("dbfs:")] = "library"
+                    path = str(info.path).removeprefix("dbfs:")
+                    found[path] = Found(
+                        "library", _file_stamp(info.modification_time, info.file_size)
+                    )
     except NotFound:
-        raise FolderMissing(folder) from None
+        return None
     return found
 
 
 def read(client: WorkspaceClient, expected: ExpectedObject, actual_kind: str) -> bytes:
     """The bytes stored at an expected object's path (a notebook in its published format)."""
     if expected.store is Store.VOLUME:
-        response = client.files.download(expected.path)
-        assert response.contents is not None
-        return response.contents.read()
+        return _download(client, expected.path)
     if expected.store is Store.DBFS:
         with client.dbfs.download(expected.path) as handle:
             return handle.read()
@@ -87,17 +131,30 @@ def read(client: WorkspaceClient, expected: ExpectedObject, actual_kind: str) ->
     return _export(client, expected.path, export_format)
 
 
+def _download(client: WorkspaceClient, path: str) -> bytes:
+    """A volume file's bytes in one request: the Files API's download endpoint. (The SDK's
+    `files.download` first asks for a presigned cloud-storage URL: two requests per file.)"""
+    response = client.api_client.do(
+        "GET",
+        f"/api/2.0/fs/files{quote(path)}",
+        headers={"Accept": "application/octet-stream"},
+        raw=True,
+    )
+    contents = response["contents"] if isinstance(response, dict) else None
+    return contents.read() if contents is not None else b""
+
+
 def _export(client: WorkspaceClient, path: str, export_format: ExportFormat) -> bytes:
-    content = client.workspace.export(path, format=export_format).content
-    return base64.b64decode(content) if content else b""
+    # `direct_download`: the exported bytes as the body, not base64 in JSON (same request, same
+    # bytes; less work on both sides at thousands of objects).
+    with client.workspace.download(path, format=export_format) as body:
+        return body.read()
 
 
 def read_found(client: WorkspaceClient, store: Store, path: str) -> bytes:
     """The bytes of an object nobody published (for the backup before it is removed)."""
     if store is Store.VOLUME:
-        response = client.files.download(path)
-        assert response.contents is not None
-        return response.contents.read()
+        return _download(client, path)
     if store is Store.DBFS:
         with client.dbfs.download(path) as handle:
             return handle.read()

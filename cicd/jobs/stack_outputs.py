@@ -6,7 +6,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import ssl
 import subprocess
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from databricks.sdk import WorkspaceClient
@@ -16,9 +20,62 @@ from cicd.config import ConfigError, pulumi_config_map
 from cicd.project import PROJECT_DIR, stack_file
 
 PULUMI_TIMEOUT_SECONDS = 300.0
-# The SDK retries an unreachable host for 5 minutes by default, twice over (host metadata, then
-# the first call); a tool that cannot reach its workspace should say so within a couple of minutes.
+# Per request, once the workspace has answered: how long the SDK retries a failed call (its
+# default is 5 minutes).
 RETRY_TIMEOUT_SECONDS = 60
+# Before the first request: how long a tool waits for an unreachable workspace to answer at all
+# (issue 21: "within 60 s, with the time it really waited"). Without this check the SDK spends its
+# retry budget twice over (its host-metadata probe when the client is made, then the first call)
+# and then says "Timed out after 0:01:00", whatever it really waited.
+REACHABLE_WITHIN_SECONDS = 45.0
+# One attempt's connect/read limit while waiting (a host that drops packets never refuses).
+PROBE_ATTEMPT_SECONDS = 10.0
+# The SDK's own limit per HTTP attempt (its default), restored once the client is resolved.
+HTTP_TIMEOUT_SECONDS = 60.0
+
+
+class WorkspaceUnreachable(TimeoutError):
+    """No answer from the workspace host within the budget. A TimeoutError (so an OSError, which
+    every tool already reports as "cannot reach"); its message says how long it really waited."""
+
+    def __init__(self, host: str, waited: float, reason: str) -> None:
+        super().__init__(f"no answer from {host} in {waited:.1f} s ({reason})")
+        self.host, self.waited, self.reason = host, waited, reason
+
+
+def wait_until_reachable(
+    host: str, budget: float | None = None, started: float | None = None
+) -> None:
+    """Return once `host` answers an HTTP request (any status: a 404 or 401 is an answer), or
+    raise WorkspaceUnreachable after `budget` seconds (default REACHABLE_WITHIN_SECONDS) of
+    refused or unanswered attempts, with the time really waited (counted from `started`, a
+    time.monotonic() value, when given). Through the proxies the
+    environment names (HTTPS_PROXY), as the SDK's own requests go."""
+    limit = REACHABLE_WITHIN_SECONDS if budget is None else budget
+    started = time.monotonic() if started is None else started
+    pause = 0.5
+    probe = urllib.request.Request(f"{host.rstrip('/')}/", method="HEAD")
+    while True:
+        remaining = limit - (time.monotonic() - started)
+        try:
+            with urllib.request.urlopen(
+                probe, timeout=max(0.1, min(PROBE_ATTEMPT_SECONDS, remaining))
+            ):
+                return
+        except urllib.error.HTTPError:
+            return  # an answer, whatever its status
+        except (urllib.error.URLError, OSError) as exc:
+            cause = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            if isinstance(cause, ssl.SSLError):
+                # The host answered; its certificate is the SDK's to check (it trusts its own
+                # CA bundle, REQUESTS_CA_BUNDLE, which this probe does not read).
+                return
+            reason = f"{type(cause).__name__}: {cause}" if str(cause) else type(cause).__name__
+        waited = time.monotonic() - started
+        if waited >= limit:
+            raise WorkspaceUnreachable(host, waited, reason)
+        time.sleep(min(pause, limit - waited))
+        pause = min(pause * 2, 5.0)
 
 
 def workspace_client(
@@ -30,17 +87,28 @@ def workspace_client(
 ) -> WorkspaceClient:
     """An SDK client with the unified authentication (environment variables, a profile, or the
     service principal credentials given), for `host` (None: the one DATABRICKS_HOST or the profile
-    names), giving up on an unreachable host within RETRY_TIMEOUT_SECONDS per attempt. Every tool
-    that talks to a workspace makes its client here."""
-    return WorkspaceClient(
-        config=Config(
-            host=host,
-            profile=profile,
-            client_id=client_id,
-            client_secret=client_secret,
-            retry_timeout_seconds=RETRY_TIMEOUT_SECONDS,
-        )
+    names). Every tool that talks to a workspace makes its client here.
+
+    Raises WorkspaceUnreachable (a TimeoutError) when the host does not answer within
+    REACHABLE_WITHIN_SECONDS, naming the time really waited; ValueError (the SDK's) when no
+    credential can be resolved. Once the host has answered, a failed call is retried for
+    RETRY_TIMEOUT_SECONDS."""
+    started = time.monotonic()
+    config = Config(
+        host=host,
+        profile=profile,
+        client_id=client_id,
+        client_secret=client_secret,
+        # Only for the SDK's best-effort host-metadata probe, made while the Config resolves:
+        # the reachability check below is what waits for a host that does not answer.
+        retry_timeout_seconds=1,
+        http_timeout_seconds=PROBE_ATTEMPT_SECONDS,
     )
+    config.retry_timeout_seconds = RETRY_TIMEOUT_SECONDS
+    config.http_timeout_seconds = HTTP_TIMEOUT_SECONDS
+    if config.host:
+        wait_until_reachable(config.host, started=started)
+    return WorkspaceClient(config=config)
 
 
 class JobIdError(Exception):

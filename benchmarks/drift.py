@@ -1,0 +1,341 @@
+"""Drift-check benchmark: `python -m cicd.drift` against the minilake emulator, beside its floor.
+
+Run by hand from the repo root (it is not a test):
+
+    python benchmarks/drift.py [--sizes 100,300,1000] [--kept 5]
+
+For every size N it writes a temporary project with K kept releases of N notebooks each (as
+benchmarks/prod_scale.py does: .py and .sql notebooks in a few folders, one wheel each, all
+locked), publishes them to a minilake server of its own (a separate process, so the emulator
+and the checker do not share one interpreter), and measures, each as requests and seconds:
+
+- floor: every published object read back once in a plain loop (one workspace export or Files
+  API download each, one after another), nothing else: what a sequential check cannot beat;
+- first: the drift check with an empty evaluation cache (it evaluates the program);
+- again: the drift check with the cache filled by the first run (no --since), alternating with
+  the floor `--repeat` times, the best of each kept (the machine is shared);
+- since: with `--since` the report of the previous run, nothing changed;
+- since+10: with `--since` after 10 notebooks were re-imported with new content (10 findings).
+
+Requests are counted at the client (every HTTP request the SDK sends, retries included).
+Targets (issue 23): `again` at most 1.0x the floor's seconds at 5x1000; requests at most one
+per object + 60 on a first run, at most 60 + changed objects with --since. Exit code 0 only if
+every request target holds and each run found what it should (timings are printed, not judged:
+the machine is shared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import redirect_stdout
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import yaml  # noqa: E402
+from databricks.sdk import WorkspaceClient  # noqa: E402
+from databricks.sdk.service.workspace import ImportFormat, Language  # noqa: E402
+
+from benchmarks.prod_scale import build_project, versions_for  # noqa: E402
+from cicd.drift import build_parser  # noqa: E402
+from cicd.drift import main as drift_main  # noqa: E402
+from cicd.evaluation import evaluate  # noqa: E402
+from tests.drift_layout import publish  # noqa: E402
+from tests.emulator import SESSION_DATA_DIR  # noqa: E402
+
+FIXED_REQUESTS = 60
+EDITED = 10
+
+
+class Counted:
+    """An SDK client whose HTTP requests are counted (a `requests` response hook)."""
+
+    def __init__(self, host: str) -> None:
+        self.client = WorkspaceClient(host=host, token="benchmark-token")
+        self.count = 0
+        session = self.client.api_client._api_client._session
+        session.hooks["response"].append(self._seen)
+
+    def _seen(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        self.count += 1
+
+
+def start_emulator(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """minilake in a process of its own (`--serve`), with the tests' handler for SQL notebooks."""
+    url_file = data_dir / "url"
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(data_dir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while not url_file.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if not url_file.exists():
+        process.kill()
+        raise SystemExit("the emulator did not start (run with --serve DIR to see why)")
+    return process, url_file.read_text().strip()
+
+
+def serve(data_dir: Path) -> None:
+    from tests import emulator_workspace
+    from tests.emulator import Emulator
+
+    emulator = Emulator(data_dir / "minilake").start()
+    emulator_workspace.install(emulator)
+    (data_dir / "url.tmp").write_text(emulator.url)
+    (data_dir / "url.tmp").rename(data_dir / "url")
+    while True:
+        time.sleep(3600)
+
+
+def stack_values(host: str, kept: list[str], size: int) -> dict[str, Any]:
+    # The one-job stack file: the drift check reads back one job (tests/data/stacks-v1/).
+    document = yaml.safe_load(
+        (REPO / "tests" / "data" / "stacks-v1" / "Pulumi.prod.yaml").read_text()
+    )
+    values: dict[str, Any] = document["config"]
+    values["databricks:host"] = host
+    values["databricks-cicd:workspaceRoot"] = f"/Production/bench-{size}"
+    values["databricks-cicd:artifactStore"]["root"] += f"/bench-{size}"
+    values["databricks-cicd:job"]["name"] += f"-bench-{size}"
+    values["databricks-cicd:releases"] = {
+        "kept": [{"version": v} for v in kept],
+        "live": kept[-1],
+        "rollbackTarget": kept[-2],
+        "requireRollbackTarget": True,
+    }
+    return values
+
+
+def run_check(counted: Counted, project: Path, *args: str) -> tuple[int, float, int, Any]:
+    """One `python -m cicd.drift --json` run: exit code, seconds, requests, report."""
+    counted.count = 0
+    out = io.StringIO()
+    start = time.perf_counter()
+    with redirect_stdout(out):
+        code = drift_main(
+            ["--stack", "prod", "--json", *args],
+            project_dir=project,
+            client_factory=lambda _host: counted.client,
+        )
+    seconds = time.perf_counter() - start
+    report = json.loads(out.getvalue()) if out.getvalue().strip() else {}
+    return code, seconds, counted.count, report
+
+
+def floor(counted: Counted, paths: list[tuple[str, str]]) -> tuple[float, int]:
+    """Every object read back once, one request after another."""
+    counted.count = 0
+    client = counted.client
+    start = time.perf_counter()
+    for kind, path in paths:
+        if kind == "volume":
+            contents = client.files.download(path).contents
+            assert contents is not None
+            contents.read()
+        else:
+            base64.b64decode(client.workspace.export(path).content or "")
+    return time.perf_counter() - start, counted.count
+
+
+def published_paths(config: dict[str, str], project: Path) -> list[tuple[str, str]]:
+    evaluation = evaluate(config, "prod", project)
+    paths = []
+    for registration in evaluation.resources.values():
+        if registration.parent is None or not registration.parent.startswith("release-"):
+            continue
+        path = registration.inputs.get("path")
+        if path is None or "source" not in registration.inputs:
+            continue
+        paths.append(("volume" if str(path).startswith("/Volumes/") else "workspace", str(path)))
+    return sorted(paths)
+
+
+def edit_notebooks(client: WorkspaceClient, paths: list[tuple[str, str]], count: int) -> list[str]:
+    notebooks = [p for kind, p in paths if kind == "workspace" and "/step_" in p][:count]
+    for path in notebooks:
+        data = base64.b64decode(client.workspace.export(path).content or "")
+        client.workspace.import_(
+            path,
+            content=base64.b64encode(data + b"\nprint('hand edit')\n").decode(),
+            format=ImportFormat.SOURCE,
+            language=Language.SQL if data.startswith(b"--") else Language.PYTHON,
+            overwrite=True,
+        )
+    return notebooks
+
+
+def measure(
+    counted: Counted, host: str, kept: int, size: int, since: bool, repeat: int
+) -> dict[str, Any]:
+    row: dict[str, Any] = {"size": size}
+    with tempfile.TemporaryDirectory(prefix=f"drift-bench-{size}-") as tmp:
+        project = build_project(Path(tmp), kept, size).root
+        versions = versions_for(kept)
+        values = stack_values(host, versions, size)
+        (project / "Pulumi.prod.yaml").write_text(yaml.safe_dump({"config": values}))
+        config = {k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
+        _progress(f"  {size}: publishing {kept} x {size} notebooks")
+        publish_all(host, config, project)
+        paths = published_paths(config, project)
+        row["objects"] = len(paths)
+        _progress(f"  {size}: drift check (first)")
+        code, row["first_s"], row["first_n"], report = run_check(counted, project)
+        row["first_ok"] = code == 0
+        if code != 0:
+            row["first_note"] = f"exit {code}: {report.get('findings', [])[:2]}"
+        # The machine is shared: the floor and the second check alternate, best of each kept,
+        # so that a busy spell falls on both alike.
+        row["floor_s"] = row["again_s"] = float("inf")
+        for attempt in range(1, repeat + 1):
+            _progress(f"  {size}: floor ({len(paths)} reads), then the check again [{attempt}]")
+            seconds, row["floor_n"] = floor(counted, paths)
+            row["floor_s"] = min(row["floor_s"], seconds)
+            code, seconds, row["again_n"], report = run_check(counted, project)
+            row["again_s"] = min(row["again_s"], seconds)
+            row["again_ok"] = code == 0
+            if code != 0:
+                row["again_note"] = f"exit {code}: {report.get('findings', [])[:2]}"
+        if since:
+            report_file = project / "drift-report.json"
+            _, _, _, report = run_check(counted, project)
+            report_file.write_text(json.dumps(report))
+            _progress(f"  {size}: drift check --since (nothing changed)")
+            code, row["since_s"], row["since_n"], report = run_check(
+                counted, project, "--since", str(report_file)
+            )
+            row["since_ok"] = code == 0
+            report_file.write_text(json.dumps(report))
+            edited = edit_notebooks(counted.client, paths, EDITED)
+            _progress(f"  {size}: drift check --since ({len(edited)} notebooks edited)")
+            code, row["edited_s"], row["edited_n"], report = run_check(
+                counted, project, "--since", str(report_file)
+            )
+            changed = sorted(f["path"] for f in report.get("findings", []))
+            row["edited_ok"] = code == 1 and changed == sorted(edited)
+    return row
+
+
+def publish_all(host: str, config: dict[str, str], project: Path) -> None:
+    """Lay the stack out as a deploy would (tests/drift_layout.py), notebooks on a few threads."""
+    client = WorkspaceClient(host=host, token="benchmark-token")
+    with ThreadPoolExecutor(4) as pool:
+        publish(client, config, "prod", project_dir=project, pool=pool)
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--serve"]:
+        serve(Path(argv[1]))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="100,300,1000", help="notebooks per release")
+    parser.add_argument("--kept", type=int, default=5, help="kept releases")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="floor/check alternations, best of each kept"
+    )
+    args = parser.parse_args(argv)
+    sizes = [int(n) for n in args.sizes.split(",")]
+    since = "--since" in build_parser().format_help()
+    began = time.perf_counter()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="drift-bench-emulator-") as data:
+        process, host = start_emulator(Path(data))
+        try:
+            counted = Counted(host)
+            for index, size in enumerate(sizes, 1):
+                _progress(f"[{index}/{len(sizes)}] {args.kept} x {size} notebooks")
+                rows.append(measure(counted, host, args.kept, size, since, args.repeat))
+                row = rows[-1]
+                _progress(
+                    f"[{index}/{len(sizes)}] {args.kept} x {size}: floor {row['floor_s']:.2f} s,"
+                    f" first {row['first_s']:.2f} s, again {row['again_s']:.2f} s"
+                    f" ({row['again_s'] / row['floor_s']:.2f}x floor)"
+                )
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+            shutil.rmtree(SESSION_DATA_DIR, ignore_errors=True)  # made when tests/ is imported
+    return report(rows, args.kept, since, time.perf_counter() - began)
+
+
+def report(rows: list[dict[str, Any]], kept: int, since: bool, total: float) -> int:
+    columns: list[tuple[str, str, Callable[[dict[str, Any]], str]]] = [
+        ("size", ">10", lambda r: f"{kept}x{r['size']}"),
+        ("objects", ">7", lambda r: str(r["objects"])),
+        ("floor s", ">8", lambda r: f"{r['floor_s']:.2f}"),
+        ("floor n", ">7", lambda r: str(r["floor_n"])),
+        ("first s", ">8", lambda r: f"{r['first_s']:.2f}"),
+        ("first n", ">7", lambda r: str(r["first_n"])),
+        ("again s", ">8", lambda r: f"{r['again_s']:.2f}"),
+        ("again n", ">7", lambda r: str(r["again_n"])),
+        ("again/floor", ">11", lambda r: f"{r['again_s'] / r['floor_s']:.2f}x"),
+    ]
+    if since:
+        columns += [
+            ("since s", ">8", lambda r: f"{r['since_s']:.2f}"),
+            ("since n", ">7", lambda r: str(r["since_n"])),
+            ("+10 s", ">6", lambda r: f"{r['edited_s']:.2f}"),
+            ("+10 n", ">6", lambda r: str(r["edited_n"])),
+        ]
+    print(" ".join(f"{name:{fmt}}" for name, fmt, _ in columns))
+    for row in rows:
+        print(" ".join(f"{show(row):{fmt}}" for _, fmt, show in columns))
+    ok = True
+    for row in rows:
+        budget = row["objects"] + FIXED_REQUESTS
+        checks = [
+            (row["first_ok"] and row["again_ok"], "no drift found on the published stack"),
+            (row["first_n"] <= budget, f"first run {row['first_n']} requests <= {budget}"),
+            (row["again_n"] <= budget, f"second run {row['again_n']} requests <= {budget}"),
+        ]
+        if since:
+            checks += [
+                (row["since_ok"], "--since, nothing changed: no drift"),
+                (
+                    row["since_n"] <= FIXED_REQUESTS,
+                    f"--since {row['since_n']} requests <= {FIXED_REQUESTS}",
+                ),
+                (row["edited_ok"], f"--since: exactly the {EDITED} edited notebooks reported"),
+                (
+                    row["edited_n"] <= FIXED_REQUESTS + EDITED,
+                    f"--since after {EDITED} edits {row['edited_n']} requests"
+                    f" <= {FIXED_REQUESTS + EDITED}",
+                ),
+            ]
+        for passed, text in checks:
+            ok = ok and passed
+            print(f"{'PASS' if passed else 'FAIL'}  {kept}x{row['size']}: {text}")
+        for key in ("first_note", "again_note"):
+            if key in row:
+                print(f"      {row[key]}")
+    largest = max(rows, key=lambda r: r["size"])
+    print(
+        f"at {kept}x{largest['size']}: drift check {largest['again_s']:.2f} s ="
+        f" {largest['again_s'] / largest['floor_s']:.2f}x the sequential export floor"
+        f" ({largest['floor_s']:.2f} s; target <= 1.0x)"
+    )
+    print(f"total {total:.1f} s")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
