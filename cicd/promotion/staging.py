@@ -27,8 +27,7 @@ from databricks.sdk import WorkspaceClient
 
 from cicd.config import ConfigError, pulumi_config_map, read_stack_file
 from cicd.driftcheck.expected import DriftSetupError, expected_state
-from cicd.driftcheck.objects import FolderMissing
-from cicd.driftcheck.releases import check_release
+from cicd.driftcheck.releases import check_releases
 from cicd.jobs.provenance import (
     GreenRun,
     ProvenanceError,
@@ -86,12 +85,13 @@ def check_staging_release(
     except (ConfigError, DriftSetupError, ValueError) as exc:
         raise ProvenanceError(f"cannot check release {version} in staging: {exc}") from None
     release = next(r for r in releases if r.version == version)
-    try:
-        drift = check_release(client, release)
-    except FolderMissing as exc:
+    drifts, missing = check_releases(client, [release])
+    if missing:
         raise ProvenanceError(
-            f"release {version} is not in staging's workspace ({exc}): deploy it to staging"
-        ) from None
+            f"release {version} is not in staging's workspace ({', '.join(missing)} does not"
+            " exist): deploy it to staging"
+        )
+    drift = drifts[0]
     if drift.findings:
         lines = [f.line() for f in drift.findings[:10]]
         more = len(drift.findings) - len(lines)
