@@ -42,6 +42,7 @@ if access is not None and access.restrict_workspace_root:
                 sorted({p.run_as for p in config.pipelines.values() if p.run_as})
             ),
             reader=access.read_only_identity,
+            run_reader=access.run_reader,
         ),
     )
     release_opts = pulumi.ResourceOptions(depends_on=[folder])

@@ -17,6 +17,9 @@ Read-only rights suffice for the check; `--restore` writes, so it runs with the 
 modification time) reads again only what changed since; the workspace is read on a few threads.
 The program's own evaluation is cached per stack config, lock and program code in `.drift-cache/`.
 
+Everything it prints, report and errors, goes through the redaction (`policy/databricks_guardrails/
+redact.py`): no value of a setting whose key names a secret, nothing shaped like a credential.
+
 Exit codes: 0 nothing drifted; 1 drift found (report on stdout; after --restore, drift that is
 left: job or permissions); 2 error: no or bad credentials, unreachable host, a kept release's
 folder missing, a job that cannot be found, bad arguments, stack file or --since report.
@@ -45,6 +48,7 @@ from cicd.driftcheck.restore import BackupError, new_backup_folder, restore
 from cicd.driftcheck.since import OBJECTS, SinceError, load_since, records_json
 from cicd.jobs.stack_outputs import workspace_client
 from cicd.project import PROJECT_DIR, stack_file
+from policy.databricks_guardrails.redact import redact_text
 
 EXIT_CLEAN, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
 BACKUP_ROOT = "drift-backups"
@@ -116,7 +120,7 @@ def main(
     project_dir: Path = PROJECT_DIR,
     client_factory: Callable[[str], WorkspaceClient] = workspace_client,
 ) -> int:
-    out, err = sys.stdout, sys.stderr
+    out, err = _Redacting(sys.stdout), _Redacting(sys.stderr)
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:
@@ -173,8 +177,26 @@ def main(
     return _report(args, host, result, saved_to, out)
 
 
+class _Redacting:
+    """A stream that redacts what is written to it: every line the check prints, errors that
+    quote the service's messages included."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        return self.stream.write(redact_text(text))
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
 def _report(
-    args: argparse.Namespace, host: str, result: DriftResult, saved_to: Path | None, out: TextIO
+    args: argparse.Namespace,
+    host: str,
+    result: DriftResult,
+    saved_to: Path | None,
+    out: _Redacting,
 ) -> int:
     findings = result.findings
     if args.json:

@@ -31,11 +31,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors.base import DatabricksError
 
 from cicd.config import ConfigError, read_stack_file
 from cicd.jobs.candidate import CandidateError, run_job_candidate
-from cicd.jobs.provenance import ProvenanceError, ProvenanceJobs
+from cicd.jobs.provenance import ProvenanceError
 from cicd.jobs.runs import (
     DEFAULT_POLL_INTERVAL_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
@@ -92,7 +93,7 @@ def plan(
     project_dir: Path,
     stack: str,
     source: StagingSource,
-    staging_jobs: Callable[[StagingSource], ProvenanceJobs] | None = None,
+    staging_reader: Callable[[StagingSource], WorkspaceClient] | None = None,
 ) -> SwitchPlan:
     """What the deploy does to the job; a gated switch without staging provenance refuses."""
     desired = read_stack_file(stack_file(project_dir, stack))
@@ -106,12 +107,12 @@ def plan(
             f" allowUnverified {switch.allow_unverified!r} (Pulumi.{stack}.yaml)"
         )
         return switch
-    jobs = (
-        staging_jobs(source)
-        if staging_jobs is not None
-        else staging_client(project_dir, source).jobs
+    reader = (
+        staging_reader(source)
+        if staging_reader is not None
+        else staging_client(project_dir, source)
     )
-    green = check_staging_provenance(jobs, project_dir, switch.desired_live, source)
+    green = check_staging_provenance(reader.jobs, project_dir, switch.desired_live, source, reader)
     print(f"release {switch.desired_live} ran green in staging: {green.run_page_url}")
     return switch
 

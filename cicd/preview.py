@@ -57,6 +57,7 @@ from cicd.releases.placement import ForeignContentError
 from cicd.releases.restore import ensure_releases
 from cicd.taskgraph import FORMATS as GRAPH_FORMATS
 from cicd.taskgraph import mermaid_document
+from policy.databricks_guardrails.redact import last_key, redact_text, redact_value
 
 # What identifies each kind of resource to a reviewer.
 KEY_INPUTS = ("path", "name", "clusterName", "directoryPath")
@@ -74,17 +75,23 @@ def flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
         yield prefix, value
 
 
-def _show(value: Any) -> str:
+def _show(value: Any, path: str = "") -> str:
+    """A value as the preview prints it, redacted (`redact`): a literal secret in a stack file
+    (which the guardrails refuse) must not reach the pull request's log either."""
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # the wire carries numbers as floats
-    return "(unset)" if value is None else str(value)
+    if value is None:
+        return "(unset)"
+    return redact_text(str(redact_value(value, last_key(path) if path else None)))
 
 
 def describe(evaluation: Evaluation) -> list[str]:
     lines = []
     for registration in sorted(evaluation.resources.values(), key=lambda r: r.name):
         keys = [
-            f"{k}={_show(registration.inputs[k])}" for k in KEY_INPUTS if k in registration.inputs
+            f"{k}={_show(registration.inputs[k], k)}"
+            for k in KEY_INPUTS
+            if k in registration.inputs
         ]
         lines.append(f"  {registration.type}  {registration.name}  {' '.join(keys)}".rstrip())
     return lines
@@ -101,7 +108,8 @@ def describe_changes(before: Evaluation, after: Evaluation, changes: Sequence[Ch
         new = dict(flatten(after.resources[(change.type, change.name)].inputs))
         for path in sorted(set(old) | set(new)):
             if old.get(path) != new.get(path):
-                lines.append(f"      {path}: {_show(old.get(path))} -> {_show(new.get(path))}")
+                shown = f"{_show(old.get(path), path)} -> {_show(new.get(path), path)}"
+                lines.append(f"      {path}: {shown}")
         lines += [f"      {option}" for option in change.changed_inputs if option.startswith("(")]
     counts = {kind: sum(1 for c in changes if c.kind == kind) for kind in symbols}
     unchanged = len(after.resources) - counts["add"] - counts["change"]

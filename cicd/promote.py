@@ -37,9 +37,10 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors.base import DatabricksError
 
-from cicd.jobs.provenance import ProvenanceError, ProvenanceJobs
+from cicd.jobs.provenance import ProvenanceError
 from cicd.jobs.runs import one_line
 from cicd.project import PROJECT_DIR, stack_file
 from cicd.promotion.edits import (
@@ -115,7 +116,7 @@ def main(
     argv: Sequence[str] | None = None,
     *,
     project_dir: Path = PROJECT_DIR,
-    staging_jobs: Callable[[StagingSource], ProvenanceJobs] | None = None,
+    staging_reader: Callable[[StagingSource], WorkspaceClient] | None = None,
 ) -> int:
     parser = build_parser()
     try:
@@ -155,12 +156,14 @@ def main(
                 source = StagingSource(
                     args.staging_stack, args.staging_job_id, args.staging_profile
                 )
-                jobs = (
-                    staging_jobs(source)
-                    if staging_jobs is not None
-                    else staging_client(project_dir, source).jobs
+                reader = (
+                    staging_reader(source)
+                    if staging_reader is not None
+                    else staging_client(project_dir, source)
                 )
-                green = check_staging_provenance(jobs, project_dir, args.version, source)
+                green = check_staging_provenance(
+                    reader.jobs, project_dir, args.version, source, reader
+                )
                 print(f"release {args.version} ran green in staging: {green.run_page_url}")
             edit = promote(text, path.name, args.version, lock, args.allow_unverified)
     except (EditRefused, ProvenanceError, LockError) as exc:

@@ -9,13 +9,17 @@
   content built elsewhere: checks the whole tree (every problem at once), copies it into the
   tracked folder `releases/VERSION/` and records every file's digest, the entry notebook (default
   `main`) and where the content came from in the lock. Commit the folder with the lock.
-- `restore VERSION` rebuilds a published release from git (its tag `v<VERSION>`, else the git
-  tree of pipeline/ recorded in the lock when it was built) and checks it against the lock: how
-  a kept-but-not-live release comes back on a fresh CI machine. A published release is only
-  checked: its tracked folder comes with the clone.
+- `restore VERSION` rebuilds a published release from the git tree of pipeline/ recorded in the
+  lock when it was built (never from a tag: a tag `v<VERSION>` on another tree is refused before
+  anything builds) and checks it against the lock: how a kept-but-not-live release comes back on
+  a fresh CI machine. A published release is only checked: its tracked folder comes with the
+  clone.
 - `ensure --stack STACK` makes every release the stack keeps present and identical to the lock:
-  already there, else restored from git, else built from the working tree. It never writes
-  the lock. CI runs it before `pulumi preview`/`up`.
+  already there, else restored from its recorded tree. It never writes the lock. CI runs it
+  before `pulumi preview`/`up`.
+
+Builds run the pipeline's build backend with an allow-listed environment (no credential, a
+scratch HOME): see `cicd.releases.build.build_environment`.
 
 No command deletes or overwrites a file that is not byte-identical to what it would write: a
 release folder holding anything else is refused, the files named, nothing changed.
@@ -64,7 +68,7 @@ def main(argv: Sequence[str] | None = None, project_dir: Path = PROJECT_DIR) -> 
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, text in (
         ("build", "build the working tree as VERSION and record it"),
-        ("restore", "rebuild a published VERSION from git (tag or recorded tree)"),
+        ("restore", "rebuild a published VERSION from the git tree the lock records"),
     ):
         command = commands.add_parser(name, help=text)
         command.add_argument(

@@ -28,6 +28,9 @@ class ProtectedFolderArgs:
     pipeline_runners: tuple[str, ...] = ()
     # Read-only principal (previews, drift check): reads what is inside, changes nothing.
     reader: str | None = None
+    # The principal production's gate reads staging with (access.runReader): it checks the
+    # release it promotes against the lock, so it reads what is inside too.
+    run_reader: str | None = None
 
 
 class ProtectedFolder(pulumi.ComponentResource):
@@ -59,7 +62,10 @@ class ProtectedFolder(pulumi.ComponentResource):
                     service_principal_name=runner, permission_level="CAN_RUN"
                 )
             )
-        readers = {*args.pipeline_runners, *([args.reader] if args.reader else [])}
+        readers = {
+            *args.pipeline_runners,
+            *(r for r in (args.reader, args.run_reader) if r),
+        }
         for reader in sorted(readers - {args.deploy_identity, *runners}):
             grants.append(
                 databricks.PermissionsAccessControlArgs(

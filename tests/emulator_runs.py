@@ -21,7 +21,13 @@ What they add stands for real behaviour minilake lacks:
   databricks-sdk-go#1158); minilake accepts any token, and only this value is refused so no other
   test is affected;
 - `jobs/get` answers with `run_as_user_name` (tests/emulator_jobs.py, shared with the drift
-  tests).
+  tests);
+- `runs/get` and `runs/list` report who started a run (`creator_user_name`: the identity whose
+  token called run-now or runs/submit; `RunScripts.identities` names the identity behind a test's
+  token, the real service knows it from the credential) and what started it (`trigger`:
+  ONE_TIME for run-now and submit, as the real service reports a run started on demand from the
+  UI or the API). minilake has no scheduler: `RunScripts.fired_by_schedule(run_id)` makes a run
+  report `trigger: PERIODIC` and no overriding parameters, as a run the job's schedule started.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ from tests import emulator_jobs
 from tests.emulator import Emulator
 
 JOBS = "/api/2.2/jobs"
+# Who the emulator says started a run when a test's token names nobody in particular.
+DEFAULT_IDENTITY = "someone@example.com"
 # A token the workspace does not accept: `run-now` with it answers 401 (see the module docstring).
 REJECTED_TOKEN = "rejected-token"
 # A personal access token that is malformed, expired or revoked: the real service answers 403
@@ -58,6 +66,18 @@ class RunScripts:
     scripts: list[Script] = field(default_factory=list)
     requests: dict[int, dict[str, Any]] = field(default_factory=dict)
     gets: dict[int, int] = field(default_factory=dict)
+    identities: dict[str, str] = field(default_factory=dict)  # token -> user or application id
+    starters: dict[int, str] = field(default_factory=dict)  # run id -> who started it
+    triggers: dict[int, str] = field(default_factory=dict)  # run id -> trigger other than ONE_TIME
+
+    def fired_by_schedule(self, run_id: int) -> None:
+        """Report run `run_id` as one the job's schedule started (see the module docstring)."""
+        self.triggers[run_id] = "PERIODIC"
+        self.requests.pop(run_id, None)
+
+    def _started(self, request: Request, run_id: int) -> None:
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        self.starters[run_id] = self.identities.get(token, DEFAULT_IDENTITY)
 
     def script(
         self,
@@ -104,6 +124,9 @@ class RunScripts:
     def view(self, run_id: int, info: dict[str, Any], advance: bool) -> dict[str, Any]:
         run = lake._state["runs"][run_id]
         request = self.requests.get(run_id, {})
+        info["trigger"] = self.triggers.get(run_id, "ONE_TIME")
+        if run_id in self.starters and run_id not in self.triggers:
+            info["creator_user_name"] = self.starters[run_id]
         if request.get("notebook_params"):
             info["overriding_parameters"] = {"notebook_params": request["notebook_params"]}
         reported = {t["task_key"]: t for t in info.get("tasks") or []}
@@ -161,12 +184,14 @@ class RunScripts:
                 )
             response = await lake.run_now(RunNowRequest(**body))
             self.requests[response.run_id] = body
+            self._started(request, response.run_id)
             return response.model_dump()
 
         async def submit(request: Request) -> dict[str, Any]:
             body = await request.json()
             response = await lake.submit_run(SubmitRunRequest(**body))
             self.requests[response.run_id] = body
+            self._started(request, response.run_id)
             return response.model_dump()
 
         async def get_run(request: Request, run_id: int) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import io
 import json
 import shutil
 import socket
+import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
@@ -1094,3 +1095,101 @@ def test_every_job_and_pipeline_is_read_back_and_its_hand_edits_reported(
             ("permissions", f"pipeline orders_bronze ({pipeline_id}): userName intern@example.com"),
         ]
     ), json.dumps(report["findings"], indent=1)
+
+
+# ------------------------------------------------------------------------------------------
+# Secrets added by hand never reach the report (issue 20, item 7)
+
+PLANTED_SECRETS = {
+    # Under a key naming a secret, not shaped like anything: only the key rule can hide it.
+    "env": "correct-horse-battery-staple-42",
+    # A job parameter added in the UI, named like a secret.
+    "parameter": "hunter2-plus-some-more-letters",
+    # Token-shaped, under a harmless key: only the shape rule can hide it.
+    "tag": "dapi" + "4f1c9e2b7a3d8c6f" * 2,
+}
+
+
+def _plant_secrets_as_in_the_ui(layout: Layout) -> None:
+    from databricks.sdk.service.jobs import JobParameterDefinition
+
+    job = layout.client.jobs.get(layout.job_id)
+    settings = job.settings
+    assert settings is not None and settings.job_clusters and settings.tags is not None
+    cluster = settings.job_clusters[0].new_cluster
+    assert cluster is not None
+    cluster.spark_env_vars = {
+        **(cluster.spark_env_vars or {}),
+        "DB_PASSWORD": PLANTED_SECRETS["env"],
+    }
+    settings.parameters = [
+        JobParameterDefinition(name="api_token", default=PLANTED_SECRETS["parameter"])
+    ]
+    settings.tags["note"] = f"temporary {PLANTED_SECRETS['tag']}"
+    _edit_in_the_ui(layout.client, layout.job_id, job)
+
+
+def _any_part_of_a_secret(text: str) -> list[str]:
+    """Every planted secret of which some 6-character piece appears in `text`."""
+    return [
+        name
+        for name, secret in PLANTED_SECRETS.items()
+        if any(secret[i : i + 6] in text for i in range(len(secret) - 5))
+    ]
+
+
+def _issue_body(tmp_path: Path, report: str, status: str = "drift") -> str:
+    """The issue body as drift.yml's report job builds it, by running that job's own script
+    with bash, and a `gh` that records the body it is given instead of calling GitHub."""
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "drift.yml").read_text())
+    script = workflow["jobs"]["report"]["steps"][0]["run"]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    recorded = tmp_path / "issue-body.md"
+    gh = bin_dir / "gh"
+    gh.write_text(
+        "#!/usr/bin/env bash\n"
+        "# Stands in for the GitHub CLI: no open issue, and a created one's body is kept.\n"
+        'while [ $# -gt 0 ]; do\n  if [ "$1" = --body-file ]; then cp "$2" '
+        f'"{recorded}"; fi\n  shift\ndone\n'
+    )
+    gh.chmod(0o755)
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "RUNNER_TEMP": str(tmp_path),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+        "RUN_URL": "https://github.com/o/r/actions/runs/1",
+        "STAGING_STATUS": status,
+        "STAGING_REPORT": report,
+        "STAGING_PREVIEW": "success",
+        "PROD_STATUS": "clean",
+        "PROD_REPORT": "",
+        "PROD_PREVIEW": "success",
+    }
+    done = subprocess.run(
+        ["bash", "-e", "-c", script], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 1, f"drift is reported as a failure: {done.stdout}{done.stderr}"
+    return recorded.read_text()
+
+
+@pytest.mark.parametrize("layout", ["staging"], indirect=True)
+def test_a_secret_added_by_hand_is_in_no_report_nor_the_issue(
+    layout: Layout, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    _plant_secrets_as_in_the_ui(layout)
+    capsys.readouterr()
+    assert layout.run() == 1
+    text, errors = capsys.readouterr()
+    code, report = _run_json(layout, capsys)
+    assert code == 1
+    raw_json = json.dumps(report)
+    # Found, and said where: a reviewer learns that a secret sits in the job, not what it is.
+    assert "spark_env_vars.DB_PASSWORD" in text and "tags.note" in text, text
+    paths = {f["path"] for f in report["findings"]}
+    assert "parameters" in paths and "tags.note" in paths, paths
+    assert "[redacted: " in text and "[redacted: " in raw_json
+    body = _issue_body(tmp_path, text + errors)
+    assert "spark_env_vars.DB_PASSWORD" in body, body
+    for where, shown in (("text report", text + errors), ("JSON", raw_json), ("issue", body)):
+        assert _any_part_of_a_secret(shown) == [], f"{where} shows a planted secret:\n{shown}"

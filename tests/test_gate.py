@@ -38,6 +38,7 @@ from cicd.promotion.switch import FIRST, NONE, PROMOTION, ROLLBACK, plan_switch
 from tests.conftest import REPO
 from tests.emulator import Emulator
 from tests.emulator_runs import RunScripts
+from tests.staging_layout import publish_staging
 
 RUNNER = "3c9b8a7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d"
 
@@ -288,8 +289,7 @@ def test_gate_stage_refuses_a_promotion_without_staging_provenance_and_changes_n
     import re
 
     from cicd.gate import main as gate_main
-    from cicd.jobs.provenance import run_record
-    from cicd.releases.lock import LOCK_FILE, content_digest, read_lock
+    from cicd.releases.lock import LOCK_FILE
 
     for name in ("Pulumi.prod.yaml", "Pulumi.staging.yaml", LOCK_FILE):
         shutil.copy(REPO / name, tmp_path / name)
@@ -324,21 +324,13 @@ def test_gate_stage_refuses_a_promotion_without_staging_provenance_and_changes_n
     assert (tmp_path / "Pulumi.prod.yaml").read_text() == committed
     assert not github_output.exists()
 
-    # Staging ran 1.3.0's content green: the candidate is staged, the job stays on 1.2.0.
-    client = emulator.client()
-    created = client.jobs.create(
-        name="gate-cli-staging",
-        tasks=[
-            Task(
-                task_key="main",
-                notebook_task=NotebookTask(notebook_path="/Shared/gate-cli/releases/1.3.0/main"),
-            )
-        ],
-    )
-    assert created.job_id is not None
-    run_scripts.script("/Shared/gate-cli/releases/1.3.0/", ("TERMINATED", "SUCCESS", None))
-    digest = content_digest(read_lock(tmp_path / LOCK_FILE)["1.3.0"])
-    client.jobs.run_now(created.job_id, notebook_params=run_record("1.3.0", digest))
+    # Staging ran 1.3.0's content green, started by its deploy identity (as CI does), and its
+    # copy of 1.3.0 is the lock's: the candidate is staged, the job stays on 1.2.0.
+    shutil.copy(REPO / "__main__.py", tmp_path / "__main__.py")
+    shutil.copytree(REPO / "dist/releases/1.3.0", tmp_path / "dist/releases/1.3.0")
+    staging_run = publish_staging(tmp_path, emulator, run_scripts, "gate-cli-staging", "1.3.0")
+    run_scripts.script("/gate-cli-staging/releases/1.3.0/", ("TERMINATED", "SUCCESS", None))
+    staging_run.deployer.jobs.run_now(staging_run.job_id, notebook_params=staging_run.record)
     assert gate_main(["stage", "--stack", "prod"], project_dir=tmp_path) == 0, capsys.readouterr()
     out = capsys.readouterr().out
     assert "release 1.3.0 ran green in staging" in out, out

@@ -208,7 +208,7 @@ def test_engine_applies_the_stack_files_roots(analyzer: analyzer_pb2_grpc.Analyz
     prod_path = job()  # its notebook is under prod's root, not staging's
     diagnostics = analyze(analyzer, "pipeline-job", prod_path)
     assert [d.policyName for d in diagnostics] == ["job-runs-released-code"]
-    assert "under '/Shared/etl-pipeline/staging/releases/'" in diagnostics[0].message
+    assert "under '/Staging/etl-pipeline/releases/'" in diagnostics[0].message
 
 
 def test_engine_passes_a_serverless_job_and_a_pipeline(

@@ -709,7 +709,7 @@ VIOLATIONS = [
         ),
         (
             J,
-            "tasks[0].notebookTask.baseParameters.db_password is a literal of 7 characters starting 'hunt'",
+            "tasks[0].notebookTask.baseParameters.db_password is a literal value (not shown)",
         ),
     ),
     Case(
@@ -718,7 +718,7 @@ VIOLATIONS = [
         _set(C, "sparkEnvVars", {"DATABRICKS_HOST_AUTH": TOKEN}),
         (
             C,
-            "sparkEnvVars.DATABRICKS_HOST_AUTH is a literal of 36 characters",
+            "sparkEnvVars.DATABRICKS_HOST_AUTH is a literal value (not shown)",
             "shape of a credential",
         ),
     ),
@@ -726,19 +726,22 @@ VIOLATIONS = [
         "no-literal-secrets",
         prod_stack,
         _set(P, "configuration", {"api_token": "s3cr3t-value"}),
-        (P, "configuration.api_token is a literal of 12 characters", "names a secret"),
+        (P, "configuration.api_token is a literal value (not shown)", "names a secret"),
     ),
     Case(
         "no-literal-secrets",
         prod_stack,
         lambda stack: inner(stack)["sparkPythonTask"]["parameters"].append(TOKEN),
-        (SJ, "tasks[4].forEachTask.task.sparkPythonTask.parameters[2] is a literal of 36"),
+        (
+            SJ,
+            "tasks[4].forEachTask.task.sparkPythonTask.parameters[2] is a literal value (not shown)",
+        ),
     ),
     Case(
         "no-literal-secrets",
         prod_stack,
         lambda stack: task(stack, SJ, 5)["sqlTask"].update(parameters={"db_password": "hunter2"}),
-        (SJ, "tasks[5].sqlTask.parameters.db_password is a literal of 7 characters"),
+        (SJ, "tasks[5].sqlTask.parameters.db_password is a literal value (not shown)"),
     ),
     # A copy of the job for a backfill, left on the previous release: caught, naming both.
     Case(
@@ -978,7 +981,20 @@ def test_a_secret_is_never_repeated_whole_in_the_message() -> None:
     task(stack)["notebookTask"]["baseParameters"] = {"auth": token}
     messages = [v.message for v in stack.violations()]
     assert len(messages) == 1 and "baseParameters.auth" in messages[0], messages
-    assert token not in messages[0] and token[:4] in messages[0], messages
+    # Not the value, nor any part of it (a prefix narrows a guess), nor its length.
+    assert not any(token[i : i + 4] in messages[0] for i in range(len(token) - 3)), messages
+    assert str(len(token)) not in messages[0], messages
+
+
+def test_every_guardrail_message_redacts_what_it_quotes() -> None:
+    """Any policy quoting a value (here: a notebook outside the release folder) hides a
+    credential in it, and the value under a key that names a secret."""
+    stack = prod_stack()
+    token = "dapi" + "b2" * 16
+    task(stack)["notebookTask"]["notebookPath"] = f"/Users/someone/{token}/main"
+    messages = [v.message for v in stack.violations()]
+    assert messages and all(token[4:12] not in m for m in messages), messages
+    assert any("[redacted: Databricks token]" in m for m in messages), messages
 
 
 def test_pack_config_gives_each_policy_exactly_what_its_schema_declares() -> None:
@@ -1035,6 +1051,12 @@ SECRET_KEYS = [
     "stripeApiKey",
     "private-key",
     "sftp.privateKey",
+    # The words the one redaction module added (policy/databricks_guardrails/redact.py).
+    "PULUMI_CONFIG_PASSPHRASE",
+    "apikey",
+    "privatekey",
+    "AWS_ACCESS_KEY",
+    "storageAccountKey",
 ]
 NOT_SECRET_KEYS = [
     "tokenizer",
@@ -1045,6 +1067,10 @@ NOT_SECRET_KEYS = [
     "key_column",
     "private_dataset",
     "pwdx_history",
+    "access_level",
+    "account_keys_table",
+    "tokens_per_minute",
+    "secrets_scope",
 ]
 
 
@@ -1074,20 +1100,29 @@ def test_a_key_that_only_contains_a_secret_word_is_not_a_secret(key: str) -> Non
 
 
 def test_the_secret_word_list_is_the_one_tested_word_by_word() -> None:
-    from policy.databricks_guardrails.secrets import SECRET_WORD_PAIRS, SECRET_WORDS
+    # One list for the guardrails and every report's redaction.
+    from policy.databricks_guardrails.redact import SECRET_WORD_PAIRS, SECRET_WORDS
 
     assert {
         "password",
         "passwd",
         "pwd",
+        "passphrase",
         "secret",
         "token",
         "credential",
         "credentials",
+        "apikey",
+        "privatekey",
     } == SECRET_WORDS, (
         "a word was added or removed: give it a case in SECRET_KEYS (and NOT_SECRET_KEYS)"
     )
-    assert {("api", "key"), ("private", "key")} == SECRET_WORD_PAIRS
+    assert {
+        ("api", "key"),
+        ("private", "key"),
+        ("access", "key"),
+        ("account", "key"),
+    } == SECRET_WORD_PAIRS
 
 
 @pytest.mark.parametrize("principal", ["userName"])

@@ -57,7 +57,7 @@ def test_pack_config_of_each_stack_is_derived_from_its_stack_file(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     for stack, root, production in (
-        ("staging", "/Shared/etl-pipeline/staging", False),
+        ("staging", "/Staging/etl-pipeline", False),
         ("prod", "/Production/etl-pipeline", True),
     ):
         assert policy_config_main(["--stack", stack], project_dir=REPO) == 0

@@ -208,6 +208,30 @@ def test_staging_may_replace_its_candidate_in_one_change(
     assert code == 0, err
 
 
+def test_a_literal_secret_in_the_head_file_is_not_printed(
+    prod_files: tuple[SandboxProject, dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A branch that puts a secret into a job parameter: the pull request's offline preview
+    shows the parameter changed, never the value (the guardrails refuse it separately)."""
+    project, values = prod_files
+    base = write_stack_file(
+        project.root / "base.yaml", with_releases(values, ["1.0.0", "1.1.0"], "1.1.0")
+    )
+    secret = "hunter2-and-then-some"
+    token = "dapi" + "5e7a" * 8
+    head_values = with_releases(values, ["1.0.0", "1.1.0"], "1.1.0")
+    head_values["job"] = {
+        **head_values["job"],
+        "parameters": {**head_values["job"].get("parameters", {}), "db_password": secret},
+        "tags": {**head_values["job"].get("tags", {}), "note": token},
+    }
+    head = write_stack_file(project.root / "Pulumi.prod.yaml", head_values)
+    code, out, err = preview(project, capsys, "--config", str(head), "--base", str(base))
+    assert "baseParameters.db_password" in out and "tags.note" in out, out + err
+    assert secret not in out + err and token[4:] not in out + err, out + err
+    assert "[redacted: " in out, out
+
+
 def test_the_summary_says_what_each_job_and_pipeline_runs() -> None:
     from cicd.config import read_stack_file
     from cicd.preview import summary

@@ -6,12 +6,14 @@ rollback changes only the job). Staging provenance is asked of the emulator (tes
 
 from __future__ import annotations
 
+import base64
 import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from databricks.sdk.service.workspace import ImportFormat, Language
 
 from cicd.config import pulumi_config_map
 from cicd.evaluation import compare, evaluate
@@ -21,7 +23,8 @@ from cicd.promotion.edits import EditRefused, stage_candidate
 from cicd.releases.lock import LOCK_FILE, content_digest, read_lock
 from tests.conftest import REPO, SandboxProject
 from tests.emulator import Emulator
-from tests.emulator_runs import RunScripts
+from tests.emulator_runs import DEFAULT_IDENTITY, RunScripts
+from tests.staging_layout import publish_staging
 
 JOB = ("databricks:index/job:Job", "pipeline-job")
 # What a switch of `live` changes in the repo's stacks: each job and the pipeline, once.
@@ -201,28 +204,8 @@ def test_staging_candidate_stage_keeps_the_job_on_the_deployed_release(
 # Provenance asked of a real HTTP server
 
 
-def _staging_job(emulator: Emulator, name: str, version: str) -> int:
-    from databricks.sdk.service.jobs import NotebookTask, Task
-
-    created = emulator.client().jobs.create(
-        name=name,
-        tasks=[
-            Task(
-                task_key="main",
-                notebook_task=NotebookTask(notebook_path=f"/Shared/{name}/releases/{version}/main"),
-            )
-        ],
-    )
-    assert created.job_id is not None
-    return created.job_id
-
-
-def _staging_file(project: SandboxProject, job_name: str, host: str) -> None:
-    staging = project.root / "Pulumi.staging.yaml"
-    text = staging.read_text()
-    text = re.sub(r"name: etl-pipeline-staging", f"name: {job_name}", text)
-    text = re.sub(r"databricks:host: \S+", f"databricks:host: {host}", text)
-    staging.write_text(text)
+def _reader(client: Any) -> Any:
+    return lambda _source: client
 
 
 def test_promote_checks_staging_and_refuses_without_a_green_run(
@@ -232,22 +215,25 @@ def test_promote_checks_staging_and_refuses_without_a_green_run(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     name = "promote-provenance-a"
-    _staging_file(project, name, emulator.url)
-    job_id = _staging_job(emulator, name, "1.4.0")
+    staging = publish_staging(project.root, emulator, run_scripts, name, "1.4.0")
     client = emulator.client()
     before = _prod(project).read_text()
     # A failed run of 1.4.0 is no provenance.
-    client.jobs.run_now(job_id, notebook_params=run_record("1.4.0", _digest(project, "1.4.0")))
-    _wait_terminated(client, job_id)
-    assert main(["1.4.0"], project_dir=project.root, staging_jobs=lambda _: client.jobs) == 1
+    run_scripts.script(f"/{name}/releases/1.4.0/", ("TERMINATED", "FAILED", "boom"))
+    staging.deployer.jobs.run_now(staging.job_id, notebook_params=staging.record)
+    assert main(["1.4.0"], project_dir=project.root, staging_reader=_reader(client)) == 1
     err = capsys.readouterr().err
     assert "release 1.4.0" in err and "has no successful run" in err and "FAILED" in err, err
     assert "--allow-unverified" in err
     assert _prod(project).read_text() == before
 
-    # A green run of the same content is.
+    # A green run of the same content, started by the deploy identity (as CI does), is
+    # (staging deployed again, under a folder of its own: a script follows a notebook path).
+    name = "promote-provenance-a-green"
+    staging = publish_staging(project.root, emulator, run_scripts, name, "1.4.0")
+    staging.deployer.jobs.run_now(staging.job_id, notebook_params=staging.record)
     run_scripts.script(f"/{name}/releases/1.4.0/", ("TERMINATED", "SUCCESS", None))
-    assert main(["1.4.0"], project_dir=project.root, staging_jobs=lambda _: client.jobs) == 0
+    assert main(["1.4.0"], project_dir=project.root, staging_reader=_reader(client)) == 0
     out = capsys.readouterr().out
     assert "ran green in staging" in out and emulator.url in out, out
     assert 'live: "1.4.0"' in _prod(project).read_text()
@@ -261,14 +247,87 @@ def test_a_green_run_of_other_content_is_no_provenance(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     name = "promote-provenance-b"
-    _staging_file(project, name, emulator.url)
-    job_id = _staging_job(emulator, name, "1.4.0")
+    staging = publish_staging(project.root, emulator, run_scripts, name, "1.4.0")
     run_scripts.script(f"/{name}/releases/1.4.0/", ("TERMINATED", "SUCCESS", None))
     client = emulator.client()
-    client.jobs.run_now(job_id, notebook_params=run_record("1.4.0", "sha256:" + "0" * 64))
-    assert main(["1.4.0"], project_dir=project.root, staging_jobs=lambda _: client.jobs) == 1
+    other = run_record("1.4.0", "sha256:" + "0" * 64)
+    staging.deployer.jobs.run_now(staging.job_id, notebook_params=other)
+    assert main(["1.4.0"], project_dir=project.root, staging_reader=_reader(client)) == 1
     err = capsys.readouterr().err
     assert "ran 1.4.0 with other content" in err, err
+
+
+def test_a_run_started_by_hand_is_no_provenance(
+    project: SandboxProject,
+    emulator: Emulator,
+    run_scripts: RunScripts,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Someone with CAN_MANAGE_RUN starts the job with the record CI would pass, or the deploy
+    identity's run overrides another parameter: neither counts (issue 20, item 8)."""
+    name = "promote-provenance-hand"
+    staging = publish_staging(project.root, emulator, run_scripts, name, "1.4.0")
+    run_scripts.script(f"/{name}/releases/1.4.0/", ("TERMINATED", "SUCCESS", None))
+    client = emulator.client()  # a person's token
+    client.jobs.run_now(staging.job_id, notebook_params=staging.record)
+    staging.deployer.jobs.run_now(
+        staging.job_id, notebook_params={**staging.record, "source_table": "dev.scratch.orders"}
+    )
+    before = _prod(project).read_text()
+    assert main(["1.4.0"], project_dir=project.root, staging_reader=_reader(client)) == 1
+    err = capsys.readouterr().err
+    assert f"was started by {DEFAULT_IDENTITY}, not by the job's trigger" in err, err
+    assert "overrides source_table" in err, err
+    assert _prod(project).read_text() == before
+
+
+def test_a_run_the_schedule_started_is_provenance(
+    project: SandboxProject,
+    emulator: Emulator,
+    run_scripts: RunScripts,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    name = "promote-provenance-schedule"
+    staging = publish_staging(project.root, emulator, run_scripts, name, "1.4.0")
+    run_scripts.script(f"/{name}/releases/1.4.0/", ("TERMINATED", "SUCCESS", None))
+    client = emulator.client()
+    started = client.jobs.run_now(staging.job_id)
+    run_scripts.fired_by_schedule(started.run_id)
+    assert main(["1.4.0"], project_dir=project.root, staging_reader=_reader(client)) == 0, (
+        capsys.readouterr().err
+    )
+    out = capsys.readouterr().out
+    assert "ran green in staging" in out and str(started.run_id) in out, out
+    assert 'live: "1.4.0"' in _prod(project).read_text()
+
+
+def test_a_staging_release_edited_by_hand_is_no_provenance(
+    project: SandboxProject,
+    emulator: Emulator,
+    run_scripts: RunScripts,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A green run of the release proves something only if staging's copy is the lock's: an
+    edit of its notebook (by an admin: the folder is restricted) is found when promoting."""
+    name = "promote-provenance-edited"
+    staging = publish_staging(project.root, emulator, run_scripts, name, "1.4.0")
+    run_scripts.script(f"/{name}/releases/1.4.0/", ("TERMINATED", "SUCCESS", None))
+    staging.deployer.jobs.run_now(staging.job_id, notebook_params=staging.record)
+    client = emulator.client()
+    main_notebook = f"{staging.root}/releases/1.4.0/main"
+    client.workspace.import_(
+        main_notebook,
+        content=base64.b64encode(b"# Databricks notebook source\nprint('not reviewed')\n").decode(),
+        format=ImportFormat.SOURCE,
+        language=Language.PYTHON,
+        overwrite=True,
+    )
+    before = _prod(project).read_text()
+    assert main(["1.4.0"], project_dir=project.root, staging_reader=_reader(client)) == 1
+    err = capsys.readouterr().err
+    assert "release 1.4.0 in staging is not what" in err and main_notebook in err, err
+    assert "--restore" in err, err
+    assert _prod(project).read_text() == before
 
 
 def test_no_staging_job_is_no_provenance(
@@ -276,25 +335,21 @@ def test_no_staging_job_is_no_provenance(
 ) -> None:
     _staging_file(project, "promote-provenance-none", emulator.url)
     client = emulator.client()
-    assert main(["1.4.0"], project_dir=project.root, staging_jobs=lambda _: client.jobs) == 1
+    assert main(["1.4.0"], project_dir=project.root, staging_reader=_reader(client)) == 1
     err = capsys.readouterr().err
     assert "no job named 'promote-provenance-none'" in err and "CAN_VIEW" in err, err
 
 
+def _staging_file(project: SandboxProject, job_name: str, host: str) -> None:
+    staging = project.root / "Pulumi.staging.yaml"
+    text = staging.read_text()
+    text = re.sub(r"name: etl-pipeline-staging", f"name: {job_name}", text)
+    text = re.sub(r"databricks:host: \S+", f"databricks:host: {host}", text)
+    staging.write_text(text)
+
+
 def _digest(project: SandboxProject, version: str) -> str:
     return content_digest(read_lock(project.root / LOCK_FILE)[version])
-
-
-def _wait_terminated(client: Any, job_id: int) -> None:
-    import time
-
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        runs = list(client.jobs.list_runs(job_id=job_id, completed_only=True))
-        if runs:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"no run of job {job_id} ended")
 
 
 @pytest.mark.usefixtures("built_releases")
@@ -365,7 +420,9 @@ def test_two_promotions_at_once_one_wins_the_other_names_its_change(
     project.add_release("1.5.0")
     barrier = threading.Barrier(2, timeout=30)
 
-    def green(jobs: object, project_dir: Path, version: str, source: object) -> object:
+    def green(
+        jobs: object, project_dir: Path, version: str, source: object, workspace: object
+    ) -> object:
         barrier.wait()
         return SimpleNamespace(run_page_url=f"https://staging/run/{version}")
 
@@ -373,7 +430,8 @@ def test_two_promotions_at_once_one_wins_the_other_names_its_change(
     codes: dict[str, int] = {}
 
     def run(version: str) -> None:
-        codes[version] = main([version], project_dir=project.root, staging_jobs=lambda _: None)
+        reader = SimpleNamespace(jobs=None)  # the look-up itself is stubbed above
+        codes[version] = main([version], project_dir=project.root, staging_reader=lambda _: reader)
 
     threads = [threading.Thread(target=run, args=(v,)) for v in ("1.4.0", "1.5.0")]
     for thread in threads:

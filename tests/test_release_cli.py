@@ -114,35 +114,38 @@ def test_version_the_wheel_would_spell_differently_is_refused(
     assert not (project / "releases.lock.yaml").exists()
 
 
-def test_ensure_restores_from_tag_and_builds_the_rest(
+def test_ensure_restores_every_release_from_its_recorded_tree(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["build", "1.0.0"], project_dir=project) == 0
-    git(project, "tag", "v1.0.0")
+    git(project, "tag", "v1.0.0")  # a tag on the same tree is fine, and not what is built from
     change_library(project)
     assert main(["build", "1.1.0"], project_dir=project) == 0
-    forget_sources(project)  # only the tag and the working tree are left to rebuild from
     shutil.rmtree(project / "dist")  # a fresh CI machine
     stack_file(project, ["1.0.0", "1.1.0"], "1.1.0")
     capsys.readouterr()
     assert main(["ensure", "--stack", "prod"], project_dir=project) == 0, capsys.readouterr().err
     out = capsys.readouterr().out
-    assert "1.0.0: restored from tag v1.0.0" in out, out
-    assert "1.1.0: built from the working tree" in out, out
+    assert "1.0.0: restored from source tree" in out, out
+    assert "1.1.0: restored from" in out, out
     assert (project / "dist/releases/1.0.0/libraries/etl_pipeline-1.0.0-py3-none-any.whl").is_file()
 
 
-def test_ensure_without_tag_refuses_a_release_the_tree_no_longer_builds(
+def test_ensure_refuses_a_release_whose_lock_records_no_tree_even_with_a_tag(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A tag is not reviewed: without a recorded tree nothing is rebuilt, from the tag or the
+    working tree (which may build the same bytes, but is not what the lock vouches for)."""
     assert main(["build", "1.0.0"], project_dir=project) == 0
+    git(project, "tag", "v1.0.0")
     forget_sources(project)
-    change_library(project)
     shutil.rmtree(project / "dist")
     stack_file(project, ["1.0.0"], "1.0.0")
     assert main(["ensure", "--stack", "prod"], project_dir=project) == 1
     err = capsys.readouterr().err
-    assert "changed since it was published" in err and "tag the commit 1.0.0 was" in err, err
+    assert "releases.lock.yaml records no source tree for it" in err, err
+    assert "cicd.release build 1.0.0" in err, err
+    assert not (project / "dist").exists(), "something was built"
 
 
 def test_ensure_refuses_an_unpublished_release(
@@ -153,14 +156,28 @@ def test_ensure_refuses_an_unpublished_release(
     assert "2.0.0 (kept by stack prod) is not in releases.lock.yaml" in capsys.readouterr().err
 
 
-def test_restore_needs_a_tag_or_the_source_tree(
+def test_restore_needs_the_recorded_source_tree(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["build", "1.0.0"], project_dir=project) == 0
     forget_sources(project)
     assert main(["restore", "1.0.0"], project_dir=project) == 1
     err = capsys.readouterr().err
-    assert "no git tag v1.0.0 and its source tree (not recorded)" in err, err
+    assert "cannot rebuild 1.0.0: releases.lock.yaml records no source tree" in err, err
+
+
+def test_restore_refuses_a_recorded_tree_missing_from_the_clone(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["build", "1.0.0"], project_dir=project) == 0
+    lock = project / "releases.lock.yaml"
+    missing = "0123456789abcdef0123456789abcdef01234567"
+    lock.write_text(
+        lock.read_text().replace(yaml.safe_load(lock.read_text())["sources"]["1.0.0"], missing)
+    )
+    assert main(["restore", "1.0.0"], project_dir=project) == 1
+    err = capsys.readouterr().err
+    assert f"its source tree {missing}" in err and "is not in this clone" in err, err
 
 
 def test_ensure_rebuilds_from_the_recorded_source_tree_without_a_tag(
@@ -382,8 +399,10 @@ def test_check_lock_refuses_a_base_that_does_not_exist(
 def test_restore_refuses_a_rebuild_whose_bytes_differ_from_the_lock(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The tag v1.0.0 was put on a later commit: the rebuild differs from what was published.
-    Nothing is placed; the message names the file and how to get the published bytes."""
+    """A tag v1.0.0 put on a later commit is refused before anything builds (releases are
+    rebuilt from the tree the lock records, never from a tag); and a rebuild of the recorded
+    tree whose bytes differ from the lock (a build that is not reproducible) is placed nowhere,
+    the message naming the file and how to get the published bytes."""
     assert main(["build", "1.0.0"], project_dir=project) == 0
     published = read_lock(project / "releases.lock.yaml")["1.0.0"]
     change_library(project)
@@ -395,8 +414,16 @@ def test_restore_refuses_a_rebuild_whose_bytes_differ_from_the_lock(
     capsys.readouterr()
     assert main(["restore", "1.0.0"], project_dir=project) == 1
     err = capsys.readouterr().err
+    assert "tag v1.0.0 holds pipeline/ tree" in err and "nothing was built" in err, err
+    assert not (project / "dist").exists(), "something was built"
+    assert (project / "releases.lock.yaml").read_bytes() == lock
+
+    git(project, "tag", "-d", "v1.0.0")
     wheel = next(name for name in published if name.endswith(".whl"))
+    lock_file = project / "releases.lock.yaml"
+    lock_file.write_text(lock_file.read_text().replace(published[wheel], "sha256:" + "0" * 64))
+    assert main(["restore", "1.0.0"], project_dir=project) == 1
+    err = capsys.readouterr().err
     assert f"release 1.0.0: {wheel} changed since it was published" in err, err
     assert "Releases are immutable" in err, err
     assert not (project / "dist" / "releases" / "1.0.0").exists(), "a differing rebuild was placed"
-    assert (project / "releases.lock.yaml").read_bytes() == lock

@@ -41,8 +41,7 @@ def test_staging_publishes_its_one_release_and_points_the_job_at_it(staging: Eva
         if r.parent == "release-1.3.0"
     }
     expected = {
-        f"/Shared/etl-pipeline/staging/releases/1.3.0/{n.workspace_name}": n
-        for n in content.notebooks
+        f"/Staging/etl-pipeline/releases/1.3.0/{n.workspace_name}": n for n in content.notebooks
     }
     assert set(notebooks) == set(expected), f"notebook paths: {sorted(notebooks)}"
     for path, notebook in expected.items():
@@ -63,9 +62,7 @@ def test_staging_publishes_its_one_release_and_points_the_job_at_it(staging: Eva
 
     tasks = {t["taskKey"]: t for t in staging.named("pipeline-job").inputs["tasks"]}
     task = tasks["main"]
-    assert (
-        task["notebookTask"]["notebookPath"] == "/Shared/etl-pipeline/staging/releases/1.3.0/main"
-    ), task
+    assert task["notebookTask"]["notebookPath"] == "/Staging/etl-pipeline/releases/1.3.0/main", task
     assert sorted(lib["whl"] for lib in task["libraries"]) == sorted(
         u.inputs["path"] for u in uploads
     ), task
@@ -74,13 +71,32 @@ def test_staging_publishes_its_one_release_and_points_the_job_at_it(staging: Eva
     ]
 
 
-def test_staging_has_no_restricted_folder(staging: Evaluation) -> None:
-    folders = [
-        r.inputs["path"]
-        for r in staging.of_type("databricks:index/directory:Directory")
-        if not (r.parent or "").startswith("dev-")
-    ]
-    assert folders == []
+def test_staging_restricts_its_release_folder_like_prod(staging: Evaluation) -> None:
+    """Outside /Shared (where every user inherits CAN_MANAGE): only the admin group and the
+    deploy identity control the release a green staging run vouches for (issue 20, item 8)."""
+    config = yaml.safe_load((REPO / "Pulumi.staging.yaml").read_text())["config"]
+    access = config["databricks-cicd:access"]
+    root = staging.named("workspace-root-directory").inputs["path"]
+    assert root == "/Staging/etl-pipeline" and not root.startswith("/Shared"), root
+    grants = sorted(
+        (
+            g.get("groupName") or g.get("servicePrincipalName") or g.get("userName"),
+            g["permissionLevel"],
+        )
+        for g in staging.named("workspace-root-permissions").inputs["accessControls"]
+    )
+    assert grants == sorted(
+        [
+            (access["adminGroup"], "CAN_MANAGE"),
+            (access["deployIdentity"], "CAN_MANAGE"),
+            (config["databricks-cicd:job"]["runAs"], "CAN_RUN"),
+            (access["readOnlyIdentity"], "CAN_READ"),
+            # prod's gate checks the release it promotes against the lock (cicd.promotion.staging)
+            (access["runReader"], "CAN_READ"),
+        ]
+    ), grants
+    notebook = staging.named("release-1.3.0-notebook-main")
+    assert "workspace-root-permissions" in notebook.dependencies, notebook.dependencies
 
 
 # Every input of a dev cluster the program registered before the stack stopped owning the dev
@@ -131,7 +147,9 @@ def test_staging_registers_nothing_inside_personal_folders_or_dev_locations(
     ]
     assert inside == [], inside
     folders = sorted(
-        r.inputs["path"] for r in staging.of_type("databricks:index/directory:Directory")
+        r.inputs["path"]
+        for r in staging.of_type("databricks:index/directory:Directory")
+        if r.inputs["path"] != "/Staging/etl-pipeline"  # the restricted release folder
     )
     assert folders == [
         "/Users/807a2304-3287-4420-b267-711de70a6685/etl-pipeline",
@@ -201,6 +219,42 @@ def test_credential_check_catches_plain_text_tokens(tmp_path: Path) -> None:
         "Pulumi.leaky.yaml: databricks-cicd:job holds a value that looks like a token" in problems
     )
     assert not [p for p in problems if "clientSecret" in p], problems
+
+
+def test_moving_stagings_release_folder_replaces_only_the_release_content(
+    staging: Evaluation,
+) -> None:
+    """The move out of /Shared (docs/staging-release-folder.md), as `pulumi up` will see it:
+    the restricted folder is added; the release's notebooks and files change path (the provider
+    replaces them: a new path is a new object, created before the old one is deleted); the job
+    and pipelines are updated in place to point at them; nothing else changes."""
+    from cicd.evaluation.changes import compare
+
+    config = pulumi_config_map(REPO / "Pulumi.staging.yaml")
+    config["databricks-cicd:workspaceRoot"] = "/Shared/etl-pipeline/staging"
+    access = json.loads(config["databricks-cicd:access"])
+    access.pop("restrictWorkspaceRoot")
+    config["databricks-cicd:access"] = json.dumps(access)
+    before = evaluate(config, "staging", REPO)
+    changes = compare(before, staging)
+    added = sorted(c.name for c in changes if c.kind == "add")
+    assert added == ["workspace-root", "workspace-root-directory", "workspace-root-permissions"]
+    assert [c for c in changes if c.kind == "remove"] == []
+    changed = {c.name: c.changed_inputs for c in changes if c.kind == "change"}
+    release_objects = {
+        r.name
+        for r in staging.resources.values()
+        if r.parent == "release-1.3.0"
+        and r.type
+        in ("databricks:index/notebook:Notebook", "databricks:index/workspaceFile:WorkspaceFile")
+    }
+    assert release_objects and all(changed.pop(n) == ("path",) for n in release_objects), changed
+    # Every job and pipeline points into the release: updated in place, as on every switch.
+    runners = staging.of_type("databricks:index/job:Job") + staging.of_type(
+        "databricks:index/pipeline:Pipeline"
+    )
+    assert len(runners) >= 1 and all(changed.pop(r.name, None) for r in runners), changed
+    assert changed == {}, f"changed beyond the release content, jobs and pipelines: {changed}"
 
 
 def _release_paths(inputs: object) -> list[str]:

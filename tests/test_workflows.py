@@ -791,23 +791,6 @@ def test_production_needs_approval_and_only_production_deploys_prod() -> None:
     assert "pull_request" not in wf["on"]
 
 
-def test_previews_never_hold_the_prod_deploy_identity() -> None:
-    # Previews run before any approval; prod is previewed in `prod-preview` (read-only principal).
-    for file, job_name, job in _all_jobs():
-        for _, step in _pulumi_steps(job):
-            if step["with"].get("command") != "preview":
-                continue
-            stacks = _matrix_values(job, str(step["with"]["stack-name"]))
-            environment = str(_environment_name(job))
-            assert environment != "production", (
-                f"{file}:{job_name} previews with the deploy identity"
-            )
-            if "prod" in stacks:
-                assert "prod-preview" in environment, (
-                    f"{file}:{job_name}: environment {environment!r}"
-                )
-
-
 def test_merge_deploys_staging_then_gates_on_one_job_run() -> None:
     wf = _workflow("deploy-staging.yml")
     assert wf["on"]["push"]["branches"] == ["main"]
@@ -872,15 +855,232 @@ def test_credentials_come_only_from_the_secret_store() -> None:
     assert {"DATABRICKS_CLIENT_ID", "DATABRICKS_CLIENT_SECRET", "PULUMI_CONFIG_PASSPHRASE"} <= used
 
 
-def test_credentials_reach_only_the_jobs_that_talk_to_the_workspace() -> None:
+# Who needs which secret (issue 20): each step that talks to a workspace or to a stack's state,
+# recognised by its action or its command, with what it needs and why. Every other step (checkout,
+# setup-python, installs, `cicd.release` builds, `cicd.policy_config`, artifact uploads, the
+# rollback edit) gets no secret: installs and builds run other people's code.
+WORKSPACE = {"DATABRICKS_CLIENT_ID", "DATABRICKS_CLIENT_SECRET"}
+STATE = {"PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE"}
+STAGING_READER = {"STAGING_READER_CLIENT_ID", "STAGING_READER_CLIENT_SECRET"}
+STEP_SECRETS: list[tuple[str, str, set[str], set[str]]] = [
+    # (what, how it is recognised: a pulumi/actions command or a regex on `run`, needs, may have)
+    (
+        "a Pulumi command (the program's provider; the stack's secrets; backend as cloud-url)",
+        "pulumi-command",
+        WORKSPACE | STATE,
+        WORKSPACE | STATE | {"PULUMI_ACCESS_TOKEN"},
+    ),
+    (
+        "cicd.run_job (job id from the stack's outputs; runs the job)",
+        r"venv/bin/python -m cicd\.run_job\b",
+        WORKSPACE | STATE,
+        WORKSPACE | STATE | {"PULUMI_ACCESS_TOKEN"},
+    ),
+    (
+        "cicd.gate run (candidate from the stack's outputs; runs it)",
+        r"venv/bin/python -m cicd\.gate run\b",
+        WORKSPACE | STATE,
+        WORKSPACE | STATE | {"PULUMI_ACCESS_TOKEN"},
+    ),
+    (
+        "cicd.gate plan/stage (prod's outputs; staging's runs, read-only)",
+        r"venv/bin/python -m cicd\.gate (plan|stage)\b",
+        STAGING_READER | STATE,
+        STAGING_READER | STATE | {"PULUMI_ACCESS_TOKEN"},
+    ),
+    (
+        "cicd.keep_dev_work (pulumi stack export/import)",
+        r"venv/bin/python -m cicd\.keep_dev_work\b",
+        STATE,
+        STATE | {"PULUMI_ACCESS_TOKEN"},
+    ),
+    ("cicd.drift (reads the workspace)", r"venv/bin/python -m cicd\.drift\b", WORKSPACE, WORKSPACE),
+]
+SECRET_REFERENCE = re.compile(r"\$\{\{\s*secrets\.(\w+)\s*\}\}")
+
+
+def _secrets_in(node: Any) -> set[str]:
+    return set(SECRET_REFERENCE.findall(yaml.safe_dump(node)))
+
+
+def _step_user(step: dict[str, Any]) -> tuple[str, set[str], set[str]] | None:
+    """What a step is among the secrets' users (STEP_SECRETS), or None: it uses none."""
+    for what, how, needs, allowed in STEP_SECRETS:
+        if how == "pulumi-command":
+            if _uses(step) == PULUMI_ACTION and "command" in (step.get("with") or {}):
+                return what, needs, allowed
+        elif re.search(how, str(step.get("run", ""))):
+            return what, needs, allowed
+    return None
+
+
+def _secret_reach_problems(path: Path) -> list[str]:
+    """Secrets only in the steps that use them: none at workflow or job level, none in a step
+    that is not a user, none a user does not need; and each user has what it needs."""
+    workflow = _load(path)
+    problems = []
+    top = _secrets_in({k: v for k, v in workflow.items() if k != "jobs"})
+    if top:
+        problems.append(f"{path.name}: secrets at workflow level: {sorted(top)}")
+    for job_name, job in workflow["jobs"].items():
+        where = f"{path.name}:{job_name}"
+        job_level = _secrets_in({k: v for k, v in job.items() if k != "steps"})
+        if job_level:
+            problems.append(
+                f"{where}: secrets at job level (every step gets them): {sorted(job_level)}"
+            )
+        for index, step in enumerate(_steps(job)):
+            label = f"{where}: step {index} ({step.get('name') or step.get('uses') or step.get('run')!r})"
+            given = _secrets_in(step)
+            user = _step_user(step)
+            if user is None:
+                if given:
+                    problems.append(f"{label} uses no secret but is given {sorted(given)}")
+                continue
+            what, needs, allowed = user
+            if given - allowed:
+                problems.append(f"{label}, {what}: does not use {sorted(given - allowed)}")
+            if needs - given:
+                problems.append(f"{label}, {what}: lacks {sorted(needs - given)}")
+    return problems
+
+
+def test_secrets_reach_only_the_steps_that_use_them(tmp_path: Path) -> None:
+    problems = [p for path in WORKFLOWS for p in _secret_reach_problems(path)]
+    assert problems == [], "\n".join(problems)
+    planted = tmp_path / "wf.yml"
+    planted.write_text(
+        "on: push\njobs:\n  a:\n"
+        '    env: {HOST: "${{ vars.H }}", PASS: "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}"}\n'
+        "    steps:\n"
+        "      - run: venv/bin/python -m pip install -r requirements.txt\n"
+        '        env: {DATABRICKS_CLIENT_SECRET: "${{ secrets.DATABRICKS_CLIENT_SECRET }}"}\n'
+        f"      - uses: {PULUMI_PIN}\n        with:\n          command: preview\n"
+        '          cloud-url: "${{ secrets.PULUMI_BACKEND_URL }}"\n'
+        '        env: {DATABRICKS_CLIENT_ID: "${{ secrets.DATABRICKS_CLIENT_ID }}"}\n'
+        "      - run: venv/bin/python -m cicd.drift --stack staging\n"
+        "        env:\n"
+        '          DATABRICKS_CLIENT_ID: "${{ secrets.DATABRICKS_CLIENT_ID }}"\n'
+        '          DATABRICKS_CLIENT_SECRET: "${{ secrets.DATABRICKS_CLIENT_SECRET }}"\n'
+        '          STAGING_READER_CLIENT_SECRET: "${{ secrets.STAGING_READER_CLIENT_SECRET }}"\n'
+    )
+    found = _secret_reach_problems(planted)
+    assert len(found) == 4, found
+    assert "job level" in found[0] and "PULUMI_CONFIG_PASSPHRASE" in found[0], found
+    assert "step 0" in found[1] and "uses no secret" in found[1], found
+    assert "step 1" in found[2] and "lacks" in found[2] and "PASSPHRASE" in found[2], found
+    assert "step 2" in found[3] and "STAGING_READER_CLIENT_SECRET" in found[3], found
+
+
+def test_every_step_that_talks_to_a_workspace_knows_its_host() -> None:
     for file, job_name, job in _all_jobs():
-        text = yaml.safe_dump(job)
-        if "secrets." in text:
-            assert list(_pulumi_steps(job)), f"{file}:{job_name} has secrets but runs no Pulumi"
-        env = job.get("env", {})
-        if list(_pulumi_steps(job)):
-            assert env.get("DATABRICKS_HOST") == "${{ vars.DATABRICKS_HOST }}", job_name
-            assert env.get("PULUMI_CONFIG_PASSPHRASE") == "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}"
+        if any(_step_user(step) for step in _steps(job)):
+            host = job.get("env", {}).get("DATABRICKS_HOST")
+            assert host == "${{ vars.DATABRICKS_HOST }}", f"{file}:{job_name}: {host!r}"
+
+
+def _environments(path: Path) -> set[str]:
+    return {
+        str(_environment_name(job))
+        for job in _load(path)["jobs"].values()
+        if _environment_name(job) is not None
+    }
+
+
+def test_pull_requests_use_no_environment_another_workflow_uses() -> None:
+    """Deploy (and drift) environments are restricted to main in the repository settings
+    (docs/ci-setup.md); a pull request's jobs name environments of their own, read-only ones."""
+    pull_request = {p.name for p in WORKFLOWS if _events(_load(p)) & PULL_REQUEST_EVENTS}
+    assert pull_request == {"pull-request.yml"}, pull_request
+    theirs = _environments(WORKFLOWS_DIR / "pull-request.yml")
+    others = {e for p in WORKFLOWS if p.name not in pull_request for e in _environments(p)}
+    assert theirs, "the pull request previews staging in no environment"
+    assert theirs.isdisjoint(others), theirs & others
+    assert others >= {"staging", "production", "prod-preview"}, others
+
+
+def test_previews_never_hold_a_deploy_identity() -> None:
+    """A preview runs the program of a commit nobody approved yet: it runs in an environment
+    that holds a read-only principal, never one a deploy uses."""
+    deploying = {str(_environment_name(job)) for _, _, job, _ in _deploying_jobs()}
+    assert deploying == {"staging", "production"}, deploying
+    previews = 0
+    for file, job_name, job in _all_jobs():
+        for _, step in _pulumi_steps(job):
+            if step["with"].get("command") == "preview":
+                previews += 1
+                assert str(_environment_name(job)) not in deploying, (
+                    f"{file}:{job_name} previews in {_environment_name(job)!r}, a deploy"
+                    " environment"
+                )
+    assert previews == 4  # PR (staging), prod before approval, drift of each stack
+
+
+HEREDOC = re.compile(r"<<\s*['\"]?([^'\"\s]+)")
+
+
+def _output_delimiter_problems(path: Path) -> list[str]:
+    """A multi-line value written to GITHUB_OUTPUT or GITHUB_ENV ends at its delimiter: a fixed
+    one can be printed by whatever wrote the value, ending it early and setting other outputs.
+    Each delimiter must be a variable the same script fills from the random source."""
+    problems = []
+    for job_name, job in _load(path)["jobs"].items():
+        for step in _steps(job):
+            script = str(step.get("run", ""))
+            if not re.search(r"GITHUB_(OUTPUT|ENV)", script):
+                continue
+            for delimiter in HEREDOC.findall(script):
+                name = re.fullmatch(r"\$\{?(\w+)\}?", delimiter)
+                random = name and re.search(
+                    rf"\b{name.group(1)}=\S*\$\((od|head)\b[^)]*/dev/urandom", script
+                )
+                if not random:
+                    problems.append(
+                        f"{path.name}:{job_name}: heredoc delimiter {delimiter!r} is not random"
+                    )
+    return problems
+
+
+def test_multi_line_outputs_use_a_random_delimiter(tmp_path: Path) -> None:
+    problems = [p for path in WORKFLOWS for p in _output_delimiter_problems(path)]
+    assert problems == [], "\n".join(problems)
+    assert "/dev/urandom" in (WORKFLOWS_DIR / "drift.yml").read_text()
+    planted = tmp_path / "wf.yml"
+    planted.write_text(
+        "jobs:\n  a:\n    steps:\n"
+        '      - run: |\n          { echo "r<<END"; cat x; echo END; } >> "$GITHUB_OUTPUT"\n'
+        '      - run: |\n          d=fixed\n          { echo "r<<$d"; echo "$d"; } >> "$GITHUB_OUTPUT"\n'
+    )
+    assert len(_output_delimiter_problems(planted)) == 2
+
+
+def test_the_random_delimiter_survives_a_report_that_prints_the_old_one(tmp_path: Path) -> None:
+    """The drift step's own script, run by bash on a report holding a line that would have
+    ended the value before: the output file holds the whole report under one key."""
+    script = _workflow("drift.yml")["jobs"]["drift-staging"]["steps"]
+    drift = next(s for s in script if s.get("id") == "drift")["run"]
+    fake = tmp_path / "venv" / "bin"
+    fake.mkdir(parents=True)
+    (fake / "python").write_text(
+        "#!/usr/bin/env bash\necho 'drift found'\necho DRIFT_REPORT_END\n"
+        "echo 'status=clean'\nexit 1\n"
+    )
+    (fake / "python").chmod(0o755)
+    output = tmp_path / "output"
+    done = subprocess.run(
+        ["bash", "-e", "-c", drift],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "RUNNER_TEMP": str(tmp_path), "GITHUB_OUTPUT": str(output)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = output.read_text().splitlines()
+    assert lines[0] == "status=drift", lines
+    opened = re.fullmatch(r"report<<(drift_report_[0-9a-f]{32})", lines[1])
+    assert opened, lines
+    assert lines[2:] == ["drift found", "DRIFT_REPORT_END", "status=clean", opened.group(1)]
 
 
 def test_jobs_that_bring_back_releases_check_out_the_tags() -> None:

@@ -30,10 +30,12 @@ class Access(Model):
     # Application id of the service principal CI deploys with.
     deploy_identity: StrictStr
     operators_group: StrictStr | None = None
-    # Prod: the workspace root becomes a folder only admins and the deploy identity control.
+    # Prod and staging: the workspace root becomes a folder only admins and the deploy identity
+    # control (refused under /Shared, where every user inherits CAN_MANAGE).
     restrict_workspace_root: StrictBool = False
-    # A service principal that may read the job's runs and nothing else (CAN_VIEW). Staging
-    # names the reader production's gate asks for green runs (cicd.jobs.provenance).
+    # A service principal that may read the job's runs (CAN_VIEW) and the restricted release
+    # folder (CAN_READ), nothing else. Staging names the reader production's gate asks for green
+    # runs and checks the promoted release with (cicd.jobs.provenance, cicd.promotion.staging).
     run_reader: StrictStr | None = None
     # Application id of the read-only principal of previews and the drift check: the program
     # grants it what a refresh reads (CAN_READ on folders, CAN_VIEW on jobs and pipelines,

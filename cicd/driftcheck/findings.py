@@ -1,15 +1,19 @@
 """A drift finding, and the two ways a person or a machine reads a list of them.
 
 Text: grouped by where the drift is (each release, the job, permissions), capped at about 20
-lines with "and N more"; JSON (`--json`): every finding.
+lines with "and N more"; JSON (`--json`): every finding. Both show findings redacted
+(`Finding.redacted`): the report goes to CI logs and a GitHub issue, and a setting added by hand
+(an environment variable, a job parameter) may hold a secret.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
+
+from policy.databricks_guardrails.redact import last_key, redact_text, redact_value
 
 TEXT_LINES = 20
 
@@ -25,7 +29,23 @@ class Finding:
     actual: Any = None
     detail: str = ""
 
+    def redacted(self) -> Finding:
+        """This finding as reports show it: the values of a setting whose key names a secret
+        hidden whole, and anything shaped like a credential hidden wherever it is."""
+        key = last_key(self.path)
+        return replace(
+            self,
+            path=redact_text(self.path),
+            expected=redact_value(self.expected, key),
+            actual=redact_value(self.actual, key),
+            detail=redact_text(self.detail),
+        )
+
     def line(self) -> str:
+        """One line of the text report (redacted: `redacted`)."""
+        return self.redacted()._line()
+
+    def _line(self) -> str:
         if self.kind == "differs":
             return (
                 f"  differs  {self.path}: program {_show(self.expected)}, workspace"
@@ -66,9 +86,18 @@ def text_report(findings: Sequence[Finding], limit: int = TEXT_LINES) -> list[st
 
 
 def json_report(stack: str, host: str, findings: Sequence[Finding], **extra: Any) -> str:
-    return json.dumps(
-        {"stack": stack, "host": host, "findings": [asdict(f) for f in findings], **extra},
-        indent=2,
-        sort_keys=True,
-        default=str,
+    """Every finding, redacted (`Finding.redacted`), and the whole document once more through
+    the text redaction (`extra` comes from the caller)."""
+    return redact_text(
+        json.dumps(
+            {
+                "stack": stack,
+                "host": host,
+                "findings": [asdict(f.redacted()) for f in findings],
+                **extra,
+            },
+            indent=2,
+            sort_keys=True,
+            default=str,
+        )
     )

@@ -41,6 +41,9 @@ WHOLE_MAPS = {
     "job_parameters",
     "configuration",
 }
+# Settings that change what a run does or sees (its environment, Spark conf, parameters): one
+# added by hand where the program sets none is drift too, and reported (redacted, `findings`).
+ADDED_BY_HAND = {"spark_env_vars", "spark_conf", "base_parameters", "parameters"}
 # Lists of keyed entries: matched by their key.
 KEYED_LISTS = {
     "tasks": "task_key",
@@ -130,6 +133,11 @@ def compare(expected: Any, actual: Any, path: str, group: str, out: list[Finding
         actual_map = actual if isinstance(actual, dict) else {}
         for key in expected:
             compare(expected[key], actual_map.get(key), f"{path}.{key}".lstrip("."), group, out)
+        for key in sorted(set(actual_map) & ADDED_BY_HAND - set(expected)):
+            unset: dict[str, Any] | None = (
+                {} if key in WHOLE_MAPS and isinstance(actual_map[key], dict) else None
+            )
+            compare(unset, actual_map[key], f"{path}.{key}".lstrip("."), group, out)
         return
     if isinstance(expected, list) and last in KEYED_LISTS:
         key = KEYED_LISTS[last]

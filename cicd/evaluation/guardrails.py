@@ -52,10 +52,10 @@ MAX_LISTED = 20
 
 
 def is_production(config: StackConfig, stack: str) -> bool:
-    """Production: named so, or configured as such (a restricted workspace root, or a required
-    rollback target: the two things only production asks for)."""
-    restricted = config.access is not None and config.access.restrict_workspace_root
-    return stack in PRODUCTION_STACKS or restricted or config.releases.require_rollback_target
+    """Production: named so, or configured as such (a required rollback target: only production
+    asks for one). A restricted workspace root is not a sign of it: staging restricts its
+    release folder too, and keeps engineers' dev clusters beside it."""
+    return stack in PRODUCTION_STACKS or config.releases.require_rollback_target
 
 
 def pack_settings(config: StackConfig, stack: str) -> dict[str, Any]:

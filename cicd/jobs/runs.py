@@ -22,6 +22,8 @@ from databricks.sdk.service.jobs import (
     SubmitRunResponse,
 )
 
+from policy.databricks_guardrails.redact import redact_text
+
 EXIT_SUCCESS = 0
 EXIT_RUN_FAILED = 1
 EXIT_USAGE = 2
@@ -102,11 +104,13 @@ class RunWatcher:
     def run_id_of(waiter: Wait[Run]) -> int:
         return RunWatcher._run_id_of(waiter)
 
+    # Redacted (`policy/databricks_guardrails/redact.py`): a run's output and error come from
+    # the job's code, and land in CI logs.
     def _say(self, text: str) -> None:
-        print(text, file=self.out, flush=True)
+        print(redact_text(text), file=self.out, flush=True)
 
     def _complain(self, text: str) -> None:
-        print(text, file=self.err, flush=True)
+        print(redact_text(text), file=self.err, flush=True)
 
     def run(self) -> int:
         started_at = self.clock()

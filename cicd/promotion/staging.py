@@ -1,20 +1,33 @@
 """Asking the staging workspace whether a release's content has run green there.
 
-Credentials are the staging **reader**'s, never a deploy identity's: from
-`STAGING_READER_CLIENT_ID` / `STAGING_READER_CLIENT_SECRET` (CI), else a `~/.databrickscfg`
-profile (`--staging-profile`), else the SDK's usual resolution for the staging host. The host is
-`databricks:host` of the staging stack file; the job is found by its configured name.
+Two questions, both asked with the staging **reader**'s credentials, never a deploy identity's:
+- did the release run green there, started by the job's trigger or the staging deploy identity
+  (`cicd.jobs.provenance`)?
+- is the release in staging's workspace exactly what the lock records (its notebooks and files
+  under `<staging workspaceRoot>/releases/<version>/`, its libraries in the artifact store)? A
+  green run of content that differs from the lock proves nothing about the lock's content. The
+  comparison is the drift check's (`cicd.driftcheck`), on the objects the program registers for
+  that release in staging.
+
+Credentials: `STAGING_READER_CLIENT_ID` / `STAGING_READER_CLIENT_SECRET` (CI), else a
+`~/.databrickscfg` profile (`--staging-profile`), else the SDK's usual resolution for the staging
+host. The reader needs CAN_VIEW on the staging job, CAN_READ on the staging release folder, and
+READ VOLUME (with USE CATALOG/USE SCHEMA) on the artifact store. The host is `databricks:host` of
+the staging stack file; the job is found by its configured name.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from databricks.sdk import WorkspaceClient
 
-from cicd.config import ConfigError, read_stack_file
+from cicd.config import ConfigError, pulumi_config_map, read_stack_file
+from cicd.driftcheck.expected import DriftSetupError, expected_state
+from cicd.driftcheck.releases import check_releases
 from cicd.jobs.provenance import (
     GreenRun,
     ProvenanceError,
@@ -25,7 +38,7 @@ from cicd.jobs.provenance import (
 )
 from cicd.jobs.stack_outputs import stack_host, workspace_client
 from cicd.project import stack_file
-from cicd.releases.lock import LockError
+from cicd.releases.lock import LOCK_FILE, LockError
 
 READER_ID_VARIABLE = "STAGING_READER_CLIENT_ID"
 READER_SECRET_VARIABLE = "STAGING_READER_CLIENT_SECRET"
@@ -54,10 +67,54 @@ def staging_client(project_dir: Path, source: StagingSource) -> WorkspaceClient:
     return workspace_client(host)
 
 
+def check_staging_release(
+    client: WorkspaceClient, project_dir: Path, version: str, source: StagingSource
+) -> None:
+    """Refuse unless staging's copy of `version` is exactly what the lock records (every
+    finding named, redacted); the expected objects are what the program registers for that
+    release in the staging stack, so the release must be on disk (`cicd.release ensure`)."""
+    path = stack_file(project_dir, source.stack)
+    try:
+        config_map = pulumi_config_map(path)
+        kept = json.loads(config_map.get("databricks-cicd:releases", "{}")).get("kept") or []
+        entry = next((k for k in kept if k.get("version") == version), {"version": version})
+        # Staging as if it kept only this release: the same paths and objects it registers then.
+        only = {"kept": [entry], "live": version}
+        config_map["databricks-cicd:releases"] = json.dumps(only)
+        releases = expected_state(config_map, source.stack, project_dir).releases
+    except (ConfigError, DriftSetupError, ValueError) as exc:
+        raise ProvenanceError(f"cannot check release {version} in staging: {exc}") from None
+    release = next(r for r in releases if r.version == version)
+    drifts, missing = check_releases(client, [release])
+    if missing:
+        raise ProvenanceError(
+            f"release {version} is not in staging's workspace ({', '.join(missing)} does not"
+            " exist): deploy it to staging"
+        )
+    drift = drifts[0]
+    if drift.findings:
+        lines = [f.line() for f in drift.findings[:10]]
+        more = len(drift.findings) - len(lines)
+        raise ProvenanceError(
+            f"release {version} in staging is not what {LOCK_FILE} records, so its runs there"
+            " prove nothing:\n"
+            + "\n".join(lines)
+            + (f"\n  and {more} more" if more > 0 else "")
+            + f"\nPut it back (`python -m cicd.drift --stack {source.stack} --restore`), run"
+            " staging again, then promote"
+        )
+
+
 def check_staging_provenance(
-    jobs: ProvenanceJobs, project_dir: Path, version: str, source: StagingSource
+    jobs: ProvenanceJobs,
+    project_dir: Path,
+    version: str,
+    source: StagingSource,
+    workspace: WorkspaceClient,
 ) -> GreenRun:
-    """The green staging run of `version`'s content, or ProvenanceError saying what to do."""
+    """The green staging run of `version`'s content, started by the job's trigger or the staging
+    deploy identity, of a staging release identical to the lock; or ProvenanceError saying what
+    to do."""
     try:
         digest = release_digest(project_dir, version)
         staging = read_stack_file(stack_file(project_dir, source.stack))
@@ -74,4 +131,9 @@ def check_staging_provenance(
     where = f"staging job {job_name!r}"
     host = stack_host(source.stack, project_dir) or "the staging workspace"
     job_id = source.job_id or find_job_id(jobs, job_name, host)
-    return find_green_run(jobs, job_id, version, digest, f"{where} (job {job_id} on {host})")
+    started_by = [staging.access.deploy_identity] if staging.access else []
+    green = find_green_run(
+        jobs, job_id, version, digest, f"{where} (job {job_id} on {host})", started_by
+    )
+    check_staging_release(workspace, project_dir, version, source)
+    return green

@@ -4,6 +4,11 @@ The wheel's bytes never depend on when or where it was built (fixed SOURCE_DATE_
 hatchling's stable file order), so a release rebuilt from git on a fresh CI machine matches the
 digests recorded when it was published. A build happens in a scratch folder and is put in place
 without deleting or overwriting any file that differs from it (`cicd.releases.placement`).
+
+The build runs the pipeline's build backend and its hooks, i.e. code; it gets an environment
+built from an allow-list (`build_environment`), never the caller's: a CI step that holds a
+secret, or a developer's shell, passes none of it on, and HOME points at the scratch folder so
+that `~/.databrickscfg` or a Pulumi login are not where the build looks.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from cicd.releases.lock import (
     replace_lock,
 )
 from cicd.releases.placement import place
+from policy.databricks_guardrails.redact import redact_text
 
 # 1980-01-01, the earliest time a zip entry can hold: the wheel's bytes never depend on when or
 # where it was built.
@@ -40,6 +46,27 @@ SOURCE_DATE_EPOCH = "315532800"
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".*")
 # The notebook the example pipeline's job runs; recorded with every release `build` makes.
 PIPELINE_ENTRY = "main"
+# What a build may see of the caller's environment: where programs are, the locale and the time
+# zone. An allow-list, not a deny-list: a credential under a name nobody thought of (a CI secret,
+# a cloud SDK's variable) is left behind as surely as DATABRICKS_CLIENT_SECRET.
+PASSED_TO_BUILDS = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SYSTEMROOT")
+
+
+def build_environment(version: str, scratch: Path) -> dict[str, str]:
+    """The whole environment of a build subprocess: the allow-listed variables, the build's own
+    (fixed SOURCE_DATE_EPOCH, the version), and HOME/TMPDIR inside `scratch`, so that nothing
+    under the caller's home (a `.databrickscfg`, a Pulumi login, git credentials) is at hand."""
+    home = scratch / "home"
+    home.mkdir(exist_ok=True)
+    env = {name: os.environ[name] for name in PASSED_TO_BUILDS if name in os.environ}
+    env.update(
+        HOME=str(home),
+        TMPDIR=str(scratch),
+        PYTHONNOUSERSITE="1",  # no packages from the caller's ~/.local
+        SOURCE_DATE_EPOCH=SOURCE_DATE_EPOCH,
+        ETL_PIPELINE_VERSION=version,
+    )
+    return env
 
 
 class ReleaseBuildError(Exception):
@@ -64,7 +91,7 @@ def assemble(pipeline_dir: Path, version: str, out: Path) -> Path:
             ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "build", "dist", "*.egg-info"),
         )
         wheels_dir = Path(scratch) / "out"
-        env = dict(os.environ, SOURCE_DATE_EPOCH=SOURCE_DATE_EPOCH, ETL_PIPELINE_VERSION=version)
+        env = build_environment(version, Path(scratch))
         result = subprocess.run(
             [
                 sys.executable,
@@ -84,7 +111,7 @@ def assemble(pipeline_dir: Path, version: str, out: Path) -> Path:
         if result.returncode != 0:
             raise ReleaseBuildError(
                 f"building the library in {pipeline_dir} as {version} failed:\n"
-                + (result.stderr or result.stdout)[-2000:]
+                + redact_text((result.stderr or result.stdout)[-2000:])
             )
         (out / "libraries").mkdir(parents=True)
         for wheel in sorted(wheels_dir.glob("*.whl")):

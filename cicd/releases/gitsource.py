@@ -1,4 +1,9 @@
-"""Git as the source of releases: the tree of pipeline/ a release was built from, and its tags."""
+"""Git as the source of releases: the tree of pipeline/ a release was built from, and its tags.
+
+A release is rebuilt from the tree its lock entry records, never from a tag: the lock is reviewed
+with the code, a tag is not (anyone who can push may make or move one). A tag is only checked
+against the lock (`tag_tree`), so that a tag on other content is refused before anything builds.
+"""
 
 from __future__ import annotations
 
@@ -36,6 +41,17 @@ def has_tag(project_dir: Path, version: str) -> bool:
         git(project_dir, "rev-parse", "--verify", "--quiet", f"refs/tags/v{version}").returncode
         == 0
     )
+
+
+def tag_tree(project_dir: Path, version: str) -> str | None:
+    """The git tree id of pipeline/ at tag `v<version>`, '' when the tag has no pipeline/, or
+    None when there is no such tag."""
+    if not has_tag(project_dir, version):
+        return None
+    found = git(
+        project_dir, "rev-parse", "--verify", "--quiet", f"refs/tags/v{version}:{PIPELINE_DIR}"
+    )
+    return found.stdout.decode().strip() if found.returncode == 0 else ""
 
 
 def has_tree(project_dir: Path, tree: str | None) -> bool:

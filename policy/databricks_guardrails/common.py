@@ -20,6 +20,8 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
+from .redact import last_key, redact_text, redact_value
+
 CLUSTER = "databricks:index/cluster:Cluster"
 JOB = "databricks:index/job:Job"
 PIPELINE = "databricks:index/pipeline:Pipeline"
@@ -62,8 +64,7 @@ SETTING_SCHEMAS: dict[str, dict[str, Any]] = {
     },
     PRODUCTION: {
         "type": "boolean",
-        "description": "Whether the stack is production (prod stack, restricted workspace root"
-        " or required rollback target).",
+        "description": "Whether the stack is production (prod stack, or required rollback target).",
     },
 }
 
@@ -91,10 +92,10 @@ def setting(config: Mapping[str, Any], key: str) -> Any:
 
 
 class Redacted(str):
-    """A value that must not be printed whole (a secret): shown by its length and first letters."""
+    """A value that must not be printed (a secret): not its letters, not its length."""
 
     def shown(self) -> str:
-        return f"a literal of {len(self)} characters starting {str(self)[:4]!r}"
+        return "a literal value (not shown)"
 
 
 class Computed:
@@ -128,8 +129,16 @@ def resource_label(resource_type: str, name: str) -> str:
 
 
 def violation(resource_type: str, name: str, field: str, value: Any, rule: str) -> str:
-    """The message every policy reports: resource, field, value seen, and the rule."""
-    return f"{resource_label(resource_type, name)}: {field} is {show(value)}; {rule}"
+    """The message every policy reports: resource, field, value seen, and the rule. A value
+    under a key that names a secret, and anything shaped like a credential, is redacted
+    (`redact`): a message lands in CI logs and pull-request comments."""
+    if not isinstance(value, Redacted):
+        value = redact_value(value, last_key(field))
+    # The rule is the policy's own wording (never a value): redacting it would mangle prose
+    # such as "names a secret: keep secrets in a scope".
+    return redact_text(f"{resource_label(resource_type, name)}: {field} is {show(value)}") + (
+        f"; {rule}"
+    )
 
 
 def get(props: Mapping[str, Any], key: str) -> Any:

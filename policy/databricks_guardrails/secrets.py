@@ -8,7 +8,6 @@ as `{{secrets/<scope>/<key>}}`, which Databricks resolves on the cluster.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -23,41 +22,16 @@ from .common import (
     task_bodies,
     violation,
 )
-
-# Shapes of credentials that must never appear as a literal value.
-TOKEN_SHAPES = re.compile(
-    r"dapi[0-9a-f]{32}"  # Databricks personal access token
-    r"|dose[0-9a-f]{32}"  # Databricks OAuth secret
-    r"|-----BEGIN [A-Z ]*PRIVATE KEY"
-    r"|pul-[0-9a-f]{40}"  # Pulumi access token
-    r"|gh[pousr]_[A-Za-z0-9]{36}"  # GitHub token
-    r"|AKIA[0-9A-Z]{16}"  # AWS access key id
-    r"|xox[abprs]-[A-Za-z0-9-]{10,}"  # Slack token
-)
-SECRET_REFERENCE = re.compile(r"\{\{secrets/[^/{}\s]+/[^/{}\s]+\}\}")
-SECRET_WORDS = {"password", "passwd", "pwd", "secret", "token", "credential", "credentials"}
-SECRET_WORD_PAIRS = {("api", "key"), ("private", "key")}
-
-
-def _words(key: str) -> list[str]:
-    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", key)
-    return [w for w in re.split(r"[^a-z0-9]+", spaced.lower()) if w]
-
-
-def names_a_secret(key: str) -> bool:
-    """`db_password`, `spark.hadoop...client.secret`, `apiToken`, `API_KEY`; not `tokenizer`."""
-    words = _words(key)
-    return bool(SECRET_WORDS.intersection(words)) or any(
-        pair in SECRET_WORD_PAIRS for pair in zip(words, words[1:], strict=False)
-    )
+from .redact import SECRET_REFERENCE, names_a_secret, token_shape
 
 
 def literal_secret_rule(key: str | None, value: Any) -> str | None:
     """Why `value` (under `key`, if named) is a literal secret; None when it is not."""
     if not isinstance(value, str) or not value or SECRET_REFERENCE.fullmatch(value):
         return None
-    if TOKEN_SHAPES.search(value):
-        return "the value has the shape of a credential"
+    shape = token_shape(value, guesses=False)
+    if shape:
+        return f"the value has the shape of a credential ({shape})"
     if key is not None and names_a_secret(key):
         return f"the key {key!r} names a secret"
     return None
@@ -81,7 +55,7 @@ def _list_problems(type_: str, name: str, field: str, values: Any) -> Iterator[s
 
 
 def _message(type_: str, name: str, field: str, value: str, why: str) -> str:
-    # The value itself is not repeated: the message lands in CI logs.
+    # The value itself is not repeated, nor any part of it: the message lands in CI logs.
     return violation(
         type_,
         name,
