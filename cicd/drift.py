@@ -148,6 +148,15 @@ def main(
         saved_to = None
         if args.restore and result.release_files_drifted:
             saved_to = new_backup_folder(args.backup_dir or project_dir / BACKUP_ROOT, args.stack)
+            try:  # can it be made? (restore makes it, and refuses one that exists)
+                saved_to.mkdir(parents=True)
+                saved_to.rmdir()
+            except OSError as exc:
+                # A local folder, not the workspace: say so (and nothing was changed there).
+                raise BackupError(
+                    f"cannot create the backup folder {saved_to} ({exc.strerror or exc}): nothing"
+                    " in the workspace was changed; pass --backup-dir with a folder you can write"
+                ) from None
             restore(client, result.releases, saved_to)
             # What was not restored is proven unchanged by the first pass's records.
             after = check_releases(client, expected, result.records)

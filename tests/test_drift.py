@@ -1193,3 +1193,20 @@ def test_a_secret_added_by_hand_is_in_no_report_nor_the_issue(
     assert "spark_env_vars.DB_PASSWORD" in body, body
     for where, shown in (("text report", text + errors), ("JSON", raw_json), ("issue", body)):
         assert _any_part_of_a_secret(shown) == [], f"{where} shows a planted secret:\n{shown}"
+
+
+@pytest.mark.parametrize("layout", ["staging"], indirect=True)
+def test_a_backup_folder_that_cannot_be_made_is_named_and_nothing_is_restored(
+    layout: Layout, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    paths = _plant_six_drifts(layout)
+    edited_main = _export(layout.client, paths["main"])
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the backup folder's parent should be")
+    code = layout.run("--restore", "--backup-dir", str(blocker / "backups"))
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"cannot create the backup folder {blocker / 'backups'}" in err, err
+    assert "nothing in the workspace was changed" in err and "--backup-dir" in err, err
+    assert "cannot reach the workspace" not in err, err
+    assert _export(layout.client, paths["main"]) == edited_main  # not restored

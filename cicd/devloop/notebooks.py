@@ -315,8 +315,8 @@ def pull_notebooks(
         _refuse(
             conflicts,
             "pull",
-            "Commit or stash your local edits (`git stash`), pull, then re-apply them; or pull"
-            " with --force, which saves your local copies to a backup folder first",
+            "Stash your local edits (`git stash`), pull, then re-apply them (`git stash pop`); or"
+            " pull with --force, which saves your local copies to a backup folder first",
             why,
         )
     outcome = Outcome()
