@@ -32,6 +32,7 @@ What they add stands for real behaviour minilake lacks:
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -196,6 +197,17 @@ class RunScripts:
 
         async def get_run(request: Request, run_id: int) -> dict[str, Any]:
             info = (await lake.get_run(request, run_id)).model_dump(exclude_none=True)
+            # minilake gives a run's tasks their run ids in a step of its own, after run-now
+            # answers; the real service reports them with the run. On a loaded machine runs/get
+            # could come first: wait (briefly) until they are there, as a real read would see.
+            expected = len(self._task_settings(lake._state["runs"][run_id]))
+            for _ in range(250):
+                tasks = info.get("tasks") or []
+                ready = [task for task in tasks if task.get("run_id") is not None]
+                if len(ready) >= expected:
+                    break
+                await asyncio.sleep(0.02)
+                info = (await lake.get_run(request, run_id)).model_dump(exclude_none=True)
             return self.view(run_id, info, advance=True)
 
         async def list_runs(
