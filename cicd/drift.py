@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
@@ -135,6 +136,9 @@ def main(
                 " stack's workspace URL (or DATABRICKS_HOST)"
             )
         since = load_since(args.since, args.stack, host) if args.since else None
+        began = time.monotonic()
+        # Progress on stderr (stdout stays the report, or the JSON of --json).
+        print(f"drift: what stack {args.stack} should be (the program, offline) ...", file=err)
         expected = expected_state(config_map, args.stack, project_dir)
         scope = engineer_scope(config_map)
     except (ConfigError, DriftSetupError, SinceError) as exc:
@@ -142,7 +146,16 @@ def main(
         return EXIT_ERROR
     try:
         client = client_factory(host)
+        objects = sum(len(release.objects) for release in expected.releases)
+        print(
+            f"drift: reading {len(expected.releases)} kept release(s) ({objects} objects),"
+            f" {len(expected.jobs)} job(s) and {len(expected.pipelines)} pipeline(s) from {host}"
+            f" ... ({time.monotonic() - began:.1f} s so far)",
+            file=err,
+            flush=True,
+        )
         result = check_stack(client, expected, args.job_id, since)
+        print(f"drift: read in {time.monotonic() - began:.1f} s", file=err, flush=True)
         if scope is not None:
             result.access_findings = check_engineers(client, scope)
         saved_to = None
