@@ -74,3 +74,16 @@ def test_the_tour_runs_as_written_against_the_sandbox(tmp_path: Path) -> None:
     assert url, out[-2000:]
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(f"{url.group(1)}/api/2.0/clusters/list", timeout=2)  # noqa: S310
+
+
+def test_the_readme_is_short_and_every_page_it_links_starts_with_commands() -> None:
+    readme = (REPO / "README.md").read_text()
+    assert len(readme.splitlines()) <= 150, f"README.md has {len(readme.splitlines())} lines"
+    assert "```mermaid" in readme, "the flow picture"
+    pages = sorted(set(re.findall(r"\(docs/([a-z-]+\.md)\)", readme)))
+    assert len(pages) >= 10, pages
+    for page in pages:
+        path = REPO / "docs" / page
+        assert path.is_file(), f"README links docs/{page}, which does not exist"
+        head = "\n".join(path.read_text().splitlines()[:15])
+        assert "```bash" in head or "python -m" in head, f"docs/{page} does not start with commands"
