@@ -97,3 +97,24 @@ def test_which_keys_name_a_secret() -> None:
     named = ["db_password", "apiToken", "API_KEY", "client.secret", "PULUMI_CONFIG_PASSPHRASE"]
     assert all(names_a_secret(k) for k in named)
     assert not any(names_a_secret(k) for k in ["tokenizer", "task_key", "keyspace", "secretary"])
+
+
+def test_workspace_paths_with_random_looking_folder_names_are_never_hidden() -> None:
+    """The drift tests' folders carry a random tag; any such path must stay readable (it once
+    read as a base64 secret when the tag's letters left few vowels)."""
+    import random
+
+    from policy.databricks_guardrails.redact import redact_text
+
+    rng = random.Random(20261204)
+    shapes = (
+        "/Shared/etl-artifacts-{tag}/releases/1.3.0/etl_pipeline-1.3.0-py3-none-any.whl",
+        "/Production/etl-pipeline-drift-{tag}/releases/1.2.0/tasks/check_source",
+        "/Volumes/staging/etl_pipeline/artifacts/drift-{tag}/releases/1.3.0/notes.txt",
+        "/Staging/etl-pipeline-drift-{tag}/releases/1.3.0/main",
+    )
+    for _ in range(500):
+        tag = "".join(rng.choice("0123456789abcdef") for _ in range(8))
+        for shape in shapes:
+            path = shape.format(tag=tag)
+            assert redact_text(path) == path, path
