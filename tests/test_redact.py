@@ -112,6 +112,8 @@ def test_workspace_paths_with_random_looking_folder_names_are_never_hidden() -> 
         "/Production/etl-pipeline-drift-{tag}/releases/1.2.0/tasks/check_source",
         "/Volumes/staging/etl_pipeline/artifacts/drift-{tag}/releases/1.3.0/notes.txt",
         "/Staging/etl-pipeline-drift-{tag}/releases/1.3.0/main",
+        "folder /Production/etl-pipeline-drift-{tag}: groupName users",
+        "/Shared/etl-artifacts-{tag}",
     )
     for _ in range(500):
         tag = "".join(rng.choice("0123456789abcdef") for _ in range(8))

@@ -97,10 +97,11 @@ def _looks_random(run: str) -> bool:
     Measured by benchmarks/redaction.py (about 97% of random 32-character secrets, 98% of 40;
     none of the project's paths and names); the key and token-shape rules come first."""
     core = UUID.sub("", run.rstrip("="))
-    # An absolute path of several folders (`/Shared/etl-artifacts-14dd0b08/releases/1`): random
-    # base64 starts with '/' once in 64 and then rarely holds two more, so this costs ~0.2% of
-    # secrets and keeps every workspace path with a random-looking folder name readable.
-    if core.startswith("/") and core.count("/") >= 3:
+    # An absolute path below a top-level folder (`/Production/etl-pipeline-drift-29bcb3c4`):
+    # random base64 starts with '/' once in 64 and holds another '/' about half the time, so this
+    # costs under 1% of secrets and keeps every workspace path with a random-looking folder name
+    # readable (a workspace root is always at least two folders deep).
+    if core.startswith("/") and core.count("/") >= 2:
         return False
     # Random base64 of 32+ characters holds both cases and a digit (all but about 1 in 10^6);
     # a lower-case name (`etl-pipeline-staging-2f9c...`) does not.
