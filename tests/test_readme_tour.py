@@ -52,7 +52,12 @@ def test_the_setup_preview_runs_as_written() -> None:
 def test_the_tour_runs_as_written_against_the_sandbox(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DATABRICKS_")}
     env["CICD_SANDBOX_DIR"] = str(tmp_path / "sandbox")
-    done = run_bash(block("tour"), env)
+    try:
+        done = run_bash(block("tour"), env)
+    finally:
+        # A tour that stopped half-way leaves no emulator running behind it.
+        if (tmp_path / "sandbox" / "state.json").exists():
+            run_bash("./scripts/sandbox down", env)
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-5000:]
     for expected in (
