@@ -41,7 +41,6 @@ import pulumi
 from cicd.config import (
     ConfigError,
     StackConfig,
-    TaskBody,
     namespace_values,
     parse_stack_config,
     pulumi_config_map,
@@ -56,7 +55,7 @@ from cicd.releases.lock import LockError
 from cicd.releases.placement import ForeignContentError
 from cicd.releases.restore import ensure_releases
 from cicd.taskgraph import FORMATS as GRAPH_FORMATS
-from cicd.taskgraph import mermaid_document
+from cicd.taskgraph import mermaid_document, what_it_runs
 from policy.databricks_guardrails.redact import last_key, redact_text, redact_value
 
 # What identifies each kind of resource to a reviewer.
@@ -120,22 +119,6 @@ def describe_changes(before: Evaluation, after: Evaluation, changes: Sequence[Ch
     return lines
 
 
-def _what_a_task_runs(task: TaskBody) -> str:
-    if task.notebook is not None:
-        return f"notebook {task.notebook.path}"
-    if task.python_wheel is not None:
-        return f"wheel {task.python_wheel.package_name}:{task.python_wheel.entry_point}"
-    if task.spark_python_file is not None:
-        return f"file {task.spark_python_file.path}"
-    if task.sql_file is not None:
-        return f"SQL {task.sql_file.path}"
-    if task.pipeline is not None:
-        return f"pipeline {task.pipeline.pipeline}"
-    if task.run_job is not None:
-        return f"job {task.run_job.job}"
-    return "condition"
-
-
 def summary(config: StackConfig, entries: Mapping[str, str] | None = None) -> list[str]:
     """What the stack runs: the releases, then each job's tasks and each pipeline's sources
     (paths relative to the live release's folder)."""
@@ -155,7 +138,7 @@ def summary(config: StackConfig, entries: Mapping[str, str] | None = None) -> li
             after = ", ".join(d.task_key for d in task.dependencies())
             loop = "for each input: " if task.for_each is not None else ""
             lines.append(
-                f"    {task.task_key}: {loop}{_what_a_task_runs(body)}"
+                f"    {task.task_key}: {loop}{what_it_runs(body)}"
                 + (f" (after {after})" if after else "")
             )
     for key, pipeline in sorted(config.pipelines.items()):

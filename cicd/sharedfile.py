@@ -158,7 +158,8 @@ def lock_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.lock")
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` of this host still runs (a lock's holder, say)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -185,7 +186,7 @@ def _held_message(path: Path, lock: Path, holder: dict[str, object] | None) -> s
         )
     pid, host = holder.get("pid"), holder.get("host")
     who = f"`{holder.get('command')}` (pid {pid} on {host}, since {holder.get('started')})"
-    if host == socket.gethostname() and isinstance(pid, int) and not _pid_alive(pid):
+    if host == socket.gethostname() and isinstance(pid, int) and not pid_alive(pid):
         return (
             f"{path.name}: a stale lock: {lock} was left by {who}, which is no longer running"
             f" (it was interrupted while writing). Check that {path.name} is what you expect"

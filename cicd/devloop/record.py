@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cicd.devloop.target import DevLoopError
+from cicd.sharedfile import pid_alive
 
 SYNC_DIR = ".dev-sync"
 FORMAT = 2
@@ -165,16 +166,6 @@ def save_record(path: Path, record: SyncRecord) -> None:
                 kept.unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 @contextmanager
 def record_lock(path: Path, command: str) -> Iterator[None]:
     """Hold the record's lock for one command: a second command on the same record (another
@@ -193,7 +184,7 @@ def record_lock(path: Path, command: str) -> Iterator[None]:
                 holder = ""
             parts = holder.split(" ", 3)
             same_host = len(parts) > 1 and parts[0] == socket.gethostname()
-            if same_host and parts[1].isdigit() and not _alive(int(parts[1])):
+            if same_host and parts[1].isdigit() and not pid_alive(int(parts[1])):
                 lock.unlink(missing_ok=True)  # its process is gone: stale
                 continue
             raise DevLoopError(
