@@ -433,6 +433,29 @@ def test_a_missing_release_folder_is_an_error_naming_it(
     assert "pulumi up" in err
 
 
+@pytest.mark.parametrize("layout", ["prod"], indirect=True)
+def test_a_notebook_in_place_of_a_release_folder_is_an_error_naming_it(
+    layout: Layout, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The release folders are found by listing them (no get-status first): a listing of a
+    notebook answers the notebook itself (tests/emulator_workspace.py stands for the service),
+    which is no release folder, not a folder holding one object nobody published."""
+    folder = f"{layout.root}/releases/1.2.0"
+    layout.client.workspace.delete(folder, recursive=True)
+    layout.client.workspace.import_(
+        folder,
+        content=base64.b64encode(b"print('not a folder')\n").decode(),
+        format=ImportFormat.SOURCE,
+        language=Language.PYTHON,
+    )
+    (listed,) = layout.client.workspace.list(folder)
+    assert listed.path == folder, listed
+    code = layout.run()
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"release 1.2.0: {folder} does not exist" in err
+
+
 @pytest.mark.parametrize("layout", ["staging"], indirect=True)
 def test_a_job_setting_or_grant_changed_by_hand_is_reported(
     layout: Layout, capsys: pytest.CaptureFixture[str]
