@@ -17,7 +17,9 @@ and the checker do not share one interpreter), and measures, each as requests an
 - since: with `--since` the report of the previous run, nothing changed;
 - since+10: with `--since` after 10 notebooks were re-imported with new content (10 findings).
 
-Requests are counted at the client (every HTTP request the SDK sends, retries included).
+Requests are counted at the client (every HTTP request the SDK sends, retries included), in all
+and per endpoint (method and path, ids and Files API paths collapsed): a table per size shows each
+run's requests per endpoint and its fixed part (the requests beyond the objects it read).
 Targets (issue 23): `again` at most 1.0x the floor's seconds at 5x1000; requests at most one
 per object + 60 on a first run, at most 60 + changed objects with --since. Exit code 0 only if
 every request target holds and each run found what it should (timings are printed, not judged:
