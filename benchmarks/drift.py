@@ -17,7 +17,9 @@ and the checker do not share one interpreter), and measures, each as requests an
 - since: with `--since` the report of the previous run, nothing changed;
 - since+10: with `--since` after 10 notebooks were re-imported with new content (10 findings).
 
-Requests are counted at the client (every HTTP request the SDK sends, retries included).
+Requests are counted at the client (every HTTP request the SDK sends, retries included), in all
+and per endpoint (method and path, ids and Files API paths collapsed): a table per size shows each
+run's requests per endpoint and its fixed part (the requests beyond the objects it read).
 Targets (issue 23): `again` at most 1.0x the floor's seconds at 5x1000; requests at most one
 per object + 60 on a first run, at most 60 + changed objects with --since. Exit code 0 only if
 every request target holds and each run found what it should (timings are printed, not judged:
@@ -30,11 +32,13 @@ import argparse
 import base64
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import redirect_stdout
@@ -60,17 +64,37 @@ FIXED_REQUESTS = 60
 EDITED = 10
 
 
+# The per-object reads: one of these per release object is the budget's "one per object".
+PER_OBJECT = ("GET /api/2.0/workspace/export", "GET /api/2.0/fs/files{path}")
+
+
+def endpoint(method: str, url: str) -> str:
+    """`METHOD /path` with what names one object collapsed: a Files API path to `{path}`, a
+    numeric or hex id to `{id}` (the query string, e.g. workspace/list's path, is left out)."""
+    path = re.sub(r"^[a-z]+://[^/]+", "", url).split("?", 1)[0]
+    path = re.sub(r"^(/api/2\.0/fs/(?:files|directories))/.*", r"\1{path}", path)
+    path = re.sub(r"/(?:\d+|[0-9A-Fa-f-]{16,})(?=/|$)", "/{id}", path)
+    return f"{method} {path}"
+
+
 class Counted:
-    """An SDK client whose HTTP requests are counted (a `requests` response hook)."""
+    """An SDK client whose HTTP requests are counted (a `requests` response hook), in all and
+    per endpoint (`endpoint`)."""
 
     def __init__(self, host: str) -> None:
         self.client = WorkspaceClient(host=host, token="benchmark-token")
         self.count = 0
+        self.endpoints: Counter[str] = Counter()
         session = self.client.api_client._api_client._session
         session.hooks["response"].append(self._seen)
 
+    def reset(self) -> None:
+        self.count = 0
+        self.endpoints = Counter()
+
     def _seen(self, response: Any, *args: Any, **kwargs: Any) -> None:
         self.count += 1
+        self.endpoints[endpoint(str(response.request.method), str(response.request.url))] += 1
 
 
 def start_emulator(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -122,8 +146,9 @@ def stack_values(host: str, kept: list[str], size: int) -> dict[str, Any]:
 
 
 def run_check(counted: Counted, project: Path, *args: str) -> tuple[int, float, int, Any]:
-    """One `python -m cicd.drift --json` run: exit code, seconds, requests, report."""
-    counted.count = 0
+    """One `python -m cicd.drift --json` run: exit code, seconds, requests, report (the
+    requests per endpoint are left in `counted.endpoints`)."""
+    counted.reset()
     out = io.StringIO()
     start = time.perf_counter()
     with redirect_stdout(out):
@@ -139,7 +164,7 @@ def run_check(counted: Counted, project: Path, *args: str) -> tuple[int, float, 
 
 def floor(counted: Counted, paths: list[tuple[str, str]]) -> tuple[float, int]:
     """Every object read back once, one request after another."""
-    counted.count = 0
+    counted.reset()
     client = counted.client
     start = time.perf_counter()
     for kind, path in paths:
@@ -195,6 +220,7 @@ def measure(
         row["objects"] = len(paths)
         _progress(f"  {size}: drift check (first)")
         code, row["first_s"], row["first_n"], report = run_check(counted, project)
+        row["first_endpoints"] = Counter(counted.endpoints)
         row["first_ok"] = code == 0
         if code != 0:
             row["first_note"] = f"exit {code}: {report.get('findings', [])[:2]}"
@@ -218,6 +244,7 @@ def measure(
             code, row["since_s"], row["since_n"], report = run_check(
                 counted, project, "--since", str(report_file)
             )
+            row["since_endpoints"] = Counter(counted.endpoints)
             row["since_ok"] = code == 0
             report_file.write_text(json.dumps(report))
             edited = edit_notebooks(counted.client, paths, EDITED)
@@ -225,6 +252,7 @@ def measure(
             code, row["edited_s"], row["edited_n"], report = run_check(
                 counted, project, "--since", str(report_file)
             )
+            row["edited_endpoints"] = Counter(counted.endpoints)
             changed = sorted(f["path"] for f in report.get("findings", []))
             row["edited_ok"] = code == 1 and changed == sorted(edited)
     return row
@@ -277,6 +305,25 @@ def main(argv: list[str] | None = None) -> int:
     return report(rows, args.kept, since, time.perf_counter() - began)
 
 
+def endpoints_table(row: dict[str, Any], kept: int, since: bool) -> None:
+    """The requests of each run per endpoint, and the fixed part: what is beyond one request per
+    object (first run) or per object read again (--since)."""
+    runs = [("first", row["objects"])]
+    if since:
+        runs += [("since", 0), ("edited", EDITED)]
+    names = {"first": "first", "since": "since", "edited": f"+{EDITED}"}
+    seen: set[str] = set()
+    for run, _ in runs:
+        seen |= set(row[f"{run}_endpoints"])
+    print(f"requests per endpoint at {kept}x{row['size']} (* one per object read):")
+    print(" ".join(f"{names[run]:>6}" for run, _ in runs) + "  endpoint")
+    for name in sorted(seen, key=lambda e: (e.split(" ", 1)[1], e)):
+        counts = " ".join(f"{row[f'{run}_endpoints'][name]:>6}" for run, _ in runs)
+        print(f"{counts}  {name}{' *' if name in PER_OBJECT else ''}")
+    fixed = " ".join(f"{row[f'{run}_n'] - reads:>6}" for run, reads in runs)
+    print(f"{fixed}  fixed part (all requests - objects read; target <= {FIXED_REQUESTS})")
+
+
 def report(rows: list[dict[str, Any]], kept: int, since: bool, total: float) -> int:
     columns: list[tuple[str, str, Callable[[dict[str, Any]], str]]] = [
         ("size", ">10", lambda r: f"{kept}x{r['size']}"),
@@ -299,6 +346,8 @@ def report(rows: list[dict[str, Any]], kept: int, since: bool, total: float) -> 
     print(" ".join(f"{name:{fmt}}" for name, fmt, _ in columns))
     for row in rows:
         print(" ".join(f"{show(row):{fmt}}" for _, fmt, show in columns))
+    for row in rows:
+        endpoints_table(row, kept, since)
     ok = True
     for row in rows:
         budget = row["objects"] + FIXED_REQUESTS

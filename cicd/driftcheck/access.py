@@ -1,7 +1,8 @@
 """Who can reach what the stack owns beyond what the program grants.
 
-Two checks, both reading the workspace as it is:
-- **effective grants** (`check_inherited_grants`): the program's Permissions resource on an
+Two checks of the workspace as it is:
+- **effective grants** (`check_inherited_grants`, on the permission list the check reads once
+  per object, `cicd.driftcheck.acl`, for `cicd.driftcheck.permissions` too): the program's Permissions resource on an
   object is authoritative for its *direct* grants only (`cicd.driftcheck.permissions`); the
   service adds every grant of the parent folders (a `CAN_MANAGE` for `users` on `/Production`
   reaches every release below it) and lists them as `inherited`, naming where they come from.
@@ -23,7 +24,7 @@ returns the policies accessible by the caller). An identity that cannot see ever
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from databricks.sdk import WorkspaceClient
@@ -37,6 +38,7 @@ from cicd.config import (
     namespace_values,
     parse_stack_config,
 )
+from cicd.driftcheck.acl import Entry, acl_entries, object_label
 from cicd.driftcheck.expected import DriftSetupError, ExpectedGrants
 from cicd.driftcheck.findings import Finding
 
@@ -59,72 +61,18 @@ RANK = {
     "CAN_MANAGE": 4,
     "IS_OWNER": 4,
 }
-PRINCIPAL_ATTRIBUTES = {
-    "groupName": "group_name",
-    "servicePrincipalName": "service_principal_name",
-    "userName": "user_name",
-}
 # Clusters the service starts for a job run, a pipeline or a SQL warehouse are not the engineer's
 # all-purpose compute, which is what the dev policy holds (its `cluster_type` is all-purpose).
 NOT_ALL_PURPOSE = {"JOB", "PIPELINE", "PIPELINE_MAINTENANCE", "SQL", "MODELS"}
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One principal's permission on an object, as the service lists it."""
-
-    kind: str  # groupName | servicePrincipalName | userName
-    principal: str
-    level: str
-    inherited_from: tuple[str, ...] = ()  # empty: a direct grant
-
-    @property
-    def inherited(self) -> bool:
-        return bool(self.inherited_from)
-
-
-def acl_entries(client: WorkspaceClient, object_type: str, object_id: str) -> list[Entry]:
-    """Every entry of an object's permission list, direct and inherited."""
-    entries = []
-    for control in client.permissions.get(object_type, object_id).access_control_list or []:
-        named = [
-            (kind, str(who))
-            for kind, attribute in PRINCIPAL_ATTRIBUTES.items()
-            if (who := getattr(control, attribute, None))
-        ]
-        if not named:
-            continue
-        kind, principal = named[0]
-        for permission in control.all_permissions or []:
-            if permission.permission_level is None:
-                continue
-            sources = tuple(permission.inherited_from_object or ()) if permission.inherited else ()
-            if permission.inherited and not sources:
-                sources = ("a parent object",)
-            entries.append(Entry(kind, principal, permission.permission_level.value, sources))
-    return entries
-
-
-def _where(expected: ExpectedGrants, object_id: str | int | None) -> str:
-    """The object as `cicd.driftcheck.permissions` names it."""
-    if expected.object_kind == "directory":
-        return f"folder {expected.directory_path}"
-    return f"{expected.object_kind} {expected.object_key} ({object_id})"
-
-
 def check_inherited_grants(
-    client: WorkspaceClient, expected: ExpectedGrants, object_id: str | int | None
+    expected: ExpectedGrants, entries: Sequence[Entry], object_id: str | int | None
 ) -> list[Finding]:
     """Inherited grants on the object of one program Permissions resource (a folder, a job or a
-    pipeline: `object_id` is the job's or pipeline's id) that reach further than the program
-    lets that principal go."""
-    where = _where(expected, object_id)
-    if expected.object_kind == "directory":
-        assert expected.directory_path is not None
-        status = client.workspace.get_status(expected.directory_path)
-        entries = acl_entries(client, "directories", str(status.object_id))
-    else:
-        entries = acl_entries(client, f"{expected.object_kind}s", str(object_id))
+    pipeline: `object_id` is the job's or pipeline's id; `entries` its permission list,
+    `cicd.driftcheck.acl`) that reach further than the program lets that principal go."""
+    where = object_label(expected, object_id)
     findings = []
     for entry in entries:
         if not entry.inherited or (entry.kind, entry.principal) == ("groupName", BUILT_IN_ADMINS):
@@ -153,7 +101,7 @@ def unreadable_grants(expected: ExpectedGrants, object_id: str | int | None) -> 
     return Finding(
         "permissions",
         "unchecked",
-        _where(expected, object_id),
+        object_label(expected, object_id),
         detail="the checking identity may not read its grants: reading an object's permissions"
         " needs CAN_MANAGE on it, which a read-only identity does not hold (docs/identities.md)",
     )

@@ -10,6 +10,7 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors.platform import PermissionDenied
 
 from cicd.driftcheck.access import check_inherited_grants, unreadable_grants
+from cicd.driftcheck.acl import granted_entries
 from cicd.driftcheck.expected import ExpectedStack, id_placeholder
 from cicd.driftcheck.findings import Finding
 from cicd.driftcheck.job import check_job, find_job
@@ -99,9 +100,13 @@ def check_stack(
             if grants.object_kind == "job"
             else pipeline_ids.get(grants.object_key or "")
         )
+        # One read of the object's permission list serves both judgements: direct grants
+        # against the program's, inherited ones against what it lets each principal do.
         try:
-            result.permission_findings += check_permissions(client, grants, object_id)
-            result.permission_findings += check_inherited_grants(client, grants, object_id)
+            entries = granted_entries(client, grants, object_id)
         except PermissionDenied:
             result.permission_findings.append(unreadable_grants(grants, object_id))
+            continue
+        result.permission_findings += check_permissions(grants, entries, object_id)
+        result.permission_findings += check_inherited_grants(grants, entries, object_id)
     return result

@@ -57,11 +57,17 @@ def _file_stamp(modified: int | None, size: int | None) -> str:
     return "" if modified is None or size is None else f"modified {modified} size {size}"
 
 
-def _status(client: WorkspaceClient, folder: str) -> bool:
+def _list_folder(client: WorkspaceClient, folder: str) -> list[ObjectInfo] | None:
+    """A release's (or artifact) folder's entries, or None when no folder is at that path. No
+    get-status first: `workspace/list` answers RESOURCE_DOES_NOT_EXIST for a path that does not
+    exist and the object itself for one that is not a folder (Workspace API reference)."""
     try:
-        return client.workspace.get_status(folder).object_type == ObjectType.DIRECTORY
+        infos = list(client.workspace.list(folder))
     except NotFound:
-        return False
+        return None
+    if any(info.path == folder and info.object_type != ObjectType.DIRECTORY for info in infos):
+        return None
+    return infos
 
 
 def list_workspace_trees(
@@ -69,13 +75,15 @@ def list_workspace_trees(
 ) -> dict[str, dict[str, Found] | None]:
     """Every object below each workspace folder (None for a folder that does not exist): the
     folders of one depth are listed concurrently, one request each (the API lists one level)."""
-    exists = dict(zip(folders, pool.map(partial(_status, client), folders), strict=True))
-    trees: dict[str, dict[str, Found] | None] = {f: {} if exists[f] else None for f in folders}
-    frontier = [(folder, folder) for folder in folders if exists[folder]]
-    while frontier:
-        listings = pool.map(lambda item: list(client.workspace.list(item[1])), frontier)
+    roots = list(dict.fromkeys(folders))
+    first = dict(zip(roots, pool.map(partial(_list_folder, client), roots), strict=True))
+    trees: dict[str, dict[str, Found] | None] = {
+        root: None if first[root] is None else {} for root in roots
+    }
+    listed = [(root, infos) for root, infos in first.items() if infos is not None]
+    while listed:
         below = []
-        for (root, _), infos in zip(frontier, listings, strict=True):
+        for root, infos in listed:
             tree = trees[root]
             assert tree is not None
             for info in infos:
@@ -85,7 +93,8 @@ def list_workspace_trees(
                 else:
                     kind = "notebook" if info.object_type == ObjectType.NOTEBOOK else "file"
                     tree[path] = Found(kind, _workspace_stamp(info))
-        frontier = below
+        listings = pool.map(lambda item: list(client.workspace.list(item[1])), below)
+        listed = [(root, infos) for (root, _), infos in zip(below, listings, strict=True)]
     return trees
 
 
