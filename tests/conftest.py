@@ -26,6 +26,7 @@ from cicd.evaluation import Evaluation, evaluate  # noqa: E402
 from cicd.releases.content import scan_release  # noqa: E402
 from cicd.releases.lock import LOCK_FILE, write_lock  # noqa: E402
 from tests.emulator import SESSION_DATA_DIR, Emulator  # noqa: E402
+from tests.evaluations import evaluate_once  # noqa: E402
 
 # dist/ is the checkout's build output (gitignored); the lock file sits beside the releases.
 BUILD_LOCK = REPO / "dist" / ".tests-ensure.lock"
@@ -133,7 +134,9 @@ class SandboxProject:
     def evaluate(
         self, values: Mapping[str, Any], stack: str = "test", into: Evaluation | None = None
     ) -> Evaluation:
-        return evaluate(to_pulumi_config(values), stack, self.root, into)
+        if into is not None:  # what was registered before a failure: a run of its own
+            return evaluate(to_pulumi_config(values), stack, self.root, into)
+        return evaluate_once(to_pulumi_config(values), stack, self.root)
 
 
 @pytest.fixture

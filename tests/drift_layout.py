@@ -25,9 +25,9 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.service import compute, iam, jobs
 from databricks.sdk.service.workspace import ImportFormat, Language
 
-from cicd.evaluation import evaluate
 from cicd.evaluation.program import fake_id
 from tests.conftest import REPO
+from tests.evaluations import evaluate_once
 
 
 def _int(value: Any) -> int | None:
@@ -193,7 +193,7 @@ def publish(
     `project_dir`); returns it and the main job's id (and, `with_ids`, the ids the workspace gave
     each job and pipeline by the program's ids). `pool` uploads the release objects concurrently."""
     config = {k: v for k, v in config.items() if k != "databricks-cicd:developers"}
-    evaluation = evaluate(config, stack, project_dir)
+    evaluation = evaluate_once(config, stack, project_dir)
     job_id = 0
     uploads = []
     folders = set()
@@ -273,7 +273,7 @@ def publish_dev_environments(
     """Create each engineer's cluster policy and cluster (with their grants) as the program
     registers them; returns user -> policy id. Folders and Unity Catalog objects are left out:
     the drift check does not read them."""
-    evaluation = evaluate(config, stack, project_dir)
+    evaluation = evaluate_once(config, stack, project_dir)
     policies: dict[str, str] = {}  # registration name -> policy id
     clusters: dict[str, str] = {}  # registration name -> cluster id
     owners: dict[str, str] = {}

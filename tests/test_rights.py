@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from cicd.config import namespace_values, parse_stack_config, pulumi_config_map
-from cicd.evaluation import Evaluation, Registration, evaluate
+from cicd.evaluation import Evaluation, Registration
 from cicd.rights import Right, Role, Source, derive_rights
 from cicd.rights.__main__ import DOC, main, render_docs
 from tests.conftest import REPO
+from tests.evaluations import evaluate_once
 
 pytestmark = pytest.mark.usefixtures("built_releases")
 READ_LEVELS = {"CAN_READ", "CAN_VIEW", "CAN_ATTACH_TO", "READ_VOLUME", "USE_CATALOG", "USE_SCHEMA"}
@@ -25,7 +26,7 @@ READ_LEVELS = {"CAN_READ", "CAN_VIEW", "CAN_ATTACH_TO", "READ_VOLUME", "USE_CATA
 def _stack(stack: str) -> tuple[Evaluation, list[Right], dict[str, object]]:
     config_map = pulumi_config_map(REPO / f"Pulumi.{stack}.yaml")
     config = parse_stack_config(namespace_values(config_map))
-    evaluation = evaluate(config_map, stack, REPO)
+    evaluation = evaluate_once(config_map, stack, REPO)
     return evaluation, derive_rights(config, evaluation, stack == "prod"), dict(config_map)
 
 

@@ -15,12 +15,13 @@ from cicd.evaluation import Evaluation, evaluate
 from cicd.evaluation.program import fake_id
 from cicd.releases.content import scan_release
 from tests.conftest import REPO
+from tests.evaluations import evaluate_once
 
 pytestmark = pytest.mark.usefixtures("built_releases")
 
 
 def run_stack(stack: str) -> Evaluation:
-    return evaluate(pulumi_config_map(REPO / f"Pulumi.{stack}.yaml"), stack, REPO)
+    return evaluate_once(pulumi_config_map(REPO / f"Pulumi.{stack}.yaml"), stack, REPO)
 
 
 @pytest.fixture(scope="module")

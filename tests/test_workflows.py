@@ -31,6 +31,8 @@ from typing import Any
 import pytest
 import yaml
 
+from cicd.yamltext import safe_load
+
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS_DIR = ROOT / ".github" / "workflows"
 WORKFLOWS = sorted(WORKFLOWS_DIR.glob("*.yml")) + sorted(WORKFLOWS_DIR.glob("*.yaml"))
@@ -225,7 +227,7 @@ def _check_jsonschema(schema: str, paths: list[Path]) -> subprocess.CompletedPro
 
 
 def _load(path: Path) -> dict[str, Any]:
-    data = yaml.safe_load(path.read_text())
+    data = safe_load(path.read_text())
     assert isinstance(data, dict), path
     # YAML 1.1 reads the key `on` as the boolean True.
     if True in data:

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from cicd.bundles.problems import ConversionError, Findings
+from cicd.yamltext import safe_load
 
 BUNDLE_FILE = "databricks.yml"
 # Top-level sections of a bundle; the ones besides resources, variables and artifacts are
@@ -101,7 +102,7 @@ class Bundle:
 def _read(root: Path, relative: PurePosixPath, findings: Findings) -> dict[str, Any] | None:
     path = root / relative
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         findings.error(relative, "(file)", f"cannot be read ({exc.strerror})")
         return None

@@ -36,6 +36,7 @@ from cicd.config.job import MAIN, JobSettings, find_cycle
 from cicd.config.pipeline import PipelineSettings
 from cicd.config.releases import Releases
 from cicd.config.tasks import check_key
+from cicd.yamltext import safe_load
 
 
 class StackConfig(Model):
@@ -345,7 +346,7 @@ def stack_text_config_map(text: str, where: str) -> dict[str, str]:
     checked by this one reader before it is written."""
     path = where
     try:
-        document = yaml.safe_load(text) or {}
+        document = safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise ConfigError([f"{path}: is not valid YAML ({exc})"]) from None
     section = document.get("config") if isinstance(document, Mapping) else None

@@ -24,9 +24,9 @@ import yaml
 
 from cicd.releases.content import ReleaseContent
 from cicd.sharedfile import SharedFileError, check_writable, read_bytes, replace_file
+from cicd.yamltext import safe_load
 
 LOCK_FILE = "releases.lock.yaml"
-SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 HEADER = (
     "# Content digests of every published release, written by `python -m cicd.release build`\n"
     "# and `publish`. Reviewed with the code; never edit by hand. A release's files may never\n"
@@ -99,8 +99,7 @@ class LockError(Exception):
 
 def _load(path: Path, raw: bytes) -> Any:
     try:
-        # The C loader when PyYAML has it: the lock grows with every file of every release.
-        data = yaml.load(raw.decode("utf-8"), Loader=SAFE_LOADER) or {}
+        data = safe_load(raw.decode("utf-8")) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise LockError(f"{path}: is not valid YAML ({exc}); restore it from git") from None
     return data
