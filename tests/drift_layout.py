@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import io
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.service import compute, iam, jobs
 from databricks.sdk.service.workspace import ImportFormat, Language
 
+from cicd.evaluation import Evaluation
 from cicd.evaluation.program import fake_id
 from tests.conftest import REPO
 from tests.evaluations import evaluate_once
@@ -188,12 +189,14 @@ def publish(
     with_ids: bool = False,
     project_dir: Path = REPO,
     pool: Executor | None = None,
+    evaluator: Callable[[Mapping[str, str], str, Path], Evaluation] = evaluate_once,
 ) -> Any:
     """Create everything the program registers for `config` (the program and releases in
     `project_dir`); returns it and the main job's id (and, `with_ids`, the ids the workspace gave
-    each job and pipeline by the program's ids). `pool` uploads the release objects concurrently."""
+    each job and pipeline by the program's ids). `pool` uploads the release objects concurrently;
+    `evaluator` evaluates the program (the sandbox's goes through the drift check's cache)."""
     config = {k: v for k, v in config.items() if k != "databricks-cicd:developers"}
-    evaluation = evaluate_once(config, stack, project_dir)
+    evaluation = evaluator(config, stack, project_dir)
     job_id = 0
     uploads = []
     folders = set()

@@ -151,6 +151,7 @@ def _copy_project(url: str) -> Path:
 def _lay_out(url: str, project: Path) -> dict[str, dict[str, Any]]:
     """Both stacks as a deploy would leave them; returns each stack's outputs."""
     from cicd.config import dev_cluster_name, pulumi_config_map, read_stack_file
+    from cicd.driftcheck.cache import cached_evaluate
     from tests.drift_layout import publish
 
     os.environ["DATABRICKS_HOST"] = url
@@ -162,7 +163,16 @@ def _lay_out(url: str, project: Path) -> dict[str, dict[str, Any]]:
     for stack in STACKS:
         print(f"sandbox: laying out stack {stack} ...", file=sys.stderr, flush=True)
         config_map = pulumi_config_map(project / f"Pulumi.{stack}.yaml")
-        evaluation, job_id, ids = publish(client, config_map, stack, with_ids=True)
+        # Evaluated through the drift check's cache of the copy (its key digests every input),
+        # as a drift check of this layout would: the tour's first check finds it there.
+        evaluation, job_id, ids = publish(
+            client,
+            config_map,
+            stack,
+            with_ids=True,
+            project_dir=project,
+            evaluator=cached_evaluate,
+        )
         values = dict(evaluation.outputs)
         values["jobId"] = str(job_id)
         values["jobIds"] = {

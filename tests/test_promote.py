@@ -455,6 +455,7 @@ def test_two_promotions_at_once_one_wins_the_other_names_its_change(
     assert not list(project.root.glob(".*.lock")), "the edit lock was left behind"
 
 
+@pytest.mark.slow
 def test_promotions_in_separate_processes_lose_nothing(project: SandboxProject) -> None:
     """Four real processes at once: each either promoted (its version is kept in the end) or
     refused naming the other change; none exits 0 having lost its edit."""

@@ -40,6 +40,7 @@ def run_bash(script: str, env: dict[str, str]) -> subprocess.CompletedProcess[st
     )
 
 
+@pytest.mark.slow
 def test_the_setup_preview_runs_as_written() -> None:
     commands = [
         line for line in block("setup").splitlines() if not line.startswith("./scripts/test")
@@ -49,6 +50,7 @@ def test_the_setup_preview_runs_as_written() -> None:
     assert "Summary: live 1.3.0" in done.stdout, done.stdout[-2000:]
 
 
+@pytest.mark.slow
 def test_the_tour_runs_as_written_against_the_sandbox(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DATABRICKS_")}
     env["CICD_SANDBOX_DIR"] = str(tmp_path / "sandbox")
