@@ -43,5 +43,11 @@ def test_a_nested_use_keeps_the_outer_policy() -> None:
         with program.collector_policy():
             pass
         assert gc.get_threshold() == program.EVALUATION_GC_THRESHOLD, gc.get_threshold()
-        assert gc.get_freeze_count() == frozen, "the inner use unfroze the outer one's heap"
+        # An unfreeze empties the permanent generation. Frozen objects are still freed when
+        # their last reference goes, and the emulator's server thread (in this process when an
+        # earlier test started it) frees a few meanwhile: the count may drop a little, not to 0.
+        still = gc.get_freeze_count()
+        assert still > frozen * 0.9, (
+            f"the inner use unfroze the outer one's heap: {frozen} -> {still}"
+        )
     assert gc.get_threshold() == threshold
