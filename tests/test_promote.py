@@ -14,12 +14,14 @@ from typing import Any
 
 import pytest
 from databricks.sdk.service.workspace import ImportFormat, Language
+from ruamel.yaml import YAML
 
 from cicd.config import pulumi_config_map
 from cicd.evaluation import compare, evaluate
 from cicd.jobs.provenance import run_record
 from cicd.promote import main
 from cicd.promotion.edits import EditRefused, stage_candidate
+from cicd.promotion.stack_edit import StackDocument, changed_lines, dump_text
 from cicd.releases.lock import LOCK_FILE, content_digest, read_lock
 from tests.conftest import REPO, SandboxProject
 from tests.emulator import Emulator
@@ -552,3 +554,26 @@ def test_retire_keeps_a_comment_above_a_kept_entry(
     assert '      # 1.3.0: the fix for INC-42, keep until 1.5\n      - version: "1.3.0"\n' in after
     assert 'version: "1.2.0"' not in after, after
     assert out.count("\n  -") == 1 and "\n  +" not in out, out
+
+
+@pytest.mark.parametrize("style", [(2, 4, 2), (2, 2, 0), (4, 4, 2), (4, 6, 4), (2, 4, 0)])
+def test_a_stack_file_in_any_known_indentation_style_is_edited_on_one_line(
+    style: tuple[int, int, int],
+) -> None:
+    """The stack file is read once and written back in the first style that gives it back byte
+    for byte (cicd.promotion.stack_edit.round_trip_load); an edit changes the one line."""
+    mapping, sequence, offset = style
+    writer = YAML()
+    writer.preserve_quotes = True
+    writer.width = 4096
+    writer.indent(mapping=mapping, sequence=sequence, offset=offset)
+    styled = dump_text(writer, writer.load((REPO / "Pulumi.prod.yaml").read_text()))
+    document = StackDocument(styled, "Pulumi.prod.yaml")
+    assert document.text() == styled, f"style {style}: not given back byte for byte"
+    document.set_value("live", "9.9.9")
+    edited = document.text()
+    before = next(line for line in styled.splitlines() if line.strip().startswith("live:"))
+    after = before.split("live:")[0] + 'live: "9.9.9"'
+    assert changed_lines(styled, edited) == [f"-{before}", f"+{after}"], (
+        f"style {style}: {changed_lines(styled, edited)}"
+    )

@@ -40,19 +40,19 @@ def changed_lines(before: str, after: str) -> list[str]:
 def round_trip_load(text: str, where: str) -> tuple[YAML, Any]:
     """A stack file loaded for editing, with the YAML settings that give it back byte for byte
     (refused when no known style does: an edit must change only the lines it means to)."""
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.width = 4096  # never re-wrap a long line
     try:
-        _, indent, dash_offset = load_yaml_guess_indent(text)
+        # Loaded once: the indentation settings only shape what is written.
+        document, indent, dash_offset = load_yaml_guess_indent(text, yaml=yaml)
     except YAMLError as exc:
         raise StackEditError(f"{where}: is not valid YAML ({exc})") from None
     # The indentation styles a stack file is written in; the first that gives the file back
     # byte for byte is the file's own.
     styles = [(2, indent or 2, dash_offset or 0), (2, 4, 2), (2, 2, 0), (4, 4, 2), (4, 6, 4)]
     for mapping, sequence, offset in styles:
-        yaml = YAML()
-        yaml.preserve_quotes = True
-        yaml.width = 4096  # never re-wrap a long line
         yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
-        document = yaml.load(text)
         if dump_text(yaml, document) == text:
             return yaml, document
     raise StackEditError(
