@@ -27,8 +27,9 @@ from databricks.sdk.service import iam
 from databricks.sdk.service.jobs import Job, JobRunAs
 from databricks.sdk.service.workspace import ImportFormat, Language
 
-from cicd.config import dev_slug
+from cicd.config import dev_slug, pulumi_config_map
 from cicd.drift import main
+from cicd.driftcheck.cache import cached_evaluate
 from cicd.driftcheck.findings import Finding, text_report
 from cicd.driftcheck.normalise import normalise_source, same_notebook
 from cicd.evaluation import Evaluation
@@ -188,9 +189,14 @@ def layout(
         (project / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": values}))
     if "normalised-export" in options:
         emulator_export.normalise_below(emulator, values["databricks-cicd:workspaceRoot"])
-    config = {k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
+    # The stack file as the drift check reads it, and the program evaluated through the check's
+    # own cache in the project (its key digests every input): the check under test reads that
+    # evaluation rather than making it again (test_the_evaluation_is_cached_* empties it).
+    config = pulumi_config_map(project / f"Pulumi.{stack}.yaml")
     client = emulator.client()
-    evaluation, job_id = publish(client, config, stack, project_dir=project)
+    evaluation, job_id = publish(
+        client, config, stack, project_dir=project, evaluator=cached_evaluate
+    )
     policies = publish_dev_environments(client, config, stack, project)
     yield Layout(stack, project, client, evaluation, job_id, values, policies)
 
@@ -1005,6 +1011,7 @@ def test_the_evaluation_is_cached_per_stack_config_and_lock(
         return real(*args)
 
     monkeypatch.setattr(cache, "evaluate", counted)
+    shutil.rmtree(layout.project / cache.CACHE_DIR)  # what laying it out left
     assert layout.run() == 0
     assert layout.run() == 0
     assert evaluations == ["staging"], "the second check evaluated the program again"
