@@ -27,23 +27,17 @@ import os
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from databricks.sdk import WorkspaceClient
-from databricks.sdk.errors.base import DatabricksError
-
 from cicd.config import ConfigError, read_stack_file
-from cicd.jobs.candidate import CandidateError, run_job_candidate
-from cicd.jobs.provenance import ProvenanceError
-from cicd.jobs.runs import (
+from cicd.jobs.cli import (
     DEFAULT_POLL_INTERVAL_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
     EXIT_SUCCESS,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
-    RunWatcher,
     one_line,
     positive_seconds,
 )
@@ -51,8 +45,12 @@ from cicd.jobs.stack_outputs import JobIdError, read_stack_outputs, stack_host, 
 from cicd.project import PROJECT_DIR, stack_file
 from cicd.promotion.edits import EditRefused
 from cicd.promotion.staged_file import GateError, restore, stage
-from cicd.promotion.staging import StagingSource, check_staging_provenance, staging_client
 from cicd.promotion.switch import PROMOTION, SwitchPlan, plan_switch
+
+# Only a promotion's staging check and `run` contact a workspace: the SDK and the modules that
+# use it (over a second of imports) load there, in `_ran_green_in_staging` and
+# `_run_then_restore`, so that `plan` of a rollback or of an unverified release and `restore`
+# start without them.
 
 EXIT_REFUSED = 1
 
@@ -89,35 +87,75 @@ Examples (the production deploy, in order):
 """
 
 
-def plan(
-    project_dir: Path,
-    stack: str,
-    source: StagingSource,
-    staging_reader: Callable[[StagingSource], WorkspaceClient] | None = None,
-) -> SwitchPlan:
-    """What the deploy does to the job; a gated switch without staging provenance refuses."""
+def plan(project_dir: Path, stack: str) -> SwitchPlan:
+    """What the deploy does to the job, printed. A gated switch needs a green staging run
+    (`needs_staging_run`) unless its release carries allowUnverified."""
     desired = read_stack_file(stack_file(project_dir, stack))
     switch = plan_switch(desired, read_stack_outputs(stack, cwd=project_dir))
     print(f"stack {stack}: {switch.describe()}")
-    if not switch.gated:
-        return switch
-    if switch.allow_unverified is not None:
+    if switch.gated and switch.allow_unverified is not None:
         print(
             f"release {switch.desired_live} goes out WITHOUT a green staging run:"
             f" allowUnverified {switch.allow_unverified!r} (Pulumi.{stack}.yaml)"
         )
-        return switch
-    reader = (
-        staging_reader(source)
-        if staging_reader is not None
-        else staging_client(project_dir, source)
-    )
-    green = check_staging_provenance(reader.jobs, project_dir, switch.desired_live, source, reader)
-    print(f"release {switch.desired_live} ran green in staging: {green.run_page_url}")
     return switch
 
 
+def needs_staging_run(switch: SwitchPlan) -> bool:
+    return switch.gated and switch.allow_unverified is None
+
+
+def _unreachable(exc: Exception) -> int:
+    print(
+        f"error: the workspace refused or could not be reached: {one_line(str(exc), 300)}",
+        file=sys.stderr,
+    )
+    return EXIT_UNREACHABLE
+
+
+def _ran_green_in_staging(project_dir: Path, version: str, args: argparse.Namespace) -> int | None:
+    """Ask the staging workspace for a green run of `version`'s content: None if there is one
+    (its page printed), else the exit code, the reason printed."""
+    from databricks.sdk.errors.base import DatabricksError
+
+    from cicd.jobs.provenance import ProvenanceError
+    from cicd.promotion.staging import StagingSource, check_staging_provenance, staging_client
+
+    source = StagingSource(args.staging_stack, args.staging_job_id, args.staging_profile)
+    try:
+        reader = staging_client(project_dir, source)
+        green = check_staging_provenance(reader.jobs, project_dir, version, source, reader)
+    except ProvenanceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except DatabricksError as exc:
+        return _unreachable(exc)
+    print(f"release {version} ran green in staging: {green.run_page_url}")
+    return None
+
+
+def _run_then_restore(project_dir: Path, args: argparse.Namespace) -> int:
+    """`run`, then the committed file back whatever happened (its message after the run's)."""
+    from databricks.sdk.errors.base import DatabricksError
+
+    from cicd.jobs.candidate import CandidateError
+
+    try:
+        try:
+            return run(project_dir, args.stack, args)
+        finally:
+            restore(project_dir, args.stack)
+    except CandidateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except DatabricksError as exc:
+        return _unreachable(exc)
+
+
 def run(project_dir: Path, stack: str, args: argparse.Namespace) -> int:
+    from cicd.jobs.candidate import run_job_candidate
+    from cicd.jobs.runs import RunWatcher
+
     config = read_stack_file(stack_file(project_dir, stack))
     version = config.releases.candidate
     if version is None:
@@ -268,28 +306,24 @@ def main(argv: Sequence[str] | None = None, project_dir: Path = PROJECT_DIR) -> 
             restore(project_dir, args.stack)
             return EXIT_SUCCESS
         if args.command == "run":
-            try:
-                return run(project_dir, args.stack, args)
-            finally:
-                restore(project_dir, args.stack)
-        source = StagingSource(args.staging_stack, args.staging_job_id, args.staging_profile)
-        switch = plan(project_dir, args.stack, source)
+            return _run_then_restore(project_dir, args)
+        switch = plan(project_dir, args.stack)
+        if needs_staging_run(switch):
+            refused = _ran_green_in_staging(project_dir, switch.desired_live, args)
+            if refused is not None:
+                return refused
         if args.command == "stage":
             stage(project_dir, args.stack, switch)
         _write_github_output(switch)
         return EXIT_SUCCESS
-    except (GateError, EditRefused, ProvenanceError, CandidateError, ConfigError) as exc:
+    except (GateError, EditRefused, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     except JobIdError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
-    except (DatabricksError, OSError, ValueError) as exc:
-        print(
-            f"error: the workspace refused or could not be reached: {one_line(str(exc), 300)}",
-            file=sys.stderr,
-        )
-        return EXIT_UNREACHABLE
+    except (OSError, ValueError) as exc:
+        return _unreachable(exc)
 
 
 if __name__ == "__main__":

@@ -36,12 +36,9 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from databricks.sdk import WorkspaceClient
-from databricks.sdk.errors.base import DatabricksError
-
-from cicd.jobs.provenance import ProvenanceError
-from cicd.jobs.runs import one_line
+from cicd.jobs.cli import one_line
 from cicd.project import PROJECT_DIR, stack_file
 from cicd.promotion.edits import (
     Edit,
@@ -52,9 +49,16 @@ from cicd.promotion.edits import (
     retire,
     rollback,
 )
-from cicd.promotion.staging import StagingSource, check_staging_provenance, staging_client
 from cicd.releases.lock import LOCK_FILE, LockError, read_lock
 from cicd.sharedfile import SharedFileError, check_writable, read_shared, replace_file
+
+# Only a promotion checked in staging contacts a workspace: the SDK and the staging modules
+# (over a second of imports) load there, in `_ran_green_in_staging`, so that a rollback, abandon,
+# retire or unverified promotion (the on-call runbook's commands) starts without them.
+if TYPE_CHECKING:
+    from databricks.sdk import WorkspaceClient
+
+    from cicd.promotion.staging import StagingSource
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
@@ -112,6 +116,45 @@ def _print_edit(edit: Edit, path: Path) -> None:
         print(note)
 
 
+def _cannot_ask_staging(exc: Exception) -> int:
+    print(
+        f"error: cannot ask the staging workspace ({one_line(str(exc), 300)}): set"
+        " STAGING_READER_CLIENT_ID/STAGING_READER_CLIENT_SECRET or --staging-profile, or"
+        ' pass --allow-unverified "<reason>"',
+        file=sys.stderr,
+    )
+    return EXIT_UNREACHABLE
+
+
+def _ran_green_in_staging(
+    args: argparse.Namespace,
+    project_dir: Path,
+    staging_reader: Callable[[StagingSource], WorkspaceClient] | None,
+) -> int | None:
+    """Ask the staging workspace for a green run of `args.version`'s content: None if there is
+    one (its page printed), else the exit code, the reason printed."""
+    from databricks.sdk.errors.base import DatabricksError
+
+    from cicd.jobs.provenance import ProvenanceError
+    from cicd.promotion.staging import StagingSource, check_staging_provenance, staging_client
+
+    source = StagingSource(args.staging_stack, args.staging_job_id, args.staging_profile)
+    try:
+        reader = (
+            staging_reader(source)
+            if staging_reader is not None
+            else staging_client(project_dir, source)
+        )
+        green = check_staging_provenance(reader.jobs, project_dir, args.version, source, reader)
+    except (ProvenanceError, LockError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except (DatabricksError, OSError, ValueError) as exc:
+        return _cannot_ask_staging(exc)
+    print(f"release {args.version} ran green in staging: {green.run_page_url}")
+    return None
+
+
 def main(
     argv: Sequence[str] | None = None,
     *,
@@ -153,30 +196,15 @@ def main(
             # Cheap refusals first: nothing is asked of staging for a version that cannot go.
             check_promotable(text, path.name, args.version, lock)
             if args.allow_unverified is None:
-                source = StagingSource(
-                    args.staging_stack, args.staging_job_id, args.staging_profile
-                )
-                reader = (
-                    staging_reader(source)
-                    if staging_reader is not None
-                    else staging_client(project_dir, source)
-                )
-                green = check_staging_provenance(
-                    reader.jobs, project_dir, args.version, source, reader
-                )
-                print(f"release {args.version} ran green in staging: {green.run_page_url}")
+                refused = _ran_green_in_staging(args, project_dir, staging_reader)
+                if refused is not None:
+                    return refused
             edit = promote(text, path.name, args.version, lock, args.allow_unverified)
-    except (EditRefused, ProvenanceError, LockError) as exc:
+    except (EditRefused, LockError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_REFUSED
-    except (DatabricksError, OSError, ValueError) as exc:
-        print(
-            f"error: cannot ask the staging workspace ({one_line(str(exc), 300)}): set"
-            " STAGING_READER_CLIENT_ID/STAGING_READER_CLIENT_SECRET or --staging-profile, or"
-            ' pass --allow-unverified "<reason>"',
-            file=sys.stderr,
-        )
-        return EXIT_UNREACHABLE
+    except (OSError, ValueError) as exc:
+        return _cannot_ask_staging(exc)
     try:
         replace_file(path, shared.raw, shared.encode(edit.after), command)
     except SharedFileError as exc:

@@ -47,17 +47,17 @@ from typing import TYPE_CHECKING
 from databricks.sdk.errors.base import DatabricksError
 from databricks.sdk.errors.platform import NotFound, PermissionDenied, Unauthenticated
 
-from cicd.jobs.provenance import DIGEST_PARAM, RELEASE_PARAM, ProvenanceError, stack_run_record
-from cicd.jobs.runs import (
+from cicd.jobs.cli import (
     DEFAULT_POLL_INTERVAL_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
     EXIT_INTERRUPTED,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
-    RunWatcher,
     one_line,
     positive_seconds,
 )
+from cicd.jobs.provenance import DIGEST_PARAM, RELEASE_PARAM, ProvenanceError, stack_run_record
+from cicd.jobs.runs import RunWatcher
 from cicd.jobs.stack_outputs import JobIdError, job_id_from_stack, stack_host, workspace_client
 from cicd.project import PROJECT_DIR
 

@@ -32,7 +32,8 @@ from cicd.jobs.candidate import (
     run_candidate,
     submission_for,
 )
-from cicd.jobs.runs import EXIT_RUN_FAILED, EXIT_SUCCESS, EXIT_TIMED_OUT, RunWatcher
+from cicd.jobs.cli import EXIT_RUN_FAILED, EXIT_SUCCESS, EXIT_TIMED_OUT
+from cicd.jobs.runs import RunWatcher
 from cicd.promotion.staged_file import GateError, restore, stage
 from cicd.promotion.switch import FIRST, NONE, PROMOTION, ROLLBACK, plan_switch
 from tests.conftest import REPO

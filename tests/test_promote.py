@@ -417,7 +417,7 @@ def test_two_promotions_at_once_one_wins_the_other_names_its_change(
     import threading
     from types import SimpleNamespace
 
-    import cicd.promote
+    import cicd.promotion.staging
 
     project.add_release("1.5.0")
     barrier = threading.Barrier(2, timeout=30)
@@ -428,7 +428,7 @@ def test_two_promotions_at_once_one_wins_the_other_names_its_change(
         barrier.wait()
         return SimpleNamespace(run_page_url=f"https://staging/run/{version}")
 
-    monkeypatch.setattr(cicd.promote, "check_staging_provenance", green)
+    monkeypatch.setattr(cicd.promotion.staging, "check_staging_provenance", green)
     codes: dict[str, int] = {}
 
     def run(version: str) -> None:
@@ -576,4 +576,114 @@ def test_a_stack_file_in_any_known_indentation_style_is_edited_on_one_line(
     after = before.split("live:")[0] + 'live: "9.9.9"'
     assert changed_lines(styled, edited) == [f"-{before}", f"+{after}"], (
         f"style {style}: {changed_lines(styled, edited)}"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Start-up: the commands that never ask a workspace do not load the Databricks SDK
+
+
+# Runs in a fresh interpreter: a finder on sys.meta_path notes the first import of databricks.sdk
+# (the command then running and the project's frames on the stack: who imported it), then the
+# commands run one after another on the project; the result goes to a JSON file.
+_SDK_WITNESS = """\
+import json, sys, traceback
+from pathlib import Path
+
+repo = Path.cwd()
+
+
+class Witness:
+    command = "import cicd.promote, cicd.gate"
+    seen = None
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "databricks.sdk" and self.seen is None:
+            frames = [
+                f"{Path(f.filename).relative_to(repo)}:{f.lineno} ({f.line})"
+                for f in traceback.extract_stack()
+                if f.filename.startswith(str(repo / "cicd"))
+            ]
+            self.seen = {"command": self.command, "frames": frames}
+        return None
+
+
+witness = Witness()
+sys.meta_path.insert(0, witness)
+from cicd.gate import main as gate
+from cicd.promote import main as promote
+
+project, commands, result = Path(sys.argv[1]), json.loads(sys.argv[2]), Path(sys.argv[3])
+codes = []
+for tool, argv in commands:
+    witness.command = f"python -m cicd.{tool} {' '.join(argv)}"
+    codes.append((promote if tool == "promote" else gate)(argv, project_dir=project))
+offline = witness.seen
+witness.command = "import cicd.jobs.runs"  # the control: a module that needs the SDK
+import cicd.jobs.runs
+
+result.write_text(json.dumps({"codes": codes, "offline": offline, "control": witness.seen}))
+"""
+
+
+def test_commands_that_ask_no_workspace_never_load_the_databricks_sdk(
+    project: SandboxProject, tmp_path: Path
+) -> None:
+    """The on-call runbook's edits (promote --rollback/--abandon/--retire, an unverified
+    promotion) and the gate's plan, stage and restore of a release that needs no staging run
+    contact no workspace: they must start without databricks.sdk (over a second of imports,
+    most of their start-up; benchmarks/startup.py). Run as a person runs them: one fresh
+    interpreter, the real stack file; a control import proves the witness sees the SDK load."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    # The stand-in Pulumi CLI: the deploy before these edits ran 1.3.0 (rollback target 1.2.0).
+    outputs = '{"liveRelease": "1.3.0", "rollbackTarget": "1.2.0", "jobId": "7"}'
+    (bin_dir / "pulumi").write_text(f"#!/bin/sh\ncat <<'JSON'\n{outputs}\nJSON\n")
+    (bin_dir / "pulumi").chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    commands = [
+        ("promote", ["1.4.0", "--stack", "prod", "--allow-unverified", "hotfix"]),
+        ("gate", ["plan", "--stack", "prod"]),  # a promotion, allowUnverified
+        ("gate", ["stage", "--stack", "prod"]),
+        ("gate", ["restore", "--stack", "prod"]),
+        ("promote", ["--abandon", "--stack", "prod"]),
+        ("promote", ["--retire", "--stack", "prod"]),
+        ("promote", ["--rollback", "--stack", "prod"]),
+        ("gate", ["plan", "--stack", "prod"]),  # a rollback
+    ]
+    result = tmp_path / "result.json"
+    done = subprocess.run(
+        [sys.executable, "-c", _SDK_WITNESS, str(project.root), json.dumps(commands), str(result)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    said = done.stdout + done.stderr
+    assert done.returncode == 0, f"the witness script failed: {said}"
+    seen = json.loads(result.read_text())
+    assert seen["codes"] == [0] * len(commands), f"exit codes {seen['codes']}: {said}"
+    # Each command did its edit: the unverified promotion was staged and shown as such, the
+    # abandoned 1.4.0 retired, then the rollback made 1.2.0 live.
+    assert "goes out WITHOUT a green staging run: allowUnverified 'hotfix'" in said, said
+    assert "stack prod: rollback: 1.3.0 -> 1.2.0" in said, said
+    releases = json.loads(pulumi_config_map(_prod(project))["databricks-cicd:releases"])
+    assert releases["live"] == "1.2.0", f"Pulumi.prod.yaml releases after the commands: {releases}"
+    assert "1.4.0" not in {k["version"] for k in releases["kept"]}, releases
+    offline = seen["offline"]
+    assert offline is None, (
+        f"`{offline and offline['command']}` loaded databricks.sdk, imported by:\n  "
+        + "\n  ".join(offline["frames"] if offline else [])
+    )
+    control = seen["control"]
+    assert control and any(f.startswith("cicd/jobs/runs.py:") for f in control["frames"]), (
+        f"the witness did not see cicd.jobs.runs import the SDK: {control}"
     )

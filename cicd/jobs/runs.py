@@ -5,7 +5,6 @@ cancelled. The build server's gate (`cicd.run_job`) and any command that waits f
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
@@ -22,30 +21,14 @@ from databricks.sdk.service.jobs import (
     SubmitRunResponse,
 )
 
+from cicd.jobs.cli import (
+    EXIT_INTERRUPTED,
+    EXIT_RUN_FAILED,
+    EXIT_SUCCESS,
+    EXIT_TIMED_OUT,
+    one_line,
+)
 from policy.databricks_guardrails.redact import redact_text
-
-EXIT_SUCCESS = 0
-EXIT_RUN_FAILED = 1
-EXIT_USAGE = 2
-EXIT_TIMED_OUT = 3
-EXIT_UNREACHABLE = 4
-EXIT_INTERRUPTED = 130
-
-# How long a run may take before it is cancelled, and how often it is looked at.
-DEFAULT_TIMEOUT_SECONDS = 3600.0
-DEFAULT_POLL_INTERVAL_SECONDS = 15.0
-
-
-def positive_seconds(text: str) -> float:
-    """A command-line timeout or poll interval: a finite number of seconds above zero."""
-    try:
-        seconds = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not seconds > 0 or seconds == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return seconds
-
 
 # Life cycle states after which the run will not change any more.
 TERMINAL_STATES = frozenset(
@@ -68,11 +51,6 @@ def _state_name(state: RunLifeCycleState | None) -> str:
 
 def _result_name(result: RunResultState | None) -> str:
     return result.value if result is not None else "NONE"
-
-
-def one_line(text: str, limit: int = 300) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 @dataclass

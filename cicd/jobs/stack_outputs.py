@@ -1,5 +1,6 @@
 """What a deployed stack tells the tools: its job id and other outputs (read with the Pulumi
-CLI), its workspace (`databricks:host` of its stack file), and an SDK client for it."""
+CLI), its workspace (`databricks:host` of its stack file), and an SDK client for it (the only part
+that loads the SDK)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-
-from databricks.sdk import WorkspaceClient
-from databricks.sdk.config import Config
+from typing import TYPE_CHECKING
 
 from cicd.config import ConfigError, pulumi_config_map
 from cicd.project import PROJECT_DIR, stack_file
+
+if TYPE_CHECKING:
+    from databricks.sdk import WorkspaceClient
 
 PULUMI_TIMEOUT_SECONDS = 300.0
 # Per request, once the workspace has answered: how long the SDK retries a failed call (its
@@ -93,6 +95,11 @@ def workspace_client(
     REACHABLE_WITHIN_SECONDS, naming the time really waited; ValueError (the SDK's) when no
     credential can be resolved. Once the host has answered, a failed call is retried for
     RETRY_TIMEOUT_SECONDS."""
+    # The SDK loads here, where a workspace is contacted: reading a stack's outputs or host
+    # (`cicd.gate plan`) does without it, and it takes over a second to import.
+    from databricks.sdk import WorkspaceClient
+    from databricks.sdk.config import Config
+
     started = time.monotonic()
     config = Config(
         host=host,
