@@ -204,7 +204,9 @@ def main(
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     except (OSError, ValueError) as exc:
-        return _cannot_ask_staging(exc)
+        # Staging's own failures are answered in _ran_green_in_staging: this is the edit's.
+        print(f"error: cannot edit {path.name} ({one_line(str(exc), 300)})", file=sys.stderr)
+        return EXIT_REFUSED
     try:
         replace_file(path, shared.raw, shared.encode(edit.after), command)
     except SharedFileError as exc:
