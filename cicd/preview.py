@@ -53,6 +53,7 @@ from cicd.releases.build import ReleaseBuildError
 from cicd.releases.content import ReleaseContentError
 from cicd.releases.lock import LockError
 from cicd.releases.placement import ForeignContentError
+from cicd.releases.references import release_folder_path
 from cicd.releases.restore import ensure_releases
 from cicd.taskgraph import FORMATS as GRAPH_FORMATS
 from cicd.taskgraph import mermaid_document, what_it_runs
@@ -244,7 +245,7 @@ def _preview(args: argparse.Namespace, stack_path: Path, project_dir: Path) -> i
     if violations:
         print(describe_violations(violations), file=sys.stderr)
         return 1
-    folder = f"{config.workspace_root}/releases/{config.releases.live}/"
+    folder = release_folder_path(config.workspace_root, config.releases.live) + "/"
     main_notebook = str(after.outputs.get("liveNotebookPath") or "")
     entries = {config.releases.live: main_notebook.removeprefix(folder)} if main_notebook else {}
     if args.graph:

@@ -136,16 +136,11 @@ def _ran_green_in_staging(
     from databricks.sdk.errors.base import DatabricksError
 
     from cicd.jobs.provenance import ProvenanceError
-    from cicd.promotion.staging import StagingSource, check_staging_provenance, staging_client
+    from cicd.promotion.staging import StagingSource, check_staging_provenance
 
     source = StagingSource(args.staging_stack, args.staging_job_id, args.staging_profile)
     try:
-        reader = (
-            staging_reader(source)
-            if staging_reader is not None
-            else staging_client(project_dir, source)
-        )
-        green = check_staging_provenance(reader.jobs, project_dir, args.version, source, reader)
+        green = check_staging_provenance(project_dir, args.version, source, staging_reader)
     except (ProvenanceError, LockError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_REFUSED

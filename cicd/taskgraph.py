@@ -18,6 +18,7 @@ from cicd.config import StackConfig, TaskBody
 from cicd.config.job import JobSettings
 from cicd.config.pipeline import PipelineSettings
 from cicd.config.tasks import TaskSpec
+from cicd.releases.references import release_folder_path
 
 FORMATS = ("mermaid",)
 
@@ -90,7 +91,7 @@ def _release_node(config: StackConfig) -> str:
     live = releases.live
     label = _lines(
         f"release {live} (live)",
-        f"{config.workspace_root}/releases/{live}",
+        release_folder_path(config.workspace_root, live),
         f"rollback target {releases.effective_rollback_target or 'none'}",
         f"candidate {releases.candidate}" if releases.candidate else "",
     )

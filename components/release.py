@@ -14,6 +14,7 @@ import pulumi
 
 from cicd.config import ArtifactStore
 from cicd.releases.content import ReleaseContent
+from cicd.releases.references import artifact_folder_path, release_folder_path
 from components.publishing import publish_notebooks, upload_library
 
 
@@ -38,11 +39,11 @@ class Release(pulumi.ComponentResource):
         self, name: str, args: ReleaseArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("databricks-cicd:release:Release", name, None, opts)
-        folder = f"{args.workspace_root}/releases/{args.version}"
+        folder = release_folder_path(args.workspace_root, args.version)
         paths = publish_notebooks(
             self, name, folder, args.content.notebooks, args.content.workspace_files, opts
         )
-        artifact_folder = f"{args.artifact_store.root}/releases/{args.version}"
+        artifact_folder = artifact_folder_path(args.artifact_store, args.version)
         libraries = [
             upload_library(
                 self,

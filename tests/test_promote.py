@@ -422,9 +422,7 @@ def test_two_promotions_at_once_one_wins_the_other_names_its_change(
     project.add_release("1.5.0")
     barrier = threading.Barrier(2, timeout=30)
 
-    def green(
-        jobs: object, project_dir: Path, version: str, source: object, workspace: object
-    ) -> object:
+    def green(project_dir: Path, version: str, source: object, staging_reader: object) -> object:
         barrier.wait()
         return SimpleNamespace(run_page_url=f"https://staging/run/{version}")
 

@@ -38,29 +38,14 @@ from cicd.config import (
     namespace_values,
     parse_stack_config,
 )
-from cicd.driftcheck.acl import Entry, acl_entries, object_label
+from cicd.driftcheck.acl import BUILT_IN_ADMINS, Entry, acl_entries, object_label
 from cicd.driftcheck.expected import DriftSetupError, ExpectedGrants
 from cicd.driftcheck.findings import Finding
+from cicd.permission_levels import RANK
 
-BUILT_IN_ADMINS = "admins"
 # Every workspace user is a member of `users`; its member list is never read.
 ALL_USERS = "users"
 ENGINEERS = "engineers"
-# How much each permission level allows, across object types (a folder's CAN_READ and a job's
-# CAN_VIEW read; CAN_RUN / CAN_MANAGE_RUN / CAN_USE / CAN_ATTACH_TO use; CAN_EDIT / CAN_RESTART
-# change; CAN_MANAGE / IS_OWNER change the object and its grants).
-RANK = {
-    "CAN_READ": 1,
-    "CAN_VIEW": 1,
-    "CAN_ATTACH_TO": 2,
-    "CAN_USE": 2,
-    "CAN_RUN": 2,
-    "CAN_MANAGE_RUN": 2,
-    "CAN_RESTART": 3,
-    "CAN_EDIT": 3,
-    "CAN_MANAGE": 4,
-    "IS_OWNER": 4,
-}
 # Clusters the service starts for a job run, a pipeline or a SQL warehouse are not the engineer's
 # all-purpose compute, which is what the dev policy holds (its `cluster_type` is all-purpose).
 NOT_ALL_PURPOSE = {"JOB", "PIPELINE", "PIPELINE_MAINTENANCE", "SQL", "MODELS"}
@@ -75,7 +60,7 @@ def check_inherited_grants(
     where = object_label(expected, object_id)
     findings = []
     for entry in entries:
-        if not entry.inherited or (entry.kind, entry.principal) == ("groupName", BUILT_IN_ADMINS):
+        if not entry.inherited or entry.built_in_admins:
             continue
         granted = expected.grants.get((entry.kind, entry.principal))
         if granted is not None and RANK.get(entry.level, 4) <= RANK.get(granted, 0):
@@ -175,7 +160,7 @@ def _can_use(directory: _Directory, engineer: DevEngineer, entries: Iterable[Ent
     for entry in entries:
         if entry.kind == own_kind and entry.principal.lower() == engineer.user.lower():
             return "granted to them"
-        group = entry.kind == "groupName" and entry.principal != BUILT_IN_ADMINS
+        group = entry.kind == "groupName" and not entry.built_in_admins
         if group and directory.is_member(engineer, entry.principal):
             return f"granted to group {entry.principal}"
     return None

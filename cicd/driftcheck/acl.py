@@ -15,6 +15,9 @@ from databricks.sdk import WorkspaceClient
 
 from cicd.driftcheck.expected import ExpectedGrants
 
+# The built-in group the service lists on every object, holding everything; nobody can remove it,
+# so no judgement of grants counts it.
+BUILT_IN_ADMINS = "admins"
 PRINCIPAL_ATTRIBUTES = {
     "groupName": "group_name",
     "servicePrincipalName": "service_principal_name",
@@ -34,6 +37,10 @@ class Entry:
     @property
     def inherited(self) -> bool:
         return bool(self.inherited_from)
+
+    @property
+    def built_in_admins(self) -> bool:
+        return (self.kind, self.principal) == ("groupName", BUILT_IN_ADMINS)
 
 
 def acl_entries(client: WorkspaceClient, object_type: str, object_id: str) -> list[Entry]:

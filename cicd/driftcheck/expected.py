@@ -30,6 +30,7 @@ from cicd.driftcheck.cache import cached_evaluate
 from cicd.evaluation import Registration
 from cicd.evaluation.program import fake_id
 from cicd.releases.lock import LOCK_FILE, LockError, read_lock
+from cicd.releases.references import artifact_folder_path, release_folder_path
 
 NOTEBOOK = "databricks:index/notebook:Notebook"
 WORKSPACE_FILE = "databricks:index/workspaceFile:WorkspaceFile"
@@ -208,7 +209,7 @@ def expected_state(config_map: Mapping[str, str], stack: str, project_dir: Path)
         key=version_sort_key,
     )
     for version in versions:
-        folder = f"{config.workspace_root}/releases/{version}"
+        folder = release_folder_path(config.workspace_root, version)
         children = [
             r
             for r in evaluation.resources.values()
@@ -228,7 +229,7 @@ def expected_state(config_map: Mapping[str, str], stack: str, project_dir: Path)
             ExpectedRelease(
                 version,
                 folder,
-                f"{config.artifact_store.root}/releases/{version}",
+                artifact_folder_path(config.artifact_store, version),
                 store,
                 objects,
             )

@@ -15,8 +15,6 @@ from cicd.driftcheck.acl import Entry, object_label
 from cicd.driftcheck.expected import ExpectedGrants
 from cicd.driftcheck.findings import Finding
 
-BUILT_IN_GROUPS = {"admins"}
-
 
 def check_permissions(
     expected: ExpectedGrants, entries: Sequence[Entry], object_id: str | int | None
@@ -27,8 +25,7 @@ def check_permissions(
     actual = {
         (entry.kind, entry.principal): entry.level
         for entry in entries
-        if not entry.inherited
-        and not (entry.kind == "groupName" and entry.principal in BUILT_IN_GROUPS)
+        if not entry.inherited and not entry.built_in_admins
     }
     findings = []
     for key in sorted(set(expected.grants) | set(actual)):

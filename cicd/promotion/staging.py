@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,15 +107,21 @@ def check_staging_release(
 
 
 def check_staging_provenance(
-    jobs: ProvenanceJobs,
     project_dir: Path,
     version: str,
     source: StagingSource,
-    workspace: WorkspaceClient,
+    staging_reader: Callable[[StagingSource], WorkspaceClient] | None = None,
 ) -> GreenRun:
     """The green staging run of `version`'s content, started by the job's trigger or the staging
     deploy identity, of a staging release identical to the lock; or ProvenanceError saying what
-    to do."""
+    to do. The staging workspace is read with `staging_reader(source)`, by default
+    `staging_client` (the staging stack's host, the reader's credentials)."""
+    workspace = (
+        staging_reader(source)
+        if staging_reader is not None
+        else staging_client(project_dir, source)
+    )
+    jobs: ProvenanceJobs = workspace.jobs
     try:
         digest = release_digest(project_dir, version)
         staging = read_stack_file(stack_file(project_dir, source.stack))

@@ -12,6 +12,7 @@ from typing import Any
 
 from cicd.config import StackConfig
 from cicd.evaluation import Evaluation, Registration
+from cicd.permission_levels import RANK
 from cicd.rights import reasons
 from cicd.rights.model import Right, Role, Source
 
@@ -40,8 +41,6 @@ PERMISSION_TARGETS = {
     "workspaceFilePath": "folder",
 }
 PRINCIPAL_KEYS = ("servicePrincipalName", "userName", "groupName")
-RANK = {"CAN_READ": 1, "CAN_VIEW": 1, "CAN_ATTACH_TO": 1, "CAN_USE": 2, "CAN_RUN": 2}
-RANK |= {"CAN_MANAGE_RUN": 2, "CAN_RESTART": 2, "CAN_EDIT": 3, "CAN_MANAGE": 4, "IS_OWNER": 4}
 UP = "pulumi up"
 REFRESH = "pulumi preview --refresh, cicd.drift"
 
