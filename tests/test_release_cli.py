@@ -93,6 +93,25 @@ def test_republishing_a_version_with_other_content_is_refused(
     assert (project / "releases.lock.yaml").read_text() == recorded, "the lock was rewritten"
 
 
+def test_a_build_requirement_that_is_not_installed_is_named_before_anything_builds(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pyproject = project / "pipeline" / "pyproject.toml"
+    text = pyproject.read_text()
+    pinned = 'requires = ["hatchling==1.33.0"]'
+    assert pinned in text, text[:400]
+    pyproject.write_text(
+        text.replace(pinned, 'requires = ["hatchling==1.33.0", "etl-build-helper-nobody-has==9.9"]')
+    )
+    assert main(["build", "1.0.0"], project_dir=project) == 1
+    err = capsys.readouterr().err
+    assert "etl-build-helper-nobody-has==9.9 not installed" in err, err
+    assert "./scripts/install" in err, err
+    assert "hatchling" not in err.split("failed:", 1)[1], f"hatchling is installed: {err}"
+    assert not (project / "dist").exists(), "a release was placed although nothing was built"
+    assert not (project / "releases.lock.yaml").exists(), "the lock was written"
+
+
 def test_version_that_could_escape_its_folder_is_a_usage_error(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -18,10 +18,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from build import BuildBackendException, BuildException, ProjectBuilder
 from packaging.version import InvalidVersion, Version
 
 from cicd.project import PIPELINE_DIR
@@ -73,6 +74,57 @@ class ReleaseBuildError(Exception):
     """A release that cannot be built, restored or verified; the message says what to do."""
 
 
+class _HookRunner:
+    """Runs each of the build backend's hooks in a subprocess whose whole environment is `env`
+    (plus the variables the hook protocol itself passes), keeping its output for the error."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.last_output = ""
+
+    def __call__(
+        self,
+        cmd: Sequence[str],
+        cwd: str | None = None,
+        extra_environ: Mapping[str, str] | None = None,
+    ) -> None:
+        done = subprocess.run(
+            list(cmd),
+            cwd=cwd,
+            env={**self.env, **(extra_environ or {})},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        self.last_output = done.stderr or done.stdout
+        if done.returncode != 0:
+            raise subprocess.CalledProcessError(done.returncode, cmd, done.stdout, done.stderr)
+
+
+def _build_wheel(
+    source: Path, out: Path, env: dict[str, str], pipeline_dir: Path, version: str
+) -> Path:
+    """What `python -m build --wheel --no-isolation` does, from this process: check the
+    pyproject's build requirements against this interpreter, then call the backend's
+    `build_wheel` (one subprocess per hook instead of one more interpreter around them)."""
+    failed = f"building the library in {pipeline_dir} as {version} failed"
+    runner = _HookRunner(env)
+    try:
+        builder = ProjectBuilder(source, python_executable=sys.executable, runner=runner)
+        missing = builder.check_dependencies("wheel")
+        if missing:
+            needed = ", ".join(sorted(chain[-1] for chain in missing))
+            raise ReleaseBuildError(
+                f"{failed}: {needed} not installed in {sys.executable}; the pins are in"
+                " requirements.txt: run ./scripts/install"
+            )
+        return Path(builder.build("wheel", out))
+    except (BuildException, BuildBackendException) as exc:
+        raise ReleaseBuildError(
+            f"{failed}:\n" + redact_text((runner.last_output or str(exc))[-2000:])
+        ) from None
+
+
 def release_dir(project_dir: Path, version: str) -> Path:
     return project_dir / "dist" / "releases" / version
 
@@ -91,28 +143,9 @@ def assemble(pipeline_dir: Path, version: str, out: Path) -> Path:
             ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "build", "dist", "*.egg-info"),
         )
         wheels_dir = Path(scratch) / "out"
-        env = build_environment(version, Path(scratch))
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "build",
-                "--wheel",
-                "--no-isolation",
-                "--outdir",
-                str(wheels_dir),
-                str(source),
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
+        _build_wheel(
+            source, wheels_dir, build_environment(version, Path(scratch)), pipeline_dir, version
         )
-        if result.returncode != 0:
-            raise ReleaseBuildError(
-                f"building the library in {pipeline_dir} as {version} failed:\n"
-                + redact_text((result.stderr or result.stdout)[-2000:])
-            )
         (out / "libraries").mkdir(parents=True)
         for wheel in sorted(wheels_dir.glob("*.whl")):
             shutil.copy2(wheel, out / "libraries" / wheel.name)
