@@ -29,13 +29,13 @@ from databricks.sdk.service.workspace import ImportFormat, Language
 
 from cicd.config import dev_slug, pulumi_config_map
 from cicd.drift import main
-from cicd.driftcheck.cache import cached_evaluate
+from cicd.driftcheck.cache import cache_key, cached_evaluate
 from cicd.driftcheck.findings import Finding, text_report
 from cicd.driftcheck.normalise import normalise_source, same_notebook
 from cicd.evaluation import Evaluation
 from cicd.releases.lock import LOCK_FILE
 from tests import emulator_access, emulator_export, emulator_jobs, emulator_workspace
-from tests.conftest import REPO, SandboxProject
+from tests.conftest import REPO, SandboxProject, to_pulumi_config
 from tests.drift_layout import publish, publish_dev_environments, write_workspace_file
 from tests.emulator import Emulator
 from tests.emulator_pipelines import Pipelines
@@ -1036,6 +1036,39 @@ def test_the_evaluation_is_cached_per_stack_config_and_lock(
 
 # --------------------------------------------------------------------------------------------
 # Without a server: the notebook normalisation and the report's cap
+
+
+def test_the_evaluation_key_covers_the_folders_the_program_reads_and_nothing_else(
+    sandbox: SandboxProject, values: dict[str, Any]
+) -> None:
+    """A dev push (dist/dev/) or a release no stack keeps leaves the cached evaluation valid; a
+    file changed in any kept release's folder, in dist/ or published elsewhere, does not."""
+    sandbox.add_release("1.0.0")
+    sandbox.add_release("2.0.0")
+    (sandbox.root / "published").mkdir()
+    shutil.move(sandbox.root / "dist/releases/2.0.0", sandbox.root / "published/2.0.0")
+    sandbox.add_release("0.9.0")
+    values["releases"] = {
+        "kept": [{"version": "1.0.0"}, {"version": "2.0.0", "source": "published/2.0.0"}],
+        "live": "1.0.0",
+    }
+    config = to_pulumi_config(values)
+    key = cache_key(config, "prod", sandbox.root)
+
+    dev_build = sandbox.root / "dist/dev/alice/etl_pipeline-0.0.0.dev1-py3-none-any.whl"
+    dev_build.parent.mkdir(parents=True)
+    dev_build.write_bytes(b"an engineer's dev build")
+    (sandbox.root / "dist/releases/0.9.0/notebooks/main.py").write_text("# not kept\n")
+    assert cache_key(config, "prod", sandbox.root) == key, "a file the program never reads"
+
+    for changed in ("dist/releases/1.0.0/notebooks/main.py", "published/2.0.0/notebooks/main.py"):
+        path = sandbox.root / changed
+        path.write_text(path.read_text() + "# edited\n")
+        new = cache_key(config, "prod", sandbox.root)
+        assert new != key, f"{changed} changed and the evaluation's key did not"
+        key = new
+    # A config the program would refuse still has a key (the evaluation reports the problem).
+    assert cache_key({"databricks-cicd:releases": "{"}, "prod", sandbox.root) != key
 
 
 def test_an_unchanged_round_trip_through_the_services_rewrites_is_no_drift() -> None:

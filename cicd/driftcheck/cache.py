@@ -5,8 +5,10 @@ notebooks) and gives the same registrations for the same inputs (guarantee 5), s
 `.drift-cache/` of the project (gitignored), one JSON file per stack, under a key that digests
 everything the evaluation reads: the stack's config, `releases.lock.yaml`, the program's code
 (`__main__.py` and the `cicd` and `components` packages), the Pulumi SDK versions, and the names,
-sizes and modification times of the release content under `dist/`. Any change is a miss and a
-new evaluation. The content itself is still checked against the lock on every run (`expected`).
+sizes and modification times of the files in the kept releases' folders (where the program reads
+them: `dist/releases/<version>`, a published release's tracked folder, a stack's `source`). Any
+change is a miss and a new evaluation; what the program never reads (an engineer's dev build under
+`dist/dev/`, a release no stack keeps) is not part of the key. The content itself is still checked against the lock on every run (`expected`).
 A cache that cannot be read or written costs time, never correctness: the program is evaluated.
 """
 
@@ -25,8 +27,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from cicd.config import ConfigError, namespace_values, parse_stack_config
 from cicd.evaluation import Evaluation, Registration, evaluate
-from cicd.releases.lock import LOCK_FILE
+from cicd.releases.lock import LOCK_FILE, LockError, read_lock_document
+from cicd.releases.publish import release_folder
 
 CACHE_DIR = ".drift-cache"
 FORMAT = "databricks-cicd drift evaluation 1"
@@ -60,14 +64,34 @@ def cache_key(config: Mapping[str, str], stack: str, project_dir: Path) -> str:
     for distribution in DISTRIBUTIONS:
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             feed(distribution, importlib.metadata.version(distribution).encode())
-    dist = project_dir / "dist"
-    if dist.is_dir():
-        for path in sorted(dist.rglob("*")):
-            if path.is_file():
-                stat = path.stat()
-                name = path.relative_to(dist).as_posix()
-                feed("content", f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+    folders = _release_folders(config, project_dir)
+    feed("release folders", json.dumps(folders).encode())
+    for folder in folders or ():
+        root = project_dir / folder
+        if root.is_dir():
+            for path in sorted(root.rglob("*")):
+                if path.is_file():
+                    stat = path.stat()
+                    name = path.relative_to(project_dir).as_posix()
+                    feed("content", f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
     return digest.hexdigest()
+
+
+def _release_folders(config: Mapping[str, str], project_dir: Path) -> list[str] | None:
+    """The folders, relative to the project, that the program reads kept releases from; None
+    when the config or the lock cannot say. The evaluation then fails on the same inputs (they
+    are part of the key), so nothing is kept under that key."""
+    try:
+        releases = parse_stack_config(namespace_values(config)).releases
+        _, _, metadata = read_lock_document(project_dir / LOCK_FILE)
+    except (ConfigError, LockError):
+        return None
+    return sorted(
+        {
+            release_folder(version, releases.entry(version).source, metadata.get(version))
+            for version in releases.versions
+        }
+    )
 
 
 def _to_json(evaluation: Evaluation) -> dict[str, Any]:
