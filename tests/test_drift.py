@@ -1047,9 +1047,15 @@ def test_the_evaluation_key_covers_the_folders_the_program_reads_and_nothing_els
     sandbox.add_release("2.0.0")
     (sandbox.root / "published").mkdir()
     shutil.move(sandbox.root / "dist/releases/2.0.0", sandbox.root / "published/2.0.0")
+    sandbox.add_release("3.0.0")
+    shutil.move(sandbox.root / "dist/releases/3.0.0", sandbox.root / "releases/3.0.0")
     sandbox.add_release("0.9.0")
     values["releases"] = {
-        "kept": [{"version": "1.0.0"}, {"version": "2.0.0", "source": "published/2.0.0"}],
+        "kept": [
+            {"version": "1.0.0"},
+            {"version": "2.0.0", "source": "published/2.0.0"},
+            {"version": "3.0.0"},  # where `cicd.release publish` keeps a release: releases/<v>
+        ],
         "live": "1.0.0",
     }
     config = to_pulumi_config(values)
@@ -1061,7 +1067,11 @@ def test_the_evaluation_key_covers_the_folders_the_program_reads_and_nothing_els
     (sandbox.root / "dist/releases/0.9.0/notebooks/main.py").write_text("# not kept\n")
     assert cache_key(config, "prod", sandbox.root) == key, "a file the program never reads"
 
-    for changed in ("dist/releases/1.0.0/notebooks/main.py", "published/2.0.0/notebooks/main.py"):
+    for changed in (
+        "dist/releases/1.0.0/notebooks/main.py",
+        "published/2.0.0/notebooks/main.py",
+        "releases/3.0.0/notebooks/main.py",
+    ):
         path = sandbox.root / changed
         path.write_text(path.read_text() + "# edited\n")
         new = cache_key(config, "prod", sandbox.root)

@@ -55,6 +55,11 @@ class PublishError(Exception):
     """A publish that would change a published release or lose a file; nothing was changed."""
 
 
+def published_folder(version: str) -> str:
+    """Where `publish` keeps a release's content, relative to the project (tracked in git)."""
+    return f"{PUBLISHED_DIR}/{version}"
+
+
 def release_folder(version: str, source: str | None, metadata: ReleaseMetadata | None) -> str:
     """Where a release's content is, relative to the project: the stack's `source` if given,
     else the tracked folder of a published release, else dist/releases/<version> (built)."""
@@ -129,7 +134,7 @@ def publish(
     lock_path = project_dir / LOCK_FILE
     check_lock_writable(lock_path)
     (lock, sources, metadata), lock_bytes = read_lock_snapshot(lock_path)
-    folder = f"{PUBLISHED_DIR}/{version}"
+    folder = published_folder(version)
     target = project_dir / folder
     recorded = metadata.get(version)
     if version in lock:
