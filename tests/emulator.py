@@ -18,9 +18,10 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from databricks.sdk import WorkspaceClient
+if TYPE_CHECKING:  # imported where a client is made: pytest's controller never needs the SDK
+    from databricks.sdk import WorkspaceClient
 
 # minilake reads its settings when first imported, and some test modules import it at collection
 # time, before any fixture runs: its data lives in a folder of the session's own from the start,
@@ -135,6 +136,8 @@ class Emulator:
 
     def client(self, **config: Any) -> WorkspaceClient:
         """An SDK client with a token (the emulator accepts any)."""
+        from databricks.sdk import WorkspaceClient
+
         return WorkspaceClient(host=self.url, token="emulator-token", **config)
 
     def add_handler(self, method: str, path: str, endpoint: Callable[..., Any]) -> None:
