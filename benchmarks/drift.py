@@ -17,6 +17,11 @@ and the checker do not share one interpreter), and measures, each as requests an
 - since: with `--since` the report of the previous run, nothing changed;
 - since+10: with `--since` after 10 notebooks were re-imported with new content (10 findings).
 
+The floor and every check run in a child process of this script that imports what
+`python -m cicd.drift` imports and nothing else (the SDK, the check), timed from the call: the
+heap a check meets is the command's own, not this script's (which imported pulumi_databricks to
+publish). A check that finds its evaluation cached imports no provider SDK, as on the command line.
+
 Requests are counted at the client (every HTTP request the SDK sends, retries included), in all
 and per endpoint (method and path, ids and Files API paths collapsed): a table per size shows each
 run's requests per endpoint and its fixed part (the requests beyond the objects it read).
@@ -53,12 +58,10 @@ import yaml  # noqa: E402
 from databricks.sdk import WorkspaceClient  # noqa: E402
 from databricks.sdk.service.workspace import ImportFormat, Language  # noqa: E402
 
-from benchmarks.prod_scale import build_project, versions_for  # noqa: E402
+# Only what `python -m cicd.drift` imports: the floor and the checks run in child processes of
+# this script (`--child`); what publishing needs is imported where it is used.
 from cicd.drift import build_parser  # noqa: E402
 from cicd.drift import main as drift_main  # noqa: E402
-from cicd.evaluation import evaluate  # noqa: E402
-from tests.drift_layout import publish  # noqa: E402
-from tests.emulator import SESSION_DATA_DIR  # noqa: E402
 
 FIXED_REQUESTS = 60
 EDITED = 10
@@ -145,39 +148,80 @@ def stack_values(host: str, kept: list[str], size: int) -> dict[str, Any]:
     return values
 
 
-def run_check(counted: Counted, project: Path, *args: str) -> tuple[int, float, int, Any]:
-    """One `python -m cicd.drift --json` run: exit code, seconds, requests, report (the
-    requests per endpoint are left in `counted.endpoints`)."""
-    counted.reset()
-    out = io.StringIO()
-    start = time.perf_counter()
-    with redirect_stdout(out):
-        code = drift_main(
-            ["--stack", "prod", "--json", *args],
-            project_dir=project,
-            client_factory=lambda _host: counted.client,
-        )
-    seconds = time.perf_counter() - start
-    report = json.loads(out.getvalue()) if out.getvalue().strip() else {}
-    return code, seconds, counted.count, report
+def _in_child(kind: str, host: str, *args: str) -> dict[str, Any]:
+    """Run `kind` (`check` or `floor`) in a child process of this script; its JSON result."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", kind, host, *args],
+        stdout=subprocess.PIPE,
+        check=False,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"the {kind} child failed (exit {done.returncode}); its output is above")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
 
 
-def floor(counted: Counted, paths: list[tuple[str, str]]) -> tuple[float, int]:
-    """Every object read back once, one request after another."""
-    counted.reset()
-    client = counted.client
-    start = time.perf_counter()
-    for kind, path in paths:
-        if kind == "volume":
-            contents = client.files.download(path).contents
-            assert contents is not None
-            contents.read()
-        else:
-            base64.b64decode(client.workspace.export(path).content or "")
-    return time.perf_counter() - start, counted.count
+def run_check(host: str, project: Path, *args: str) -> tuple[int, float, int, Any, Counter[str]]:
+    """One `python -m cicd.drift --json` run in a child process: exit code, seconds, requests,
+    report, requests per endpoint."""
+    result = _in_child("check", host, str(project), *args)
+    return (
+        result["code"],
+        result["seconds"],
+        result["count"],
+        result["report"],
+        Counter(result["endpoints"]),
+    )
+
+
+def floor(host: str, paths_file: Path) -> tuple[float, int]:
+    """Every object read back once, one request after another, in a child process."""
+    result = _in_child("floor", host, str(paths_file))
+    return result["seconds"], result["count"]
+
+
+def child(kind: str, host: str, args: list[str]) -> int:
+    """The child's side of `_in_child`: the client is made before the clock starts (as the
+    parent's was before), the result is printed as JSON on stdout."""
+    counted = Counted(host)
+    if kind == "floor":
+        paths = [tuple(p) for p in json.loads(Path(args[0]).read_text())]
+        client = counted.client
+        start = time.perf_counter()
+        for kind_of_object, path in paths:
+            if kind_of_object == "volume":
+                contents = client.files.download(path).contents
+                assert contents is not None
+                contents.read()
+            else:
+                base64.b64decode(client.workspace.export(path).content or "")
+        result: dict[str, Any] = {"seconds": time.perf_counter() - start, "count": counted.count}
+    else:
+        project, check_args = Path(args[0]), args[1:]
+        out = io.StringIO()
+        start = time.perf_counter()
+        with redirect_stdout(out):
+            code = drift_main(
+                ["--stack", "prod", "--json", *check_args],
+                project_dir=project,
+                client_factory=lambda _host: counted.client,
+            )
+        seconds = time.perf_counter() - start
+        result = {
+            "code": code,
+            "seconds": seconds,
+            "count": counted.count,
+            "endpoints": dict(counted.endpoints),
+            "report": json.loads(out.getvalue()) if out.getvalue().strip() else {},
+        }
+    print(json.dumps(result))
+    return 0
 
 
 def published_paths(config: dict[str, str], project: Path) -> list[tuple[str, str]]:
+    from cicd.evaluation import evaluate
+
     evaluation = evaluate(config, "prod", project)
     paths = []
     for registration in evaluation.resources.values():
@@ -204,9 +248,9 @@ def edit_notebooks(client: WorkspaceClient, paths: list[tuple[str, str]], count:
     return notebooks
 
 
-def measure(
-    counted: Counted, host: str, kept: int, size: int, since: bool, repeat: int
-) -> dict[str, Any]:
+def measure(host: str, kept: int, size: int, since: bool, repeat: int) -> dict[str, Any]:
+    from benchmarks.prod_scale import build_project, versions_for
+
     row: dict[str, Any] = {"size": size}
     with tempfile.TemporaryDirectory(prefix=f"drift-bench-{size}-") as tmp:
         project = build_project(Path(tmp), kept, size).root
@@ -218,9 +262,12 @@ def measure(
         publish_all(host, config, project)
         paths = published_paths(config, project)
         row["objects"] = len(paths)
+        paths_file = Path(tmp) / "paths.json"
+        paths_file.write_text(json.dumps(paths))
         _progress(f"  {size}: drift check (first)")
-        code, row["first_s"], row["first_n"], report = run_check(counted, project)
-        row["first_endpoints"] = Counter(counted.endpoints)
+        code, row["first_s"], row["first_n"], report, row["first_endpoints"] = run_check(
+            host, project
+        )
         row["first_ok"] = code == 0
         if code != 0:
             row["first_note"] = f"exit {code}: {report.get('findings', [])[:2]}"
@@ -229,30 +276,29 @@ def measure(
         row["floor_s"] = row["again_s"] = float("inf")
         for attempt in range(1, repeat + 1):
             _progress(f"  {size}: floor ({len(paths)} reads), then the check again [{attempt}]")
-            seconds, row["floor_n"] = floor(counted, paths)
+            seconds, row["floor_n"] = floor(host, paths_file)
             row["floor_s"] = min(row["floor_s"], seconds)
-            code, seconds, row["again_n"], report = run_check(counted, project)
+            code, seconds, row["again_n"], report, _ = run_check(host, project)
             row["again_s"] = min(row["again_s"], seconds)
             row["again_ok"] = code == 0
             if code != 0:
                 row["again_note"] = f"exit {code}: {report.get('findings', [])[:2]}"
         if since:
             report_file = project / "drift-report.json"
-            _, _, _, report = run_check(counted, project)
+            report = run_check(host, project)[3]
             report_file.write_text(json.dumps(report))
             _progress(f"  {size}: drift check --since (nothing changed)")
-            code, row["since_s"], row["since_n"], report = run_check(
-                counted, project, "--since", str(report_file)
+            code, row["since_s"], row["since_n"], report, row["since_endpoints"] = run_check(
+                host, project, "--since", str(report_file)
             )
-            row["since_endpoints"] = Counter(counted.endpoints)
             row["since_ok"] = code == 0
             report_file.write_text(json.dumps(report))
-            edited = edit_notebooks(counted.client, paths, EDITED)
+            client = WorkspaceClient(host=host, token="benchmark-token")
+            edited = edit_notebooks(client, paths, EDITED)
             _progress(f"  {size}: drift check --since ({len(edited)} notebooks edited)")
-            code, row["edited_s"], row["edited_n"], report = run_check(
-                counted, project, "--since", str(report_file)
+            code, row["edited_s"], row["edited_n"], report, row["edited_endpoints"] = run_check(
+                host, project, "--since", str(report_file)
             )
-            row["edited_endpoints"] = Counter(counted.endpoints)
             changed = sorted(f["path"] for f in report.get("findings", []))
             row["edited_ok"] = code == 1 and changed == sorted(edited)
     return row
@@ -260,6 +306,8 @@ def measure(
 
 def publish_all(host: str, config: dict[str, str], project: Path) -> None:
     """Lay the stack out as a deploy would (tests/drift_layout.py), notebooks on a few threads."""
+    from tests.drift_layout import publish
+
     client = WorkspaceClient(host=host, token="benchmark-token")
     with ThreadPoolExecutor(4) as pool:
         publish(client, config, "prod", project_dir=project, pool=pool)
@@ -274,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--serve"]:
         serve(Path(argv[1]))
         return 0
+    if argv[:1] == ["--child"]:
+        return child(argv[1], argv[2], argv[3:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="100,300,1000", help="notebooks per release")
     parser.add_argument("--kept", type=int, default=5, help="kept releases")
@@ -288,10 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="drift-bench-emulator-") as data:
         process, host = start_emulator(Path(data))
         try:
-            counted = Counted(host)
             for index, size in enumerate(sizes, 1):
                 _progress(f"[{index}/{len(sizes)}] {args.kept} x {size} notebooks")
-                rows.append(measure(counted, host, args.kept, size, since, args.repeat))
+                rows.append(measure(host, args.kept, size, since, args.repeat))
                 row = rows[-1]
                 _progress(
                     f"[{index}/{len(sizes)}] {args.kept} x {size}: floor {row['floor_s']:.2f} s,"
@@ -301,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             process.terminate()
             process.wait(timeout=30)
-            shutil.rmtree(SESSION_DATA_DIR, ignore_errors=True)  # made when tests/ is imported
+            if "tests.emulator" in sys.modules:  # it makes a data folder when imported
+                shutil.rmtree(sys.modules["tests.emulator"].SESSION_DATA_DIR, ignore_errors=True)
     return report(rows, args.kept, since, time.perf_counter() - began)
 
 
