@@ -7,8 +7,9 @@ everything the evaluation reads: the stack's config, `releases.lock.yaml`, the p
 (`__main__.py` and the `cicd` and `components` packages), the Pulumi SDK versions, and the names,
 sizes and modification times of the files in the kept releases' folders (where the program reads
 them: `dist/releases/<version>`, a published release's tracked folder, a stack's `source`). Any
-change is a miss and a new evaluation; what the program never reads (an engineer's dev build under
-`dist/dev/`, a release no stack keeps) is not part of the key. The content itself is still checked against the lock on every run (`expected`).
+change is a miss and a new evaluation; what the program never reads (an engineer's dev build
+under `dist/dev/`, a release no stack keeps) is not part of the key. The content itself is still
+checked against the lock on every run (`expected`).
 A cache that cannot be read or written costs time, never correctness: the program is evaluated.
 """
 
