@@ -26,12 +26,7 @@ from databricks.sdk.service.jobs import (
 )
 
 from cicd.config import read_stack_file
-from cicd.jobs.candidate import (
-    CandidateError,
-    candidate_submission,
-    run_candidate,
-    submission_for,
-)
+from cicd.jobs.candidate import CandidateError, run_job_candidate, submission_for
 from cicd.jobs.cli import EXIT_RUN_FAILED, EXIT_SUCCESS, EXIT_TIMED_OUT
 from cicd.jobs.runs import RunWatcher
 from cicd.promotion.staged_file import GateError, restore, stage
@@ -53,6 +48,14 @@ class Clock:
 
     def sleep(self, seconds: float) -> None:
         self.now += seconds
+
+
+LIVE_WHEEL = "/Volumes/p/e/a/releases/1.1.0/etl-1.1.0.whl"
+
+
+def _fields(root: str, version: str, libraries: list[str]) -> dict[str, dict[str, Any]]:
+    """The program's per-task release fields (`liveFields`/`candidateFields`) of `_live_job`."""
+    return {"main": {"notebook_path": f"{root}/releases/{version}/main", "libraries": libraries}}
 
 
 def _live_job(emulator: Emulator, root: str) -> int:
@@ -80,7 +83,7 @@ def _live_job(emulator: Emulator, root: str) -> int:
                     base_parameters={"env": "prod", "target_table": "prod.sales.daily_orders"},
                     source=Source.WORKSPACE,
                 ),
-                libraries=[Library(whl="/Volumes/p/e/a/releases/1.1.0/etl-1.1.0.whl")],
+                libraries=[Library(whl=LIVE_WHEEL)],
                 max_retries=2,
                 timeout_seconds=7200,
             )
@@ -130,13 +133,14 @@ def test_the_candidate_runs_with_the_live_jobs_own_settings(
     root = "/Production/gate-settings"
     job_id = _live_job(emulator, root)
     client = emulator.client()
-    submission = candidate_submission(
+    submission, left_out = submission_for(
         client.jobs,
         job_id,
         "1.2.0",
-        f"{root}/releases/1.2.0/main",
-        ["/Volumes/p/e/a/releases/1.2.0/etl-1.2.0.whl"],
+        _fields(root, "1.1.0", [LIVE_WHEEL]),
+        _fields(root, "1.2.0", ["/Volumes/p/e/a/releases/1.2.0/etl-1.2.0.whl"]),
     )
+    assert left_out == []
     (task,) = submission["tasks"]
     assert task.notebook_task.notebook_path == f"{root}/releases/1.2.0/main"
     assert task.notebook_task.base_parameters == {
@@ -174,8 +178,15 @@ def test_a_successful_candidate_run_lets_the_switch_go(
     )
     client = emulator.client()
     watcher, out, _ = _watcher(client, job_id)
-    code = run_candidate(client.jobs, job_id, "1.2.0", f"{root}/releases/1.2.0/main", [], watcher)
-    assert code == EXIT_SUCCESS, out.getvalue()
+    code, left_out = run_job_candidate(
+        client.jobs,
+        job_id,
+        "1.2.0",
+        _fields(root, "1.1.0", [LIVE_WHEEL]),
+        _fields(root, "1.2.0", []),
+        watcher,
+    )
+    assert code == EXIT_SUCCESS and left_out == [], out.getvalue()
     assert "RUNNING" in out.getvalue() and "result: SUCCESS" in out.getvalue()
     assert watcher.run_id is not None
     submitted = run_scripts.requests[watcher.run_id]
@@ -207,10 +218,15 @@ def test_a_candidate_that_does_not_succeed_is_not_switched_to(
     )
     client = emulator.client()
     watcher, out, err = _watcher(client, job_id, timeout=60.0)
-    assert (
-        run_candidate(client.jobs, job_id, "1.2.0", f"{root}/releases/1.2.0/main", [], watcher)
-        == code
+    ran, _ = run_job_candidate(
+        client.jobs,
+        job_id,
+        "1.2.0",
+        _fields(root, "1.1.0", [LIVE_WHEEL]),
+        _fields(root, "1.2.0", []),
+        watcher,
     )
+    assert ran == code
     assert said in out.getvalue() + err.getvalue(), out.getvalue() + err.getvalue()
     assert f"run page: {emulator.url}" in out.getvalue()
     if code == EXIT_RUN_FAILED:

@@ -18,7 +18,7 @@ green run and switch with `live` like every job.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from databricks.sdk.service.compute import Library
@@ -201,52 +201,6 @@ def submission_for(
         "timeout_seconds": settings.timeout_seconds,
         "access_control_list": _viewers(jobs.get_permissions(str(job_id))) or None,
     }, left_out
-
-
-def candidate_submission(
-    jobs: CandidateJobs,
-    job_id: int,
-    version: str,
-    notebook_path: str,
-    library_paths: Sequence[str],
-) -> dict[str, Any]:
-    """`submission_for` a job of one notebook task (a stack written before several tasks), given
-    the candidate's notebook and libraries."""
-    job = jobs.get(job_id)
-    tasks = (job.settings.tasks or []) if job.settings is not None else []
-    notebooks = [t for t in tasks if t.notebook_task is not None]
-    if len(tasks) != 1 or len(notebooks) != 1:
-        raise CandidateError(
-            f"job {job_id} has {len(tasks)} task(s), {len(notebooks)} of them notebook"
-            " tasks; give the gate the program's liveFields and candidateFields instead"
-        )
-    task = notebooks[0]
-    assert task.notebook_task is not None
-    live = {
-        task.task_key: {
-            "notebook_path": task.notebook_task.notebook_path,
-            "libraries": sorted(lib.whl or lib.jar or "" for lib in task.libraries or []),
-        }
-    }
-    candidate = {
-        task.task_key: {"notebook_path": notebook_path, "libraries": sorted(library_paths)}
-    }
-    return submission_for(jobs, job_id, version, live, candidate)[0]
-
-
-def run_candidate(
-    jobs: Any,
-    job_id: int,
-    version: str,
-    notebook_path: str,
-    library_paths: Sequence[str],
-    watcher: RunWatcher,
-) -> int:
-    """Submit the candidate's one-off run of a one-notebook job and follow it to its end:
-    `watcher`'s exit code (0 only when it succeeded). `jobs` is ``WorkspaceClient.jobs``."""
-    submission = candidate_submission(jobs, job_id, version, notebook_path, library_paths)
-    waiter = jobs.submit(**submission)
-    return watcher.watch(RunWatcher.run_id_of(waiter))
 
 
 def run_job_candidate(
