@@ -53,6 +53,22 @@ def test_the_value_of_a_key_naming_a_secret_is_hidden_in_text(text: str) -> None
     assert "hunter2" not in shown and "[redacted: its key names a secret]" in shown, shown
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://user:Hunter2Pass@pkgs.example.com/simple",
+        "--extra-index-url https://build:"
+        + "a1b2c3d4e5f6g7h8" * 3
+        + "abcd@pkgs.dev.azure.com/x/_packaging/y/pypi/simple/",
+    ],
+)
+def test_credentials_inside_a_url_are_hidden_and_the_host_stays_readable(url: str) -> None:
+    password = url.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
+    shown = redact_text(f"environments[0].spec.dependencies[0]: {url}")
+    assert _no_part_of(password, shown), shown
+    assert "[redacted: credentials in a URL]@pkgs." in shown, shown
+
+
 def test_structures_hide_by_key_by_parameter_name_and_by_shape() -> None:
     settings = {
         "spark_env_vars": {"DB_PASSWORD": "hunter2", "REGION": "eu-west-1"},

@@ -49,6 +49,10 @@ TOKEN_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ),
     )
 )
+# The user information of a URL (`https://build:<token>@pkgs.example.com/simple`, a pip index in
+# a serverless environment's dependencies): whatever the password looks like, it is one. Hidden
+# by redaction only; whether a job may carry one at all is the secrets guardrail's rule.
+URL_CREDENTIALS = re.compile(r"(?<=://)[^\s/@:]+:[^\s/@]+(?=@)")
 # Candidates for a base64 secret (storage account keys, client secrets): a long run of base64
 # characters, kept only if it looks random (`_looks_random`), so that paths and names survive.
 BASE64_RUN = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{32,}={0,2}(?![A-Za-z0-9+/=_-])")
@@ -146,6 +150,7 @@ def redact_text(text: str) -> str:
     """`text` with every credential-shaped run and every value of a key naming a secret hidden."""
     for name, pattern in TOKEN_SHAPES:
         text = pattern.sub(_hidden(name), text)
+    text = URL_CREDENTIALS.sub(_hidden("credentials in a URL"), text)
     text = BASE64_RUN.sub(
         lambda m: _hidden("base64 secret") if _looks_random(m.group(0)) else m.group(0), text
     )

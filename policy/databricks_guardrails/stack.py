@@ -21,7 +21,6 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
-from pulumi_policy.proxy import UnknownValueError
 
 from .common import (
     CLUSTER,
@@ -31,11 +30,12 @@ from .common import (
     PIPELINE,
     PRODUCTION,
     config_schema,
-    get,
+    get_or_computed,
     resource_label,
     setting,
     show,
 )
+from .redact import redact_text
 from .references import (
     LIBRARY,
     WORKSPACE,
@@ -109,9 +109,12 @@ def _one_release(args: StackValidationArgs, report_violation: ReportViolation) -
                 for other, names in sorted(users.items())
                 if other != version
             )
-            report_violation(
+            seen = redact_text(
                 f"{resource_label(resource.resource_type, resource.name)}: {ref.field} is"
-                f" {show(ref.value)}, in release {version!r}, but {others}; every job and"
+                f" {show(ref.value)}"
+            )
+            report_violation(
+                f"{seen}, in release {version!r}, but {others}; every job and"
                 " pipeline of a stack runs one release, the live one, so that one edit of"
                 " `live` repoints them all (a copy pointing at another release keeps running"
                 " it after a promotion or a rollback)",
@@ -137,11 +140,8 @@ def _unique_names(args: StackValidationArgs, report_violation: ReportViolation) 
         for resource in args.resources:
             if resource.resource_type != type_:
                 continue
-            try:
-                name = get(resource.props, "name")
-            except UnknownValueError:
-                continue
-            if isinstance(name, str):
+            name = get_or_computed(resource.props, "name")
+            if isinstance(name, str):  # COMPUTED in a preview: not known yet
                 by_name.setdefault(name, []).append(resource)
         for name, resources in sorted(by_name.items()):
             if len(resources) < 2:
