@@ -231,7 +231,8 @@ def _report(
                 backup=str(saved_to) if saved_to else None,
                 **{OBJECTS: records_json(result.records)},
             ),
-            file=out,
+            # Past the stream's text redaction: the document is redacted already, as a structure.
+            file=out.stream,
         )
         return EXIT_DRIFT if findings else EXIT_CLEAN
     lines = []

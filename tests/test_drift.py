@@ -1081,6 +1081,31 @@ def test_the_evaluation_key_covers_the_folders_the_program_reads_and_nothing_els
     assert cache_key({"databricks-cicd:releases": "{"}, "prod", sandbox.root) != key
 
 
+def test_the_json_report_stays_json_when_a_file_is_named_like_a_secret(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A release notebook `rotate_token.py` is a key of the report's `objects`: redaction hides
+    the secrets of the findings and leaves the document whole, so `--since` can read it back."""
+    import argparse
+    import sys
+    from types import SimpleNamespace
+
+    from cicd.drift import _Redacting, _report
+    from cicd.driftcheck.releases import Record
+
+    path = "/Production/etl/releases/1.1.0/jobs/rotate_token"
+    record = Record("1700000000000:42", "sha256:" + "a" * 64, "sha256:" + "a" * 64, True)
+    leaked = Finding("job etl", "differs", "parameters.api_token", "hunter2-long", "hunter3-long")
+    result = SimpleNamespace(findings=[leaked], job_id=7, records={path: record})
+    args = argparse.Namespace(json=True, stack="prod")
+    _report(args, "https://h.example.com", result, None, _Redacting(sys.stdout))  # type: ignore[arg-type]
+    out = capsys.readouterr().out
+    report = json.loads(out)
+    assert report["objects"][path] == record.__dict__, report["objects"]
+    assert "hunter" not in out, out
+    assert report["findings"][0]["actual"] == "[redacted: its key names a secret]", report
+
+
 def test_an_unchanged_round_trip_through_the_services_rewrites_is_no_drift() -> None:
     """What the service itself changes on export (normalise.py): line endings, the final
     newline, blank lines around cell separators. Checked on every notebook the repo publishes."""

@@ -86,18 +86,14 @@ def text_report(findings: Sequence[Finding], limit: int = TEXT_LINES) -> list[st
 
 
 def json_report(stack: str, host: str, findings: Sequence[Finding], **extra: Any) -> str:
-    """Every finding, redacted (`Finding.redacted`), and the whole document once more through
-    the text redaction (`extra` comes from the caller)."""
-    return redact_text(
-        json.dumps(
-            {
-                "stack": stack,
-                "host": host,
-                "findings": [asdict(f.redacted()) for f in findings],
-                **extra,
-            },
-            indent=2,
-            sort_keys=True,
-            default=str,
-        )
-    )
+    """Every finding redacted (`Finding.redacted`), and the whole document once more through
+    `redact_value` (`extra` comes from the caller). Redacted as a structure, never as text: a
+    release file named `rotate_token.py` is a key of the `objects` records, and hiding "the value
+    of a key naming a secret" in the JSON text would cut the document open."""
+    document = {
+        "stack": stack,
+        "host": host,
+        "findings": [asdict(f.redacted()) for f in findings],
+        **extra,
+    }
+    return json.dumps(redact_value(document), indent=2, sort_keys=True, default=str)
