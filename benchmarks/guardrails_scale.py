@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cicd.evaluation import Evaluation, Registration  # noqa: E402
 from cicd.evaluation.guardrails import check_evaluation  # noqa: E402
-from policy.databricks_guardrails import pack_config  # noqa: E402
+from policy.databricks_guardrails.pack import pack_config  # noqa: E402
 
 JOB = "databricks:index/job:Job"
 PIPELINE = "databricks:index/pipeline:Pipeline"

@@ -5,7 +5,7 @@ Run by the Python language host as `policy/venv/bin/python policy/`, which puts 
 the engine stops it.
 """
 
-from databricks_guardrails import PACK_NAME, POLICIES
+from databricks_guardrails.pack import PACK_NAME, POLICIES
 from pulumi_policy import EnforcementLevel, PolicyPack
 
 PolicyPack(name=PACK_NAME, policies=POLICIES, enforcement_level=EnforcementLevel.MANDATORY)

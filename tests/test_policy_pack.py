@@ -20,7 +20,7 @@ from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from cicd.config import read_stack_file
 from cicd.evaluation.guardrails import pack_config
-from policy.databricks_guardrails import PACK_NAME, POLICIES
+from policy.databricks_guardrails.pack import PACK_NAME, POLICIES
 from tests.conftest import REPO, RUNNER
 
 PACK = REPO / "policy"

@@ -25,7 +25,7 @@ import pytest
 
 from cicd.evaluation import Evaluation, Registration
 from cicd.evaluation.guardrails import Violation, check_evaluation
-from policy.databricks_guardrails import POLICIES, MissingSetting, pack_config
+from policy.databricks_guardrails.pack import POLICIES, MissingSetting, pack_config
 from tests.conftest import DEPLOYER, RUNNER
 
 CLUSTER = "databricks:index/cluster:Cluster"

@@ -35,8 +35,6 @@ from pulumi_policy.proxy import unknown_checking_proxy
 
 from cicd.config import DevCaps, StackConfig
 from cicd.evaluation.program import Evaluation, Registration
-from policy.databricks_guardrails import POLICIES
-from policy.databricks_guardrails import pack_config as distribute_settings
 from policy.databricks_guardrails.common import (
     LIBRARY_ROOT,
     MAX_AUTOTERMINATION_MINUTES,
@@ -44,6 +42,8 @@ from policy.databricks_guardrails.common import (
     NOTEBOOK_ROOT,
     PRODUCTION,
 )
+from policy.databricks_guardrails.pack import POLICIES
+from policy.databricks_guardrails.pack import pack_config as distribute_settings
 
 # Stacks that are production by name, whatever their config says.
 PRODUCTION_STACKS = ("prod",)

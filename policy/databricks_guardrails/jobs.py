@@ -59,7 +59,8 @@ CLUSTERS_ONLY = (
 
 def _compute_problem(task: Mapping[str, Any], has_job_clusters: bool) -> str | None:
     """Why a task that runs code has no compute of its own; None when it has."""
-    kinds = [kind for kind in COMPUTE_TASKS if kind in keys_of(task)]
+    keys = keys_of(task)
+    kinds = [kind for kind in COMPUTE_TASKS if kind in keys]
     if not kinds or any(is_set(task, k) for k in ("jobClusterKey", "newCluster", "environmentKey")):
         return None
     if kinds == ["notebookTask"]:
@@ -80,7 +81,7 @@ def _compute_problem(task: Mapping[str, Any], has_job_clusters: bool) -> str | N
 def _clusters_only(
     type_: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
 ) -> Iterator[str]:
-    has_job_clusters = bool([c for _, c in items(get(props, "jobClusters"))])
+    has_job_clusters = any(True for _ in items(get(props, "jobClusters")))
     for where, task in task_bodies(props):
         if is_set(task, "existingClusterId"):
             yield violation(
