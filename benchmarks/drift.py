@@ -48,7 +48,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import redirect_stdout
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -60,8 +60,10 @@ from databricks.sdk.service.workspace import ImportFormat, Language  # noqa: E40
 
 # Only what `python -m cicd.drift` imports: the floor and the checks run in child processes of
 # this script (`--child`); what publishing needs is imported where it is used.
-from cicd.drift import build_parser  # noqa: E402
 from cicd.drift import main as drift_main  # noqa: E402
+
+if TYPE_CHECKING:
+    from cicd.evaluation import Evaluation
 
 FIXED_REQUESTS = 60
 EDITED = 10
@@ -219,10 +221,8 @@ def child(kind: str, host: str, args: list[str]) -> int:
     return 0
 
 
-def published_paths(config: dict[str, str], project: Path) -> list[tuple[str, str]]:
-    from cicd.evaluation import evaluate
-
-    evaluation = evaluate(config, "prod", project)
+def published_paths(evaluation: Evaluation) -> list[tuple[str, str]]:
+    """What the release objects were published as: (store kind, path) each."""
     paths = []
     for registration in evaluation.resources.values():
         if registration.parent is None or not registration.parent.startswith("release-"):
@@ -248,7 +248,7 @@ def edit_notebooks(client: WorkspaceClient, paths: list[tuple[str, str]], count:
     return notebooks
 
 
-def measure(host: str, kept: int, size: int, since: bool, repeat: int) -> dict[str, Any]:
+def measure(host: str, kept: int, size: int, repeat: int) -> dict[str, Any]:
     from benchmarks.prod_scale import build_project, versions_for
 
     row: dict[str, Any] = {"size": size}
@@ -259,8 +259,7 @@ def measure(host: str, kept: int, size: int, since: bool, repeat: int) -> dict[s
         (project / "Pulumi.prod.yaml").write_text(yaml.safe_dump({"config": values}))
         config = {k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
         _progress(f"  {size}: publishing {kept} x {size} notebooks")
-        publish_all(host, config, project)
-        paths = published_paths(config, project)
+        paths = published_paths(publish_all(host, config, project))
         row["objects"] = len(paths)
         paths_file = Path(tmp) / "paths.json"
         paths_file.write_text(json.dumps(paths))
@@ -283,34 +282,34 @@ def measure(host: str, kept: int, size: int, since: bool, repeat: int) -> dict[s
             row["again_ok"] = code == 0
             if code != 0:
                 row["again_note"] = f"exit {code}: {report.get('findings', [])[:2]}"
-        if since:
-            report_file = project / "drift-report.json"
-            report = run_check(host, project)[3]
-            report_file.write_text(json.dumps(report))
-            _progress(f"  {size}: drift check --since (nothing changed)")
-            code, row["since_s"], row["since_n"], report, row["since_endpoints"] = run_check(
-                host, project, "--since", str(report_file)
-            )
-            row["since_ok"] = code == 0
-            report_file.write_text(json.dumps(report))
-            client = WorkspaceClient(host=host, token="benchmark-token")
-            edited = edit_notebooks(client, paths, EDITED)
-            _progress(f"  {size}: drift check --since ({len(edited)} notebooks edited)")
-            code, row["edited_s"], row["edited_n"], report, row["edited_endpoints"] = run_check(
-                host, project, "--since", str(report_file)
-            )
-            changed = sorted(f["path"] for f in report.get("findings", []))
-            row["edited_ok"] = code == 1 and changed == sorted(edited)
+        report_file = project / "drift-report.json"
+        report_file.write_text(json.dumps(report))  # the last check's
+        _progress(f"  {size}: drift check --since (nothing changed)")
+        code, row["since_s"], row["since_n"], report, row["since_endpoints"] = run_check(
+            host, project, "--since", str(report_file)
+        )
+        row["since_ok"] = code == 0
+        report_file.write_text(json.dumps(report))
+        client = WorkspaceClient(host=host, token="benchmark-token")
+        edited = edit_notebooks(client, paths, EDITED)
+        _progress(f"  {size}: drift check --since ({len(edited)} notebooks edited)")
+        code, row["edited_s"], row["edited_n"], report, row["edited_endpoints"] = run_check(
+            host, project, "--since", str(report_file)
+        )
+        changed = sorted(f["path"] for f in report.get("findings", []))
+        row["edited_ok"] = code == 1 and changed == sorted(edited)
     return row
 
 
-def publish_all(host: str, config: dict[str, str], project: Path) -> None:
-    """Lay the stack out as a deploy would (tests/drift_layout.py), notebooks on a few threads."""
+def publish_all(host: str, config: dict[str, str], project: Path) -> Evaluation:
+    """Lay the stack out as a deploy would (tests/drift_layout.py), notebooks on a few threads;
+    the program's evaluation it published."""
     from tests.drift_layout import publish
 
     client = WorkspaceClient(host=host, token="benchmark-token")
     with ThreadPoolExecutor(4) as pool:
-        publish(client, config, "prod", project_dir=project, pool=pool)
+        evaluation: Evaluation = publish(client, config, "prod", project_dir=project, pool=pool)[0]
+    return evaluation
 
 
 def _progress(line: str) -> None:
@@ -332,7 +331,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     sizes = [int(n) for n in args.sizes.split(",")]
-    since = "--since" in build_parser().format_help()
     began = time.perf_counter()
     rows = []
     with tempfile.TemporaryDirectory(prefix="drift-bench-emulator-") as data:
@@ -340,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for index, size in enumerate(sizes, 1):
                 _progress(f"[{index}/{len(sizes)}] {args.kept} x {size} notebooks")
-                rows.append(measure(host, args.kept, size, since, args.repeat))
+                rows.append(measure(host, args.kept, size, args.repeat))
                 row = rows[-1]
                 _progress(
                     f"[{index}/{len(sizes)}] {args.kept} x {size}: floor {row['floor_s']:.2f} s,"
@@ -352,15 +350,13 @@ def main(argv: list[str] | None = None) -> int:
             process.wait(timeout=30)
             if "tests.emulator" in sys.modules:  # it makes a data folder when imported
                 shutil.rmtree(sys.modules["tests.emulator"].SESSION_DATA_DIR, ignore_errors=True)
-    return report(rows, args.kept, since, time.perf_counter() - began)
+    return report(rows, args.kept, time.perf_counter() - began)
 
 
-def endpoints_table(row: dict[str, Any], kept: int, since: bool) -> None:
+def endpoints_table(row: dict[str, Any], kept: int) -> None:
     """The requests of each run per endpoint, and the fixed part: what is beyond one request per
     object (first run) or per object read again (--since)."""
-    runs = [("first", row["objects"])]
-    if since:
-        runs += [("since", 0), ("edited", EDITED)]
+    runs = [("first", row["objects"]), ("since", 0), ("edited", EDITED)]
     names = {"first": "first", "since": "since", "edited": f"+{EDITED}"}
     seen: set[str] = set()
     for run, _ in runs:
@@ -374,7 +370,7 @@ def endpoints_table(row: dict[str, Any], kept: int, since: bool) -> None:
     print(f"{fixed}  fixed part (all requests - objects read; target <= {FIXED_REQUESTS})")
 
 
-def report(rows: list[dict[str, Any]], kept: int, since: bool, total: float) -> int:
+def report(rows: list[dict[str, Any]], kept: int, total: float) -> int:
     columns: list[tuple[str, str, Callable[[dict[str, Any]], str]]] = [
         ("size", ">10", lambda r: f"{kept}x{r['size']}"),
         ("objects", ">7", lambda r: str(r["objects"])),
@@ -385,19 +381,16 @@ def report(rows: list[dict[str, Any]], kept: int, since: bool, total: float) -> 
         ("again s", ">8", lambda r: f"{r['again_s']:.2f}"),
         ("again n", ">7", lambda r: str(r["again_n"])),
         ("again/floor", ">11", lambda r: f"{r['again_s'] / r['floor_s']:.2f}x"),
+        ("since s", ">8", lambda r: f"{r['since_s']:.2f}"),
+        ("since n", ">7", lambda r: str(r["since_n"])),
+        ("+10 s", ">6", lambda r: f"{r['edited_s']:.2f}"),
+        ("+10 n", ">6", lambda r: str(r["edited_n"])),
     ]
-    if since:
-        columns += [
-            ("since s", ">8", lambda r: f"{r['since_s']:.2f}"),
-            ("since n", ">7", lambda r: str(r["since_n"])),
-            ("+10 s", ">6", lambda r: f"{r['edited_s']:.2f}"),
-            ("+10 n", ">6", lambda r: str(r["edited_n"])),
-        ]
     print(" ".join(f"{name:{fmt}}" for name, fmt, _ in columns))
     for row in rows:
         print(" ".join(f"{show(row):{fmt}}" for _, fmt, show in columns))
     for row in rows:
-        endpoints_table(row, kept, since)
+        endpoints_table(row, kept)
     ok = True
     for row in rows:
         budget = row["objects"] + FIXED_REQUESTS
@@ -405,21 +398,18 @@ def report(rows: list[dict[str, Any]], kept: int, since: bool, total: float) -> 
             (row["first_ok"] and row["again_ok"], "no drift found on the published stack"),
             (row["first_n"] <= budget, f"first run {row['first_n']} requests <= {budget}"),
             (row["again_n"] <= budget, f"second run {row['again_n']} requests <= {budget}"),
+            (row["since_ok"], "--since, nothing changed: no drift"),
+            (
+                row["since_n"] <= FIXED_REQUESTS,
+                f"--since {row['since_n']} requests <= {FIXED_REQUESTS}",
+            ),
+            (row["edited_ok"], f"--since: exactly the {EDITED} edited notebooks reported"),
+            (
+                row["edited_n"] <= FIXED_REQUESTS + EDITED,
+                f"--since after {EDITED} edits {row['edited_n']} requests"
+                f" <= {FIXED_REQUESTS + EDITED}",
+            ),
         ]
-        if since:
-            checks += [
-                (row["since_ok"], "--since, nothing changed: no drift"),
-                (
-                    row["since_n"] <= FIXED_REQUESTS,
-                    f"--since {row['since_n']} requests <= {FIXED_REQUESTS}",
-                ),
-                (row["edited_ok"], f"--since: exactly the {EDITED} edited notebooks reported"),
-                (
-                    row["edited_n"] <= FIXED_REQUESTS + EDITED,
-                    f"--since after {EDITED} edits {row['edited_n']} requests"
-                    f" <= {FIXED_REQUESTS + EDITED}",
-                ),
-            ]
         for passed, text in checks:
             ok = ok and passed
             print(f"{'PASS' if passed else 'FAIL'}  {kept}x{row['size']}: {text}")

@@ -275,10 +275,13 @@ def replace_file(
             )
         if current == new:
             return
-        _atomic_write(path, new)
+        write_atomically(path, new)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` in one step (a reader sees the old bytes or the new, never a
+    part), keeping an existing file's permission bits and owner; a new file is 0644. Raises
+    SharedFileError, the file unchanged. No lock: `replace_file` is the edit of a shared file."""
     try:
         status: os.stat_result | None = path.stat()
     except FileNotFoundError:

@@ -58,6 +58,20 @@ def _fields(root: str, version: str, libraries: list[str]) -> dict[str, dict[str
     return {"main": {"notebook_path": f"{root}/releases/{version}/main", "libraries": libraries}}
 
 
+def _run_candidate(
+    client: Any, job_id: int, root: str, watcher: RunWatcher
+) -> tuple[int, list[str]]:
+    """The gate's run of candidate 1.2.0 (its notebook, no library) as `_live_job` runs 1.1.0."""
+    return run_job_candidate(
+        client.jobs,
+        job_id,
+        "1.2.0",
+        _fields(root, "1.1.0", [LIVE_WHEEL]),
+        _fields(root, "1.2.0", []),
+        watcher,
+    )
+
+
 def _live_job(emulator: Emulator, root: str) -> int:
     """The prod job as PipelineJob registers it, on release 1.1.0."""
     client = emulator.client()
@@ -178,14 +192,7 @@ def test_a_successful_candidate_run_lets_the_switch_go(
     )
     client = emulator.client()
     watcher, out, _ = _watcher(client, job_id)
-    code, left_out = run_job_candidate(
-        client.jobs,
-        job_id,
-        "1.2.0",
-        _fields(root, "1.1.0", [LIVE_WHEEL]),
-        _fields(root, "1.2.0", []),
-        watcher,
-    )
+    code, left_out = _run_candidate(client, job_id, root, watcher)
     assert code == EXIT_SUCCESS and left_out == [], out.getvalue()
     assert "RUNNING" in out.getvalue() and "result: SUCCESS" in out.getvalue()
     assert watcher.run_id is not None
@@ -218,14 +225,7 @@ def test_a_candidate_that_does_not_succeed_is_not_switched_to(
     )
     client = emulator.client()
     watcher, out, err = _watcher(client, job_id, timeout=60.0)
-    ran, _ = run_job_candidate(
-        client.jobs,
-        job_id,
-        "1.2.0",
-        _fields(root, "1.1.0", [LIVE_WHEEL]),
-        _fields(root, "1.2.0", []),
-        watcher,
-    )
+    ran, _ = _run_candidate(client, job_id, root, watcher)
     assert ran == code
     assert said in out.getvalue() + err.getvalue(), out.getvalue() + err.getvalue()
     assert f"run page: {emulator.url}" in out.getvalue()

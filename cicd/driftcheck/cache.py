@@ -21,9 +21,7 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ from cicd.config import ConfigError, namespace_values, parse_stack_config
 from cicd.evaluation import Evaluation, Registration, evaluate
 from cicd.releases.lock import LOCK_FILE
 from cicd.releases.publish import published_folder, release_folder
+from cicd.sharedfile import SharedFileError, write_atomically
 
 CACHE_DIR = ".drift-cache"
 FORMAT = "databricks-cicd drift evaluation 1"
@@ -133,7 +132,7 @@ def cached_evaluate(config: Mapping[str, str], stack: str, project_dir: Path) ->
     except (OSError, ValueError, KeyError, TypeError):
         pass  # no cache, or not one this version wrote: evaluate
     evaluation = evaluate(config, stack, project_dir)
-    with contextlib.suppress(OSError, TypeError, ValueError):
+    with contextlib.suppress(OSError, SharedFileError, TypeError, ValueError):
         _store(folder, target, {"format": FORMAT, "key": key, "evaluation": _to_json(evaluation)})
     return evaluation
 
@@ -142,14 +141,7 @@ def _store(folder: Path, target: Path, document: dict[str, Any]) -> None:
     text = json.dumps(document)  # before anything is written: a value JSON cannot hold stops here
     folder.mkdir(exist_ok=True)
     (folder / ".gitignore").write_text("*\n")  # never committed, wherever the project keeps it
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temporary, target)  # atomic: a concurrent check reads the old or the new file
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(target, text.encode("utf-8"))  # a concurrent check reads old or new
     # Entries of this stack for older inputs are of no further use; only names this module gives.
     own = re.compile(re.escape(target.name.rsplit("-", 1)[0]) + r"-[0-9a-f]{32}\.json")
     for stale in folder.iterdir():

@@ -31,10 +31,6 @@ from databricks.sdk.service.workspace import (
 from cicd.driftcheck.expected import ExpectedObject, Store
 
 
-class FolderMissing(Exception):
-    """A release folder (or artifact folder) does not exist at all."""
-
-
 @dataclass(frozen=True)
 class Found:
     """An object a listing returned: its kind and what proves its content unchanged since.
