@@ -35,9 +35,11 @@ from cicd.config import ConfigError, read_stack_file
 from cicd.jobs.cli import (
     DEFAULT_POLL_INTERVAL_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
+    EXIT_REFUSED,
     EXIT_SUCCESS,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
+    add_staging_options,
     one_line,
     positive_seconds,
 )
@@ -51,8 +53,6 @@ from cicd.promotion.switch import PROMOTION, SwitchPlan, plan_switch
 # use it (over a second of imports) load there, in `_ran_green_in_staging` and
 # `_run_then_restore`, so that `plan` of a rollback or of an unverified release and `restore`
 # start without them.
-
-EXIT_REFUSED = 1
 
 # `--help` text: one line per subcommand in the list, the longer story in `gate COMMAND --help`.
 GATE_COMMANDS = {
@@ -114,23 +114,10 @@ def _unreachable(exc: Exception) -> int:
 
 
 def _ran_green_in_staging(project_dir: Path, version: str, args: argparse.Namespace) -> int | None:
-    """Ask the staging workspace for a green run of `version`'s content: None if there is one
-    (its page printed), else the exit code, the reason printed."""
-    from databricks.sdk.errors.base import DatabricksError
-
-    from cicd.jobs.provenance import ProvenanceError
-    from cicd.promotion.staging import StagingSource, check_staging_provenance
+    from cicd.promotion.staging import StagingSource, ran_green_in_staging
 
     source = StagingSource(args.staging_stack, args.staging_job_id, args.staging_profile)
-    try:
-        green = check_staging_provenance(project_dir, version, source)
-    except ProvenanceError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_REFUSED
-    except DatabricksError as exc:
-        return _unreachable(exc)
-    print(f"release {version} ran green in staging: {green.run_page_url}")
-    return None
+    return ran_green_in_staging(project_dir, version, source)
 
 
 def _run_then_restore(project_dir: Path, args: argparse.Namespace) -> int:
@@ -260,23 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--stack", default="prod", help="the gated stack: Pulumi.STACK.yaml (default: prod)"
         )
         if name in ("plan", "stage"):
-            command.add_argument(
-                "--staging-stack",
-                default="staging",
-                help="the stack whose job must have run the release green (default: staging)",
-            )
-            command.add_argument(
-                "--staging-job-id",
-                type=int,
-                metavar="N",
-                help="the staging job (default: found by the staging stack's job name)",
-            )
-            command.add_argument(
-                "--staging-profile",
-                metavar="PROFILE",
-                help="~/.databrickscfg profile of a staging reader (default:"
-                " STAGING_READER_CLIENT_ID/_SECRET, else the SDK's default credentials)",
-            )
+            add_staging_options(command)
         if name == "run":
             command.add_argument(
                 "--timeout",

@@ -38,7 +38,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cicd.jobs.cli import one_line
+from cicd.jobs.cli import EXIT_REFUSED, add_staging_options, one_line
 from cicd.project import PROJECT_DIR, stack_file
 from cicd.promotion.edits import (
     Edit,
@@ -60,9 +60,7 @@ if TYPE_CHECKING:
 
     from cicd.promotion.staging import StagingSource
 
-EXIT_REFUSED = 1
 EXIT_USAGE = 2
-EXIT_UNREACHABLE = 4
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,13 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="REASON",
         help="promote without a green staging run; REASON is recorded in the stack file",
     )
-    parser.add_argument("--staging-stack", default="staging", help="where releases run first")
-    parser.add_argument("--staging-job-id", type=int, help="the staging job (default: by name)")
-    parser.add_argument(
-        "--staging-profile",
-        help="~/.databrickscfg profile of a staging reader (default:"
-        " STAGING_READER_CLIENT_ID/_SECRET, else the SDK's default credentials)",
-    )
+    add_staging_options(parser)
     return parser
 
 
@@ -116,38 +108,15 @@ def _print_edit(edit: Edit, path: Path) -> None:
         print(note)
 
 
-def _cannot_ask_staging(exc: Exception) -> int:
-    print(
-        f"error: cannot ask the staging workspace ({one_line(str(exc), 300)}): set"
-        " STAGING_READER_CLIENT_ID/STAGING_READER_CLIENT_SECRET or --staging-profile, or"
-        ' pass --allow-unverified "<reason>"',
-        file=sys.stderr,
-    )
-    return EXIT_UNREACHABLE
-
-
 def _ran_green_in_staging(
     args: argparse.Namespace,
     project_dir: Path,
     staging_reader: Callable[[StagingSource], WorkspaceClient] | None,
 ) -> int | None:
-    """Ask the staging workspace for a green run of `args.version`'s content: None if there is
-    one (its page printed), else the exit code, the reason printed."""
-    from databricks.sdk.errors.base import DatabricksError
-
-    from cicd.jobs.provenance import ProvenanceError
-    from cicd.promotion.staging import StagingSource, check_staging_provenance
+    from cicd.promotion.staging import StagingSource, ran_green_in_staging
 
     source = StagingSource(args.staging_stack, args.staging_job_id, args.staging_profile)
-    try:
-        green = check_staging_provenance(project_dir, args.version, source, staging_reader)
-    except (ProvenanceError, LockError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_REFUSED
-    except (DatabricksError, OSError, ValueError) as exc:
-        return _cannot_ask_staging(exc)
-    print(f"release {args.version} ran green in staging: {green.run_page_url}")
-    return None
+    return ran_green_in_staging(project_dir, args.version, source, staging_reader)
 
 
 def main(

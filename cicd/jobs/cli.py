@@ -1,5 +1,6 @@
-"""The command-line side of the tools that start and follow job runs (`cicd.run_job`,
-`cicd.gate run`): their exit codes, the timeout options, one-line messages. Nothing here loads the
+"""The command-line side of the tools that start and follow job runs or ask staging about one
+(`cicd.run_job`, `cicd.gate`, `cicd.promote`): their exit codes, the timeout and staging options,
+one-line messages. Nothing here loads the
 Databricks SDK, so a command that never reaches a workspace (`cicd.gate plan` of a rollback, every
 `cicd.promote` edit but a verified promotion) starts without it: about 1.3 s of imports."""
 
@@ -9,6 +10,7 @@ import argparse
 
 EXIT_SUCCESS = 0
 EXIT_RUN_FAILED = 1
+EXIT_REFUSED = 1  # cicd.promote, cicd.gate: a check said no, and nothing was changed
 EXIT_USAGE = 2
 EXIT_TIMED_OUT = 3
 EXIT_UNREACHABLE = 4
@@ -28,6 +30,28 @@ def positive_seconds(text: str) -> float:
     if not seconds > 0 or seconds == float("inf"):
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
     return seconds
+
+
+def add_staging_options(parser: argparse.ArgumentParser) -> None:
+    """Where a release must have run green first, and whose credentials read it there
+    (`cicd.promote`, `cicd.gate plan|stage`)."""
+    parser.add_argument(
+        "--staging-stack",
+        default="staging",
+        help="the stack whose job must have run the release green (default: staging)",
+    )
+    parser.add_argument(
+        "--staging-job-id",
+        type=int,
+        metavar="N",
+        help="the staging job (default: found by the staging stack's job name)",
+    )
+    parser.add_argument(
+        "--staging-profile",
+        metavar="PROFILE",
+        help="~/.databrickscfg profile of a staging reader (default:"
+        " STAGING_READER_CLIENT_ID/_SECRET, else the SDK's default credentials)",
+    )
 
 
 def one_line(text: str, limit: int = 300) -> str:

@@ -20,15 +20,18 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from databricks.sdk import WorkspaceClient
+from databricks.sdk.errors.base import DatabricksError
 
 from cicd.config import ConfigError, pulumi_config_map, read_stack_file
 from cicd.driftcheck.expected import DriftSetupError, expected_state
 from cicd.driftcheck.releases import check_releases
+from cicd.jobs.cli import EXIT_REFUSED, EXIT_UNREACHABLE, one_line
 from cicd.jobs.provenance import (
     GreenRun,
     ProvenanceError,
@@ -104,6 +107,31 @@ def check_staging_release(
             + f"\nPut it back (`python -m cicd.drift --stack {source.stack} --restore`), run"
             " staging again, then promote"
         )
+
+
+def ran_green_in_staging(
+    project_dir: Path,
+    version: str,
+    source: StagingSource,
+    staging_reader: Callable[[StagingSource], WorkspaceClient] | None = None,
+) -> int | None:
+    """`check_staging_provenance` as `cicd.promote` and `cicd.gate` answer it: None when there
+    is a green run (its page printed), else the exit code, the reason printed on stderr."""
+    try:
+        green = check_staging_provenance(project_dir, version, source, staging_reader)
+    except (ProvenanceError, LockError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except (DatabricksError, OSError, ValueError) as exc:
+        print(
+            f"error: cannot ask the staging workspace ({one_line(str(exc), 300)}): set"
+            f" {READER_ID_VARIABLE}/{READER_SECRET_VARIABLE} or --staging-profile, or"
+            ' pass --allow-unverified "<reason>"',
+            file=sys.stderr,
+        )
+        return EXIT_UNREACHABLE
+    print(f"release {version} ran green in staging: {green.run_page_url}")
+    return None
 
 
 def check_staging_provenance(
