@@ -182,8 +182,9 @@ def program_grants(stack: StackIndex) -> Iterator[Right]:
             held, _ = stack.granted.get((target, principal), (set(), ""))
             stack.granted[(target, principal)] = (held | privileges, registration.name)
             role = stack.roles.get(principal)
-            for privilege in sorted(privileges) if role is not None else []:
-                assert role is not None
+            if role is None:
+                continue
+            for privilege in sorted(privileges):
                 yield Right(
                     role,
                     principal,

@@ -109,7 +109,8 @@ def deploy_needs(stack: StackIndex) -> Iterator[Right]:
             yield from parents(stack, role, who, catalog, schema, UP)
         elif kind in (GRANTS, GRANT):
             target = securable_of(inputs)
-            if not (target.startswith("volume ") and target[7:] in stack.volumes):
+            volume = target.removeprefix("volume ")
+            if not (target.startswith("volume ") and volume in stack.volumes):
                 yield needed(target, "MANAGE", reasons.PRIVILEGES["MANAGE"], Source.ADMIN_ONCE)
         elif kind == DBFS_FILE:
             yield _no_acl(role, who, registration, UP)
